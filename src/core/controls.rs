@@ -1,0 +1,289 @@
+//! Security Controls: the two methods and the policy. Changing them while MFA is on needs
+//! a fresh re-authentication; turning a method off can forget every device enrolled for it.
+
+use super::{Actor, Core, CoreError, Result, audit, users::forget_user_mfa};
+use crate::store::{Enforcement, FirstFactorEnrollment, Method, Organization, Policy, Role, User};
+
+/// What a change to the controls did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ControlsChange {
+    pub changed: bool,
+    pub forgotten_enrollments: usize,
+    pub mfa_enabled: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKey {
+    Enforcement,
+    GraceDays,
+    LockoutThreshold,
+    LockoutMinutes,
+    EmailCodeMinutes,
+    TrustedDeviceDays,
+    TotpSkew,
+    EnrollmentCodeRequired,
+}
+
+impl PolicyKey {
+    pub const ALL: [PolicyKey; 8] = [
+        PolicyKey::Enforcement,
+        PolicyKey::GraceDays,
+        PolicyKey::LockoutThreshold,
+        PolicyKey::LockoutMinutes,
+        PolicyKey::EmailCodeMinutes,
+        PolicyKey::TrustedDeviceDays,
+        PolicyKey::TotpSkew,
+        PolicyKey::EnrollmentCodeRequired,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKey::Enforcement => "enforcement",
+            PolicyKey::GraceDays => "grace-days",
+            PolicyKey::LockoutThreshold => "lockout-threshold",
+            PolicyKey::LockoutMinutes => "lockout-minutes",
+            PolicyKey::EmailCodeMinutes => "email-code-minutes",
+            PolicyKey::TrustedDeviceDays => "trusted-device-days",
+            PolicyKey::TotpSkew => "totp-skew",
+            PolicyKey::EnrollmentCodeRequired => "enrollment-code-required",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<PolicyKey> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s.trim())
+            .ok_or_else(|| {
+                CoreError::Invalid(format!(
+                    "{:?} is not a policy key: use one of {}",
+                    super::text::escape_control(s),
+                    Self::ALL.map(|k| k.name()).join(", ")
+                ))
+            })
+    }
+
+    /// What values the key takes, in words.
+    pub fn allowed(self) -> &'static str {
+        match self {
+            PolicyKey::Enforcement => "optional or required",
+            PolicyKey::GraceDays => "a whole number of days from 0 to 365",
+            PolicyKey::LockoutThreshold => "a number of failures from 1 to 100",
+            PolicyKey::LockoutMinutes => "minutes from 1 to 1440",
+            PolicyKey::EmailCodeMinutes => "minutes from 1 to 60",
+            PolicyKey::TrustedDeviceDays => "days from 0 (off) to 90",
+            PolicyKey::TotpSkew => "0, 1 or 2 steps of 30 s",
+            PolicyKey::EnrollmentCodeRequired => "yes or no",
+        }
+    }
+
+    /// The current value as text.
+    pub fn value(self, p: &Policy) -> String {
+        match self {
+            PolicyKey::Enforcement => match p.enforcement {
+                Enforcement::Optional => "optional".into(),
+                Enforcement::Required => "required".into(),
+            },
+            PolicyKey::GraceDays => p.grace_days.to_string(),
+            PolicyKey::LockoutThreshold => p.lockout_threshold.to_string(),
+            PolicyKey::LockoutMinutes => p.lockout_minutes.to_string(),
+            PolicyKey::EmailCodeMinutes => p.email_code_minutes.to_string(),
+            PolicyKey::TrustedDeviceDays => p.trusted_device_days.to_string(),
+            PolicyKey::TotpSkew => p.totp_skew.to_string(),
+            PolicyKey::EnrollmentCodeRequired => match p.first_enrollment {
+                FirstFactorEnrollment::AnyoneSignedIn => "no".into(),
+                FirstFactorEnrollment::WithEnrollmentCode => "yes".into(),
+            },
+        }
+    }
+
+    /// Applies `value` to `p`, or says what is allowed.
+    pub fn apply(self, p: &mut Policy, value: &str) -> Result<()> {
+        let v = value.trim().to_ascii_lowercase();
+        let bad = || {
+            CoreError::Invalid(format!(
+                "{:?} is not a valid value for {}: use {}",
+                super::text::escape_control(value),
+                self.name(),
+                self.allowed()
+            ))
+        };
+        let num = |lo: u32, hi: u32| -> Result<u32> {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (lo..=hi).contains(n))
+                .ok_or_else(bad)
+        };
+        match self {
+            PolicyKey::Enforcement => {
+                p.enforcement = match v.as_str() {
+                    "optional" => Enforcement::Optional,
+                    "required" => Enforcement::Required,
+                    _ => return Err(bad()),
+                }
+            }
+            PolicyKey::GraceDays => p.grace_days = num(0, 365)?,
+            PolicyKey::LockoutThreshold => p.lockout_threshold = num(1, 100)?,
+            PolicyKey::LockoutMinutes => p.lockout_minutes = num(1, 1440)?,
+            PolicyKey::EmailCodeMinutes => p.email_code_minutes = num(1, 60)?,
+            PolicyKey::TrustedDeviceDays => p.trusted_device_days = num(0, 90)?,
+            PolicyKey::TotpSkew => p.totp_skew = num(0, 2)? as u8,
+            PolicyKey::EnrollmentCodeRequired => {
+                p.first_enrollment = match v.as_str() {
+                    "yes" | "true" | "on" => FirstFactorEnrollment::WithEnrollmentCode,
+                    "no" | "false" | "off" => FirstFactorEnrollment::AnyoneSignedIn,
+                    _ => return Err(bad()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The effective TOTP acceptance window in seconds for a skew (±skew steps of 30 s).
+pub fn totp_window_seconds(skew: u8) -> u32 {
+    (2 * u32::from(skew) + 1) * 30
+}
+
+impl Core {
+    /// The organization as an admin sees it in Security Controls. Needs a fresh
+    /// re-authentication while MFA is on.
+    pub fn security_controls(&self, actor: Actor) -> Result<Organization> {
+        self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let org = tx.organization()?;
+            if org.controls.mfa_enabled() {
+                self.require_reauth(tx, actor)?;
+            }
+            Ok(org)
+        })
+    }
+
+    /// Turns a method on or off. Off with `forget_all_devices` unregisters every
+    /// enrollment of that method (and all trusted devices) in the same transaction.
+    pub fn set_method(
+        &self,
+        actor: Actor,
+        method: Method,
+        on: bool,
+        forget_all_devices: bool,
+    ) -> Result<ControlsChange> {
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let mut org = tx.organization()?;
+            if org.controls.mfa_enabled() {
+                self.require_reauth(tx, actor)?;
+            }
+            let was_enabled = org.controls.mfa_enabled();
+            let mut change = ControlsChange::default();
+            let who = actor.name();
+            let mname = method_name(method);
+            if org.controls.is_on(method) != on {
+                change.changed = true;
+                org.controls.set(method, on);
+                if on && !was_enabled && org.policy.enforcement == Enforcement::Required {
+                    org.required_since = Some(self.now());
+                }
+                tx.put_organization(&org)?;
+                let kind = if on { audit::kind::METHOD_ON } else { audit::kind::METHOD_OFF };
+                self.audit(tx, &who, mname, kind, "")?;
+                if was_enabled && !org.controls.mfa_enabled() {
+                    self.audit(tx, &who, "organization", audit::kind::MFA_DISABLED, "")?;
+                }
+            }
+            if !on && forget_all_devices {
+                let mut users_touched = Vec::new();
+                for e in tx.all_enrollments()? {
+                    if e.method == method {
+                        tx.remove_enrollment(e.user_id, e.id)?;
+                        change.forgotten_enrollments += 1;
+                        users_touched.push(e.user_id);
+                    }
+                }
+                users_touched.dedup();
+                for u in users_touched {
+                    if tx.enrollments_of(u)?.is_empty() {
+                        forget_user_mfa(tx, u)?;
+                    }
+                }
+                tx.clear_all_trusted_devices()?;
+                self.audit(
+                    tx,
+                    &who,
+                    mname,
+                    audit::kind::FORGET_ALL_DEVICES,
+                    &format!("{} enrollment(s) removed, trusted devices cleared", change.forgotten_enrollments),
+                )?;
+                change.changed = true;
+            }
+            change.mfa_enabled = org.controls.mfa_enabled();
+            Ok(change)
+        })
+    }
+
+    pub fn set_policy(&self, actor: Actor, key: PolicyKey, value: &str) -> Result<Policy> {
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let mut org = tx.organization()?;
+            if org.controls.mfa_enabled() {
+                self.require_reauth(tx, actor)?;
+            }
+            let before = key.value(&org.policy);
+            let was_required = org.policy.enforcement == Enforcement::Required;
+            key.apply(&mut org.policy, value)?;
+            let after = key.value(&org.policy);
+            if before != after {
+                if !was_required && org.policy.enforcement == Enforcement::Required {
+                    org.required_since = Some(self.now());
+                }
+                tx.put_organization(&org)?;
+                self.audit(
+                    tx,
+                    &actor.name(),
+                    "organization",
+                    audit::kind::POLICY_CHANGED,
+                    &format!("{}: {before} → {after}", key.name()),
+                )?;
+            }
+            Ok(org.policy)
+        })
+    }
+
+    /// Accounts that look like integrations signing in as a person: not marked
+    /// `integration`, with a password, never signed in through the console. Shown as an
+    /// advisory before a method is turned on.
+    pub fn integration_candidates(&self, actor: Actor) -> Result<Vec<User>> {
+        self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let mut v: Vec<User> = tx
+                .users()?
+                .into_iter()
+                .filter(|u| {
+                    u.role != Role::Integration
+                        && !u.disabled
+                        && u.password_hash.is_some()
+                        && u.interactive_sign_ins == 0
+                })
+                .collect();
+            v.sort_by_key(|u| std::cmp::Reverse(u.api_sign_ins));
+            Ok(v)
+        })
+    }
+}
+
+pub fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Authenticator => "authenticator",
+        Method::Email => "email",
+    }
+}
+
+pub fn parse_method(s: &str) -> Result<Method> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "authenticator" | "totp" | "app" => Ok(Method::Authenticator),
+        "email" => Ok(Method::Email),
+        other => Err(CoreError::Invalid(format!(
+            "{:?} is not a method: use authenticator or email",
+            super::text::escape_control(other)
+        ))),
+    }
+}

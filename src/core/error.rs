@@ -1,0 +1,47 @@
+use crate::mail::MailError;
+use crate::store::StoreError;
+
+/// The one message for every refused sign-in, whichever factor failed and whether or not
+/// the account exists.
+pub const GENERIC_REFUSAL: &str = "Sign-in refused: the username, password or code is not right.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{GENERIC_REFUSAL}")]
+    Refused,
+    #[error("Sign-in is locked after repeated failures until {}. An administrator can unlock it sooner.", super::clock::format_time(*until))]
+    Locked { until: i64 },
+    #[error("this step has expired: start again from the username and password")]
+    Expired,
+    #[error("confirm it is you first: re-enter your password (and a code) to continue")]
+    ReauthRequired,
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("no user named {0:?}: check the spelling, or list users with `mfa-console user list`")]
+    NoSuchUser(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a code was sent less than 30 s ago: wait {0} s before asking for another")]
+    Throttled(i64),
+    #[error("the code could not be sent through {via}: {source}. No code is waiting; try again when mail works")]
+    Mail {
+        via: String,
+        #[source]
+        source: MailError,
+    },
+    #[error("that code is not right or has expired: check it and try again")]
+    WrongCode,
+}
+
+impl CoreError {
+    /// Refusals a person caused (exit status 1), as opposed to failures of the system.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, CoreError::Store(_) | CoreError::Mail { .. })
+    }
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -1,0 +1,333 @@
+//! Accounts: adding (with a password, or invited with an activation code), changing,
+//! unlocking, temporary passwords, MFA reset and removal. All admin acts, all audited.
+
+use zeroize::Zeroizing;
+
+use super::{Actor, Core, CoreError, Result, audit, codes, password, text};
+use crate::mail::Template;
+use crate::store::{Lockout, OneTimeCode, Role, Tx, User};
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// `None`: the user is invited and sets a password with an activation code.
+    pub password: Option<Zeroizing<String>>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// The result of adding a user: for an invited user, the activation code (to show the
+/// admin once) and whether it could be mailed.
+#[derive(Debug)]
+pub struct AddedUser {
+    pub username: String,
+    pub activation_code: Option<Zeroizing<String>>,
+    pub mail_error: Option<String>,
+}
+
+pub(super) fn validate_new(u: &NewUser) -> Result<()> {
+    text::check_username(&u.username).map_err(CoreError::Invalid)?;
+    text::check_email(&u.email).map_err(CoreError::Invalid)?;
+    text::check_display_name(&u.name).map_err(CoreError::Invalid)?;
+    Ok(())
+}
+
+/// Inserts a user inside the caller's transaction; refuses a taken username.
+pub(super) fn insert_user(
+    tx: &Tx,
+    now: i64,
+    actor: &str,
+    u: &NewUser,
+    phc: Option<String>,
+) -> Result<User> {
+    let norm = text::normalize_username(&u.username);
+    if tx.user_id_by_name(&norm)?.is_some() {
+        return Err(CoreError::Conflict(format!(
+            "a user named {:?} already exists (usernames ignore case): choose another name",
+            u.username
+        )));
+    }
+    let user = User {
+        id: tx.next_id("user")?,
+        username: u.username.trim().to_string(),
+        name: u.name.trim().to_string(),
+        email: u.email.trim().to_string(),
+        role: u.role,
+        password_hash: phc,
+        must_change_password: false,
+        disabled: false,
+        created: now,
+        last_sign_in: None,
+        interactive_sign_ins: 0,
+        api_sign_ins: 0,
+    };
+    tx.put_user(&user)?;
+    tx.put_username(&norm, user.id)?;
+    let state = if user.password_hash.is_some() { "active" } else { "invited" };
+    audit::append(
+        tx,
+        now,
+        actor,
+        &user.username,
+        audit::kind::USER_CREATED,
+        &format!("role {}, {state}", role_name(user.role)),
+    )?;
+    Ok(user)
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Admin => "admin",
+        Role::Member => "member",
+        Role::Integration => "integration",
+    }
+}
+
+pub fn parse_role(s: &str) -> Result<Role> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "admin" => Ok(Role::Admin),
+        "member" | "" => Ok(Role::Member),
+        "integration" => Ok(Role::Integration),
+        other => Err(CoreError::Invalid(format!(
+            "{:?} is not a role: use admin, member or integration",
+            text::escape_control(other)
+        ))),
+    }
+}
+
+impl Core {
+    pub fn add_user(&self, actor: Actor, new: NewUser) -> Result<AddedUser> {
+        self.store.read(|tx| self.require_admin(tx, actor))?;
+        validate_new(&new)?;
+        let phc = match new.password.as_deref() {
+            Some(pw) => {
+                password::check_new(pw, &new.username).map_err(CoreError::Invalid)?;
+                Some(password::hash(pw).map_err(CoreError::Invalid)?)
+            }
+            None => None,
+        };
+        let invited = phc.is_none();
+        let code = Zeroizing::new(codes::long_code()?);
+        let now = self.now();
+        let (org, user) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = insert_user(tx, now, &actor.name(), &new, phc.clone())?;
+            if invited {
+                tx.put_activation_code(
+                    user.id,
+                    &OneTimeCode {
+                        hash: codes::hash("activation", user.id, &text::normalize_long_code(&code)),
+                        expires: now + super::ACTIVATION_DAYS * 86400,
+                    },
+                )?;
+            }
+            Ok::<_, CoreError>((tx.organization()?, user))
+        })?;
+        let mut mail_error = None;
+        if invited {
+            let expires = super::clock::format_time(now + super::ACTIVATION_DAYS * 86400);
+            let mail = self.render(
+                &org,
+                Template::ActivationCode,
+                &user,
+                &[("code", code.as_str()), ("expires", expires.as_str())],
+            );
+            if let Err(e) = self.send_mail(&mail, &user.username) {
+                mail_error = Some(e.to_string());
+            }
+        }
+        Ok(AddedUser {
+            username: user.username,
+            activation_code: invited.then_some(code),
+            mail_error,
+        })
+    }
+
+    pub fn update_user(&self, actor: Actor, username: &str, change: UserChange) -> Result<User> {
+        if let Some(e) = &change.email {
+            text::check_email(e).map_err(CoreError::Invalid)?;
+        }
+        if let Some(n) = &change.name {
+            text::check_display_name(n).map_err(CoreError::Invalid)?;
+        }
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let mut user = self.find_user(tx, username)?;
+            let mut what = Vec::new();
+            if let Some(r) = change.role.filter(|r| *r != user.role) {
+                if user.role == Role::Admin {
+                    self.guard_last_admin(tx, &user)?;
+                }
+                what.push(format!("role {} → {}", role_name(user.role), role_name(r)));
+                user.role = r;
+            }
+            if let Some(e) = change.email.as_ref().filter(|e| **e != user.email) {
+                what.push("email changed".to_string());
+                user.email = e.trim().to_string();
+            }
+            if let Some(n) = change.name.as_ref().filter(|n| **n != user.name) {
+                what.push("name changed".to_string());
+                user.name = n.trim().to_string();
+            }
+            if let Some(d) = change.disabled.filter(|d| *d != user.disabled) {
+                if d && user.role == Role::Admin {
+                    self.guard_last_admin(tx, &user)?;
+                }
+                if d {
+                    tx.clear_reauth_grants(user.id)?;
+                    tx.clear_trusted_devices(user.id)?;
+                }
+                what.push(if d { "disabled" } else { "enabled" }.to_string());
+                user.disabled = d;
+            }
+            if !what.is_empty() {
+                tx.put_user(&user)?;
+                self.audit(tx, &actor.name(), &user.username, audit::kind::USER_CHANGED, &what.join(", "))?;
+            }
+            Ok(user)
+        })
+    }
+
+    /// Refuses to leave the organization without an active administrator.
+    fn guard_last_admin(&self, tx: &Tx, user: &User) -> Result<()> {
+        let others = tx
+            .users()?
+            .into_iter()
+            .filter(|u| u.id != user.id && u.role == Role::Admin && !u.disabled)
+            .count();
+        if others == 0 {
+            return Err(CoreError::Conflict(format!(
+                "{} is the last active administrator: make another user admin first",
+                user.username
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn unlock(&self, actor: Actor, username: &str) -> Result<()> {
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            let norm = text::normalize_username(&user.username);
+            tx.put_lockout(&norm, &Lockout::default())?;
+            self.audit(tx, &actor.name(), &user.username, audit::kind::UNLOCK, "")
+        })
+    }
+
+    /// A one-time password the user must replace at their next sign-in.
+    pub fn set_temporary_password(&self, actor: Actor, username: &str, temp: &str) -> Result<()> {
+        self.store.read(|tx| self.require_admin(tx, actor))?;
+        password::check_new(temp, username).map_err(CoreError::Invalid)?;
+        let phc = password::hash(temp).map_err(CoreError::Invalid)?;
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let mut user = self.find_user(tx, username)?;
+            user.password_hash = Some(phc);
+            user.must_change_password = true;
+            tx.put_user(&user)?;
+            tx.remove_activation_code(user.id)?;
+            tx.clear_reauth_grants(user.id)?;
+            self.audit(tx, &actor.name(), &user.username, audit::kind::TEMP_PASSWORD, "")
+        })
+    }
+
+    /// Removes every MFA credential of the user at once: enrollments (secrets), recovery
+    /// codes, pending email codes, trusted devices, replay state. The user is told by mail.
+    pub fn reset_mfa(&self, actor: Actor, username: &str) -> Result<()> {
+        let (org, user) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            let removed = forget_user_mfa(tx, user.id)?;
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::MFA_RESET,
+                &format!("{removed} enrollment(s) removed"),
+            )?;
+            Ok::<_, CoreError>((tx.organization()?, user))
+        })?;
+        let time = super::clock::format_time(self.now());
+        let mail = self.render(&org, Template::MfaReset, &user, &[("time", time.as_str())]);
+        let _ = self.send_mail(&mail, &user.username);
+        Ok(())
+    }
+
+    pub fn remove_user(&self, actor: Actor, username: &str) -> Result<()> {
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            if let Actor::User(s) = actor
+                && s.user_id() == user.id
+            {
+                return Err(CoreError::Conflict(
+                    "you cannot delete your own account while signed in to it".into(),
+                ));
+            }
+            if user.role == Role::Admin {
+                self.guard_last_admin(tx, &user)?;
+            }
+            forget_user_mfa(tx, user.id)?;
+            tx.remove_activation_code(user.id)?;
+            let norm = text::normalize_username(&user.username);
+            tx.put_lockout(&norm, &Lockout::default())?;
+            tx.remove_username(&norm)?;
+            tx.remove_user_record(user.id)?;
+            self.audit(tx, &actor.name(), &user.username, audit::kind::USER_DELETED, "")
+        })
+    }
+
+    /// A one-time code that lets the user enroll a first factor when the policy asks
+    /// for one. It is mailed to the user and returned for the admin to hand over.
+    pub fn issue_enrollment_code(&self, actor: Actor, username: &str) -> Result<Zeroizing<String>> {
+        let code = Zeroizing::new(codes::long_code()?);
+        let now = self.now();
+        let expires = now + super::ACTIVATION_DAYS * 86400;
+        let (org, user) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            tx.put_enrollment_code(
+                user.id,
+                &OneTimeCode {
+                    hash: codes::hash("enrollment", user.id, &text::normalize_long_code(&code)),
+                    expires,
+                },
+            )?;
+            self.audit(tx, &actor.name(), &user.username, audit::kind::ENROLLMENT_CODE_ISSUED, "")?;
+            Ok::<_, CoreError>((tx.organization()?, user))
+        })?;
+        let exp = super::clock::format_time(expires);
+        let mail = self.render(
+            &org,
+            Template::EnrollmentCode,
+            &user,
+            &[("code", code.as_str()), ("expires", exp.as_str())],
+        );
+        let _ = self.send_mail(&mail, &user.username);
+        Ok(code)
+    }
+}
+
+/// Deletes every MFA credential of one user; returns how many enrollments went.
+pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<usize> {
+    let enrollments = tx.enrollments_of(user)?;
+    for e in &enrollments {
+        tx.remove_enrollment(user, e.id)?;
+    }
+    tx.clear_recovery_codes(user)?;
+    tx.remove_email_code(user)?;
+    tx.remove_enrollment_code(user)?;
+    tx.clear_trusted_devices(user)?;
+    tx.remove_last_totp_step(user)?;
+    tx.clear_reauth_grants(user)?;
+    Ok(enrollments.len())
+}

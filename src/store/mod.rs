@@ -1,0 +1,408 @@
+//! The one redb file that holds everything, and its typed tables.
+//!
+//! Concurrency model: redb lets one handle hold a file at a time, so every unit of work
+//! (one read or one write transaction) opens the database, does its work and closes it
+//! again. A process that finds the file held by another waits with a short randomised
+//! back-off and tries again, for up to [`BUSY_TIMEOUT`]. Opening costs well under a
+//! millisecond, so many consoles and commands share one database without errors and
+//! without losing writes; each sees the others' changes at its next unit of work.
+
+pub mod crypto;
+pub mod records;
+mod tx;
+
+use std::fs;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redb::{Database, DatabaseError, ReadableTable, TableDefinition};
+
+pub use crypto::{SecretKey, key_path, staged_key_path};
+pub use records::*;
+pub use tx::Tx;
+
+/// The schema this build reads and writes. Older files are migrated forward on open.
+pub const SCHEMA_VERSION: u64 = 1;
+/// How long a unit of work waits for another process to release the database.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+pub(crate) const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
+pub(crate) const ENROLLMENTS: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("enrollments");
+pub(crate) const RECOVERY_CODES: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("recovery_codes");
+pub(crate) const EMAIL_CODES: TableDefinition<u64, &[u8]> = TableDefinition::new("email_codes");
+pub(crate) const ACTIVATION_CODES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("activation_codes");
+pub(crate) const ENROLLMENT_CODES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("enrollment_codes");
+pub(crate) const TRUSTED_DEVICES: TableDefinition<(u64, &str), &[u8]> =
+    TableDefinition::new("trusted_devices");
+pub(crate) const REAUTH_GRANTS: TableDefinition<(u64, u64), i64> =
+    TableDefinition::new("reauth_grants");
+pub(crate) const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
+pub(crate) const TOTP_STEPS: TableDefinition<u64, u64> = TableDefinition::new("totp_steps");
+pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
+const MAGIC_KEY: &str = "product";
+const MAGIC: &[u8] = b"mfa-console";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "no database at {0}: create one with `mfa-console --db {0} init ...`, or check the --db path"
+    )]
+    NotFound(PathBuf),
+    #[error("a database already exists at {0}: choose another --db path or remove the old file")]
+    AlreadyExists(PathBuf),
+    #[error(
+        "{0} is not an mfa-console database (not a redb file): check the --db path, or restore it from a backup"
+    )]
+    NotADatabase(PathBuf),
+    #[error(
+        "{0} is a redb file but not an mfa-console database: check the --db path"
+    )]
+    ForeignDatabase(PathBuf),
+    #[error(
+        "{path} was written by a newer mfa-console (schema {found}, this build reads up to {SCHEMA_VERSION}): upgrade mfa-console"
+    )]
+    NewerSchema { path: PathBuf, found: u64 },
+    #[error("the database {0} stayed busy for {secs} s: another process holds it; try again", secs = BUSY_TIMEOUT.as_secs())]
+    Busy(PathBuf),
+    #[error("key file {0} is missing: the TOTP secrets cannot be read without it; restore it from the backup taken with the database")]
+    KeyFileMissing(PathBuf),
+    #[error("key file {0} can be read by other users: run `chmod 600 {0}` and try again")]
+    KeyFileTooOpen(PathBuf),
+    #[error("key file {0} is not a valid key (expected 64 hexadecimal characters): restore it from a backup")]
+    KeyFileInvalid(PathBuf),
+    #[error("key file {0} does not belong to this database: restore the matching key file from a backup")]
+    KeyMismatch(PathBuf),
+    #[error("key file {path}: {source}")]
+    KeyFileIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {path}: {source}")]
+    Db { path: PathBuf, source: redb::Error },
+    #[error("database {path}: damaged record in {what}: {detail}; run `mfa-console check` and restore from a backup if it fails")]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        detail: String,
+    },
+    #[error("a sealed secret could not be decrypted: the key file does not match or the record is damaged; run `mfa-console check`")]
+    Crypto,
+    #[error("the operating system's random number generator failed")]
+    Random,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database file and its key. Cheap to clone; holds no file open.
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    key: Arc<SecretKey>,
+}
+
+impl Store {
+    /// Creates a new database with its key file (both mode 0600) and runs `init` in the
+    /// first write transaction.
+    pub fn create(path: &Path, init: impl FnOnce(&Tx) -> Result<()>) -> Result<Store> {
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path.to_path_buf()));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+        }
+        let kpath = key_path(path);
+        if kpath.exists() {
+            return Err(StoreError::AlreadyExists(kpath));
+        }
+        // Create the file ourselves so its mode is 0600 from the first byte on.
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        let key = SecretKey::generate()?;
+        let result = (|| {
+            key.write_new(&kpath)?;
+            let db = Database::create(path).map_err(|e| db_err(path, e.into()))?;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| {
+                StoreError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            })?;
+            let store = Store {
+                path: path.to_path_buf(),
+                key: Arc::new(key),
+            };
+            store.run(&db, true, |tx| {
+                tx.put_meta(MAGIC_KEY, MAGIC)?;
+                tx.put_meta_u64("schema_version", SCHEMA_VERSION)?;
+                tx.put_meta("key_id", store.key.fingerprint().as_bytes())?;
+                init(tx)
+            })?;
+            Ok(store)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(path);
+            let _ = fs::remove_file(&kpath);
+        }
+        result
+    }
+
+    /// Opens an existing database: checks it is ours, reads and checks the key file,
+    /// finishes an interrupted key rotation, and migrates an older schema forward.
+    pub fn open(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(path.to_path_buf()));
+        }
+        let db = open_with_retry(path)?;
+        let (magic, version, key_id) = {
+            let store_probe = |tx: &redb::WriteTransaction| -> Result<_> {
+                let t = match tx.open_table(META) {
+                    Ok(t) => t,
+                    Err(_) => return Ok((None, None, None)),
+                };
+                let get = |k: &str| -> Result<Option<Vec<u8>>> {
+                    Ok(t.get(k)
+                        .map_err(|e| db_err(path, e.into()))?
+                        .map(|v| v.value().to_vec()))
+                };
+                Ok((get(MAGIC_KEY)?, get("schema_version")?, get("key_id")?))
+            };
+            let tx = db.begin_write().map_err(|e| db_err(path, e.into()))?;
+            let r = store_probe(&tx)?;
+            tx.abort().map_err(|e| db_err(path, e.into()))?;
+            r
+        };
+        if magic.as_deref() != Some(MAGIC) {
+            return Err(StoreError::ForeignDatabase(path.to_path_buf()));
+        }
+        let version = version
+            .and_then(|v| v.try_into().ok().map(u64::from_le_bytes))
+            .ok_or_else(|| StoreError::ForeignDatabase(path.to_path_buf()))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
+        let key = load_key(path, &key_id)?;
+        let store = Store {
+            path: path.to_path_buf(),
+            key: Arc::new(key),
+        };
+        if version < SCHEMA_VERSION {
+            store.run(&db, true, |tx| migrate(tx, version))?;
+        }
+        drop(db);
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// One read-only unit of work (the transaction is dropped, never committed).
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let db = open_with_retry(&self.path)?;
+        self.run(&db, false, f)
+    }
+
+    /// One atomic, durable unit of work: committed with immediate durability when `f`
+    /// returns `Ok`, rolled back entirely otherwise.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let db = open_with_retry(&self.path)?;
+        self.run(&db, true, f)
+    }
+
+    fn run<T, E: From<StoreError>>(
+        &self,
+        db: &Database,
+        commit: bool,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let inner = db
+            .begin_write()
+            .map_err(|e| db_err(&self.path, e.into()))?;
+        let tx = Tx::new(inner, self);
+        let value = f(&tx)?;
+        if commit {
+            tx.commit()?;
+        } else {
+            tx.abort()?;
+        }
+        Ok(value)
+    }
+
+    /// redb's own structural check of the file (no transaction may be open meanwhile).
+    pub fn check_integrity(&self) -> Result<bool> {
+        let mut db = open_with_retry(&self.path)?;
+        db.check_integrity().map_err(|e| db_err(&self.path, e.into()))
+    }
+
+    /// Copies the database while holding it (so no write lands half-way) to `dest`, and
+    /// the key file to `dest.key`, both mode 0600.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        let db = open_with_retry(&self.path)?;
+        let dest_key = key_path(dest);
+        for p in [dest, dest_key.as_path()] {
+            if p.exists() {
+                return Err(StoreError::AlreadyExists(p.to_path_buf()));
+            }
+        }
+        let copy = |from: &Path, to: &Path| -> Result<()> {
+            let io = |e| StoreError::Io {
+                path: to.to_path_buf(),
+                source: e,
+            };
+            let mut src = fs::File::open(from).map_err(|e| StoreError::Io {
+                path: from.to_path_buf(),
+                source: e,
+            })?;
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(to)
+                .map_err(io)?;
+            std::io::copy(&mut src, &mut out).map_err(io)?;
+            out.sync_all().map_err(io)
+        };
+        copy(&self.path, dest)?;
+        copy(&key_path(&self.path), &dest_key)?;
+        drop(db);
+        Ok(())
+    }
+
+    /// Re-encrypts every sealed secret under a fresh key in one transaction, then puts the
+    /// new key file in place. A crash in between is finished by the next [`Store::open`].
+    pub fn rotate_key(
+        &mut self,
+        reseal: impl FnOnce(&Tx, &SecretKey) -> Result<usize>,
+    ) -> Result<usize> {
+        let staged = staged_key_path(&self.path);
+        if staged.exists() {
+            fs::remove_file(&staged).map_err(|e| StoreError::KeyFileIo {
+                path: staged.clone(),
+                source: e,
+            })?;
+        }
+        let new_key = SecretKey::generate()?;
+        new_key.write_new(&staged)?;
+        let count = self.write(|tx| {
+            let n = reseal(tx, &new_key)?;
+            tx.put_meta("key_id", new_key.fingerprint().as_bytes())?;
+            Ok::<_, StoreError>(n)
+        })?;
+        let live = key_path(&self.path);
+        fs::rename(&staged, &live).map_err(|e| StoreError::KeyFileIo {
+            path: live.clone(),
+            source: e,
+        })?;
+        self.key = Arc::new(new_key);
+        Ok(count)
+    }
+}
+
+fn load_key(db: &Path, key_id: &str) -> Result<SecretKey> {
+    let live = key_path(db);
+    let staged = staged_key_path(db);
+    match SecretKey::read(&live) {
+        Ok(k) if k.fingerprint() == key_id => return Ok(k),
+        Ok(_) | Err(StoreError::KeyFileMissing(_)) => {}
+        Err(e) => return Err(e),
+    }
+    // A rotation that committed but did not get to rename its key file.
+    if let Ok(k) = SecretKey::read(&staged)
+        && k.fingerprint() == key_id
+    {
+        fs::rename(&staged, &live).map_err(|e| StoreError::KeyFileIo {
+            path: live.clone(),
+            source: e,
+        })?;
+        return Ok(k);
+    }
+    match SecretKey::read(&live) {
+        Ok(_) => Err(StoreError::KeyMismatch(live)),
+        Err(e) => Err(e),
+    }
+}
+
+fn migrate(tx: &Tx, from: u64) -> Result<()> {
+    // Each arm lifts the schema by one version; none is older than 1 yet.
+    let mut v = from;
+    while v < SCHEMA_VERSION {
+        v += 1;
+    }
+    tx.put_meta_u64("schema_version", v)
+}
+
+pub(crate) fn db_err(path: &Path, e: redb::Error) -> StoreError {
+    if let redb::Error::Io(io) = &e {
+        match io.kind() {
+            std::io::ErrorKind::InvalidData => return StoreError::NotADatabase(path.to_path_buf()),
+            std::io::ErrorKind::NotFound => return StoreError::NotFound(path.to_path_buf()),
+            _ => {}
+        }
+    }
+    StoreError::Db {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+fn open_with_retry(path: &Path) -> Result<Database> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match Database::open(path) {
+            Ok(db) => return Ok(db),
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                if start.elapsed() > BUSY_TIMEOUT {
+                    return Err(StoreError::Busy(path.to_path_buf()));
+                }
+                let jitter = crate::random::u64().unwrap_or(0) % (pause.as_micros() as u64 + 1);
+                std::thread::sleep(pause + Duration::from_micros(jitter));
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Err(e) => {
+                if !path.exists() {
+                    return Err(StoreError::NotFound(path.to_path_buf()));
+                }
+                return Err(db_err(path, e.into()));
+            }
+        }
+    }
+}

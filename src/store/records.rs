@@ -1,0 +1,201 @@
+//! The records kept in the database. Each is stored as JSON; new fields carry
+//! `#[serde(default)]` so older records keep decoding.
+
+use serde::{Deserialize, Serialize};
+
+use super::crypto::Sealed;
+
+pub type Timestamp = i64;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+    Integration,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Authenticator,
+    Email,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Enforcement {
+    Optional,
+    Required,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirstFactorEnrollment {
+    AnyoneSignedIn,
+    WithEnrollmentCode,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Policy {
+    pub enforcement: Enforcement,
+    pub grace_days: u32,
+    pub lockout_threshold: u32,
+    pub lockout_minutes: u32,
+    pub email_code_minutes: u32,
+    pub trusted_device_days: u32,
+    pub totp_skew: u8,
+    pub first_enrollment: FirstFactorEnrollment,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            enforcement: Enforcement::Optional,
+            grace_days: 7,
+            lockout_threshold: 5,
+            lockout_minutes: 15,
+            email_code_minutes: 10,
+            trusted_device_days: 0,
+            totp_skew: 1,
+            first_enrollment: FirstFactorEnrollment::AnyoneSignedIn,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SecurityControls {
+    pub email: bool,
+    pub authenticator: bool,
+}
+
+impl SecurityControls {
+    pub fn is_on(&self, m: Method) -> bool {
+        match m {
+            Method::Authenticator => self.authenticator,
+            Method::Email => self.email,
+        }
+    }
+    pub fn set(&mut self, m: Method, on: bool) {
+        match m {
+            Method::Authenticator => self.authenticator = on,
+            Method::Email => self.email = on,
+        }
+    }
+    pub fn mfa_enabled(&self) -> bool {
+        self.email || self.authenticator
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Organization {
+    pub name: String,
+    pub controls: SecurityControls,
+    pub policy: Policy,
+    /// When enforcement last became `required`; grace periods count from here.
+    #[serde(default)]
+    pub required_since: Option<Timestamp>,
+    pub created: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    /// As typed at creation (case kept); lookups use the normalised form.
+    pub username: String,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    /// PHC string; `None` while the user is invited.
+    pub password_hash: Option<String>,
+    #[serde(default)]
+    pub must_change_password: bool,
+    #[serde(default)]
+    pub disabled: bool,
+    pub created: Timestamp,
+    #[serde(default)]
+    pub last_sign_in: Option<Timestamp>,
+    /// Sign-ins through the console (as opposed to `verify`); an account that has none but
+    /// signs in by `verify` looks like an integration.
+    #[serde(default)]
+    pub interactive_sign_ins: u64,
+    #[serde(default)]
+    pub api_sign_ins: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Enrollment {
+    pub id: u64,
+    pub user_id: u64,
+    pub method: Method,
+    pub label: String,
+    pub created: Timestamp,
+    #[serde(default)]
+    pub last_used: Option<Timestamp>,
+    /// Authenticator: the TOTP secret, sealed with the key file.
+    #[serde(default)]
+    pub secret: Option<Sealed>,
+    /// Email: the address codes go to.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    pub hash: String,
+    #[serde(default)]
+    pub used_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmailCodePurpose {
+    SignIn,
+    Enrollment,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EmailCode {
+    pub hash: String,
+    pub purpose: EmailCodePurpose,
+    /// For an enrollment: the address being verified.
+    #[serde(default)]
+    pub address: Option<String>,
+    pub sent_at: Timestamp,
+    pub expires: Timestamp,
+}
+
+/// An activation code (invited users) or an enrollment code (policy `with-enrollment-code`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OneTimeCode {
+    pub hash: String,
+    pub expires: Timestamp,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrustedDevice {
+    pub created: Timestamp,
+    pub expires: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Lockout {
+    pub failures: u32,
+    #[serde(default)]
+    pub locked_until: Option<Timestamp>,
+    /// Lockouts in a row without a successful sign-in; each doubles the next one.
+    #[serde(default)]
+    pub lock_count: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub time: Timestamp,
+    pub actor: String,
+    pub subject: String,
+    pub kind: String,
+    pub details: String,
+    pub prev: String,
+    pub hash: String,
+}

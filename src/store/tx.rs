@@ -1,0 +1,444 @@
+//! Typed access to the tables inside one transaction.
+
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::*;
+
+pub struct Tx<'s> {
+    inner: WriteTransaction,
+    store: &'s Store,
+}
+
+macro_rules! table {
+    ($self:ident, $def:expr) => {
+        $self
+            .inner
+            .open_table($def)
+            .map_err(|e| db_err(&$self.store.path, e.into()))?
+    };
+}
+
+impl<'s> Tx<'s> {
+    pub(super) fn new(inner: WriteTransaction, store: &'s Store) -> Self {
+        Self { inner, store }
+    }
+
+    pub(super) fn commit(self) -> Result<()> {
+        self.inner
+            .commit()
+            .map_err(|e| db_err(&self.store.path, e.into()))
+    }
+
+    pub(super) fn abort(self) -> Result<()> {
+        self.inner
+            .abort()
+            .map_err(|e| db_err(&self.store.path, e.into()))
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.store.key
+    }
+
+    fn err(&self, e: impl Into<redb::Error>) -> StoreError {
+        db_err(&self.store.path, e.into())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            path: self.store.path.clone(),
+            what: what.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>> {
+        serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+            path: self.store.path.clone(),
+            what: "record being written".into(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn get_json<K: redb::Key + 'static, T: DeserializeOwned>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+        key: K::SelfType<'_>,
+        what: &str,
+    ) -> Result<Option<T>> {
+        let t = table!(self, def);
+        let v = t.get(key).map_err(|e| self.err(e))?;
+        match v {
+            Some(v) => Ok(Some(self.decode(what, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_json<K: redb::Key + 'static, T: Serialize>(
+        &self,
+        def: TableDefinition<K, &'static [u8]>,
+        key: K::SelfType<'_>,
+        value: &T,
+    ) -> Result<()> {
+        let bytes = self.encode(value)?;
+        let mut t = table!(self, def);
+        t.insert(key, bytes.as_slice()).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn remove_key<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<K, V>,
+        key: K::SelfType<'_>,
+    ) -> Result<bool> {
+        let mut t = table!(self, def);
+        let existed = t.remove(key).map_err(|e| self.err(e))?.is_some();
+        Ok(existed)
+    }
+
+    // ---- meta ----
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let t = table!(self, META);
+        let v = t.get(key).map_err(|e| self.err(e))?;
+        Ok(v.map(|v| v.value().to_vec()))
+    }
+
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        let mut t = table!(self, META);
+        t.insert(key, value).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn meta_u64(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .meta(key)?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0))
+    }
+
+    pub fn put_meta_u64(&self, key: &str, value: u64) -> Result<()> {
+        self.put_meta(key, &value.to_le_bytes())
+    }
+
+    /// The next value of a named counter (1, 2, 3, …).
+    pub fn next_id(&self, counter: &str) -> Result<u64> {
+        let key = format!("next_{counter}");
+        let n = self.meta_u64(&key)? + 1;
+        self.put_meta_u64(&key, n)?;
+        Ok(n)
+    }
+
+    /// Bumped by every committed change, so a long-running console can tell cheaply
+    /// whether another process changed something.
+    pub fn generation(&self) -> Result<u64> {
+        self.meta_u64("generation")
+    }
+
+    pub fn bump_generation(&self) -> Result<()> {
+        let n = self.generation()? + 1;
+        self.put_meta_u64("generation", n)
+    }
+
+    // ---- organization ----
+
+    pub fn organization(&self) -> Result<Organization> {
+        let t = table!(self, META);
+        let v = t.get("organization").map_err(|e| self.err(e))?;
+        match v {
+            Some(v) => self.decode("organization", v.value()),
+            None => Err(StoreError::Corrupt {
+                path: self.store.path.clone(),
+                what: "organization".into(),
+                detail: "missing".into(),
+            }),
+        }
+    }
+
+    pub fn put_organization(&self, org: &Organization) -> Result<()> {
+        let bytes = self.encode(org)?;
+        self.put_meta("organization", &bytes)
+    }
+
+    // ---- users ----
+
+    pub fn user(&self, id: u64) -> Result<Option<User>> {
+        self.get_json(USERS, id, "user")
+    }
+
+    pub fn user_id_by_name(&self, normalized: &str) -> Result<Option<u64>> {
+        let t = table!(self, USERNAMES);
+        let v = t.get(normalized).map_err(|e| self.err(e))?;
+        Ok(v.map(|v| v.value()))
+    }
+
+    pub fn put_user(&self, user: &User) -> Result<()> {
+        self.put_json(USERS, user.id, user)
+    }
+
+    pub fn put_username(&self, normalized: &str, id: u64) -> Result<()> {
+        let mut t = table!(self, USERNAMES);
+        t.insert(normalized, id).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn remove_username(&self, normalized: &str) -> Result<()> {
+        self.remove_key(USERNAMES, normalized).map(|_| ())
+    }
+
+    pub fn remove_user_record(&self, id: u64) -> Result<()> {
+        self.remove_key(USERS, id).map(|_| ())
+    }
+
+    pub fn user_count(&self) -> Result<u64> {
+        let t = table!(self, USERS);
+        t.len().map_err(|e| self.err(e))
+    }
+
+    /// Every user, in id order.
+    pub fn users(&self) -> Result<Vec<User>> {
+        let t = table!(self, USERS);
+        let mut out = Vec::with_capacity(t.len().map_err(|e| self.err(e))? as usize);
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = row.map_err(|e| self.err(e))?;
+            out.push(self.decode("user", v.value())?);
+        }
+        Ok(out)
+    }
+
+    // ---- enrollments ----
+
+    pub fn enrollments_of(&self, user: u64) -> Result<Vec<Enrollment>> {
+        let t = table!(self, ENROLLMENTS);
+        let mut out = Vec::new();
+        for row in t
+            .range((user, 0)..=(user, u64::MAX))
+            .map_err(|e| self.err(e))?
+        {
+            let (_, v) = row.map_err(|e| self.err(e))?;
+            out.push(self.decode("enrollment", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every enrollment of every user, in user order.
+    pub fn all_enrollments(&self) -> Result<Vec<Enrollment>> {
+        let t = table!(self, ENROLLMENTS);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = row.map_err(|e| self.err(e))?;
+            out.push(self.decode("enrollment", v.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn put_enrollment(&self, e: &Enrollment) -> Result<()> {
+        self.put_json(ENROLLMENTS, (e.user_id, e.id), e)
+    }
+
+    pub fn remove_enrollment(&self, user: u64, id: u64) -> Result<bool> {
+        self.remove_key(ENROLLMENTS, (user, id))
+    }
+
+    // ---- recovery codes ----
+
+    pub fn recovery_codes(&self, user: u64) -> Result<Vec<(u32, RecoveryCode)>> {
+        let t = table!(self, RECOVERY_CODES);
+        let mut out = Vec::new();
+        for row in t
+            .range((user, 0)..=(user, u32::MAX))
+            .map_err(|e| self.err(e))?
+        {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.push((k.value().1, self.decode("recovery code", v.value())?));
+        }
+        Ok(out)
+    }
+
+    pub fn put_recovery_code(&self, user: u64, idx: u32, code: &RecoveryCode) -> Result<()> {
+        self.put_json(RECOVERY_CODES, (user, idx), code)
+    }
+
+    pub fn clear_recovery_codes(&self, user: u64) -> Result<()> {
+        let mut t = table!(self, RECOVERY_CODES);
+        t.extract_from_if((user, 0)..=(user, u32::MAX), |_, _| true)
+            .map_err(|e| self.err(e))?
+            .for_each(drop);
+        Ok(())
+    }
+
+    // ---- one-time codes ----
+
+    pub fn email_code(&self, user: u64) -> Result<Option<EmailCode>> {
+        self.get_json(EMAIL_CODES, user, "email code")
+    }
+    pub fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()> {
+        self.put_json(EMAIL_CODES, user, c)
+    }
+    pub fn remove_email_code(&self, user: u64) -> Result<bool> {
+        self.remove_key(EMAIL_CODES, user)
+    }
+
+    pub fn activation_code(&self, user: u64) -> Result<Option<OneTimeCode>> {
+        self.get_json(ACTIVATION_CODES, user, "activation code")
+    }
+    pub fn put_activation_code(&self, user: u64, c: &OneTimeCode) -> Result<()> {
+        self.put_json(ACTIVATION_CODES, user, c)
+    }
+    pub fn remove_activation_code(&self, user: u64) -> Result<bool> {
+        self.remove_key(ACTIVATION_CODES, user)
+    }
+
+    pub fn enrollment_code(&self, user: u64) -> Result<Option<OneTimeCode>> {
+        self.get_json(ENROLLMENT_CODES, user, "enrollment code")
+    }
+    pub fn put_enrollment_code(&self, user: u64, c: &OneTimeCode) -> Result<()> {
+        self.put_json(ENROLLMENT_CODES, user, c)
+    }
+    pub fn remove_enrollment_code(&self, user: u64) -> Result<bool> {
+        self.remove_key(ENROLLMENT_CODES, user)
+    }
+
+    // ---- trusted devices ----
+
+    pub fn trusted_device(&self, user: u64, token_hash: &str) -> Result<Option<TrustedDevice>> {
+        self.get_json(TRUSTED_DEVICES, (user, token_hash), "trusted device")
+    }
+    pub fn put_trusted_device(&self, user: u64, token_hash: &str, d: &TrustedDevice) -> Result<()> {
+        self.put_json(TRUSTED_DEVICES, (user, token_hash), d)
+    }
+    pub fn trusted_device_count(&self, user: u64) -> Result<usize> {
+        let t = table!(self, TRUSTED_DEVICES);
+        let n = t
+            .range((user, "")..(user + 1, ""))
+            .map_err(|e| self.err(e))?
+            .count();
+        Ok(n)
+    }
+    pub fn clear_trusted_devices(&self, user: u64) -> Result<()> {
+        let mut t = table!(self, TRUSTED_DEVICES);
+        t.extract_from_if((user, "")..(user + 1, ""), |_, _| true)
+            .map_err(|e| self.err(e))?
+            .for_each(drop);
+        Ok(())
+    }
+    pub fn clear_all_trusted_devices(&self) -> Result<()> {
+        let mut t = table!(self, TRUSTED_DEVICES);
+        t.retain(|_, _| false).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // ---- re-authentication grants ----
+
+    pub fn reauth_grant(&self, user: u64, session: u64) -> Result<Option<Timestamp>> {
+        let t = table!(self, REAUTH_GRANTS);
+        let v = t.get((user, session)).map_err(|e| self.err(e))?;
+        Ok(v.map(|v| v.value()))
+    }
+    pub fn put_reauth_grant(&self, user: u64, session: u64, until: Timestamp) -> Result<()> {
+        let mut t = table!(self, REAUTH_GRANTS);
+        t.insert((user, session), until).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+    pub fn clear_reauth_grants(&self, user: u64) -> Result<()> {
+        let mut t = table!(self, REAUTH_GRANTS);
+        t.extract_from_if((user, 0)..=(user, u64::MAX), |_, _| true)
+            .map_err(|e| self.err(e))?
+            .for_each(drop);
+        Ok(())
+    }
+    /// Drops grants that have run out, so the table does not grow without bound.
+    pub fn prune_reauth_grants(&self, now: Timestamp) -> Result<()> {
+        let mut t = table!(self, REAUTH_GRANTS);
+        t.retain(|_, until| until > now).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    // ---- lockout counters (by normalised username, known or not) ----
+
+    pub fn lockout(&self, normalized: &str) -> Result<Lockout> {
+        Ok(self
+            .get_json(LOCKOUTS, normalized, "lockout counter")?
+            .unwrap_or_default())
+    }
+    pub fn put_lockout(&self, normalized: &str, l: &Lockout) -> Result<()> {
+        if l.failures == 0 && l.locked_until.is_none() && l.lock_count == 0 {
+            self.remove_key(LOCKOUTS, normalized).map(|_| ())
+        } else {
+            self.put_json(LOCKOUTS, normalized, l)
+        }
+    }
+    /// Every account with a lockout record: (normalised username, counter).
+    pub fn lockouts(&self) -> Result<Vec<(String, Lockout)>> {
+        let t = table!(self, LOCKOUTS);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.push((k.value().to_string(), self.decode("lockout", v.value())?));
+        }
+        Ok(out)
+    }
+
+    // ---- TOTP replay bookkeeping ----
+
+    pub fn last_totp_step(&self, user: u64) -> Result<Option<u64>> {
+        let t = table!(self, TOTP_STEPS);
+        let v = t.get(user).map_err(|e| self.err(e))?;
+        Ok(v.map(|v| v.value()))
+    }
+    pub fn put_last_totp_step(&self, user: u64, step: u64) -> Result<()> {
+        let mut t = table!(self, TOTP_STEPS);
+        t.insert(user, step).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+    pub fn remove_last_totp_step(&self, user: u64) -> Result<()> {
+        self.remove_key(TOTP_STEPS, user).map(|_| ())
+    }
+
+    // ---- audit chain ----
+
+    pub fn audit_head(&self) -> Result<Option<AuditEvent>> {
+        let t = table!(self, AUDIT);
+        let last = t.last().map_err(|e| self.err(e))?;
+        match last {
+            Some((_, v)) => Ok(Some(self.decode("audit event", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_audit(&self, e: &AuditEvent) -> Result<()> {
+        self.put_json(AUDIT, e.seq, e)
+    }
+
+    /// Audit events, oldest first.
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        let t = table!(self, AUDIT);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (_, v) = row.map_err(|e| self.err(e))?;
+            out.push(self.decode("audit event", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` audit events, newest first.
+    pub fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        let t = table!(self, AUDIT);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.err(e))?.rev().take(limit) {
+            let (_, v) = row.map_err(|e| self.err(e))?;
+            out.push(self.decode("audit event", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Raw access for tests that tamper with the chain on purpose.
+    #[doc(hidden)]
+    pub fn overwrite_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<()> {
+        let mut t = table!(self, AUDIT);
+        t.insert(seq, bytes).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
