@@ -56,8 +56,7 @@ pub fn append(
 /// The first broken link, if any: (sequence number, what is wrong).
 pub fn verify_chain(events: &[AuditEvent]) -> Option<(u64, String)> {
     let mut prev = GENESIS.to_string();
-    let mut expect_seq = 1;
-    for e in events {
+    for (expect_seq, e) in (1u64..).zip(events) {
         if e.seq != expect_seq {
             return Some((
                 expect_seq,
@@ -65,13 +64,18 @@ pub fn verify_chain(events: &[AuditEvent]) -> Option<(u64, String)> {
             ));
         }
         if e.prev != prev {
-            return Some((e.seq, format!("event {} does not follow the event before it", e.seq)));
+            return Some((
+                e.seq,
+                format!("event {} does not follow the event before it", e.seq),
+            ));
         }
         if event_hash(e) != e.hash {
-            return Some((e.seq, format!("event {} was altered after it was written", e.seq)));
+            return Some((
+                e.seq,
+                format!("event {} was altered after it was written", e.seq),
+            ));
         }
         prev = e.hash.clone();
-        expect_seq += 1;
     }
     None
 }

@@ -18,7 +18,10 @@ pub fn hash(purpose: &str, user: u64, code: &str) -> String {
 }
 
 pub fn matches(purpose: &str, user: u64, code: &str, stored: &str) -> bool {
-    hash(purpose, user, code).as_bytes().ct_eq(stored.as_bytes()).into()
+    hash(purpose, user, code)
+        .as_bytes()
+        .ct_eq(stored.as_bytes())
+        .into()
 }
 
 /// Six digits for an email code.

@@ -184,7 +184,11 @@ impl Core {
                     org.required_since = Some(self.now());
                 }
                 tx.put_organization(&org)?;
-                let kind = if on { audit::kind::METHOD_ON } else { audit::kind::METHOD_OFF };
+                let kind = if on {
+                    audit::kind::METHOD_ON
+                } else {
+                    audit::kind::METHOD_OFF
+                };
                 self.audit(tx, &who, mname, kind, "")?;
                 if was_enabled && !org.controls.mfa_enabled() {
                     self.audit(tx, &who, "organization", audit::kind::MFA_DISABLED, "")?;
@@ -211,7 +215,10 @@ impl Core {
                     &who,
                     mname,
                     audit::kind::FORGET_ALL_DEVICES,
-                    &format!("{} enrollment(s) removed, trusted devices cleared", change.forgotten_enrollments),
+                    &format!(
+                        "{} enrollment(s) removed, trusted devices cleared",
+                        change.forgotten_enrollments
+                    ),
                 )?;
                 change.changed = true;
             }

@@ -104,7 +104,9 @@ impl Core {
         })?;
         let secret = totp::new_secret()?;
         let issuer = totp::issuer_of(&org.name);
-        let uri = Zeroizing::new(totp::uri(&secret, &issuer, &user.username).map_err(CoreError::Invalid)?);
+        let uri = Zeroizing::new(
+            totp::uri(&secret, &issuer, &user.username).map_err(CoreError::Invalid)?,
+        );
         let label = label.unwrap_or_else(|| "Authenticator app".to_string());
         Ok(PendingAuthenticator {
             user_id: user.id,
@@ -145,7 +147,9 @@ impl Core {
             }
             tx.put_last_totp_step(user.id, step)?;
             let id = tx.next_id("enrollment")?;
-            let sealed = tx.key().seal(&pending.secret, &secret_context(user.id, id))?;
+            let sealed = tx
+                .key()
+                .seal(&pending.secret, &secret_context(user.id, id))?;
             tx.put_enrollment(&Enrollment {
                 id,
                 user_id: user.id,
@@ -165,7 +169,10 @@ impl Core {
                 &format!("authenticator {:?}", pending.label),
             )?;
             let recovery_codes = first_recovery_codes(tx, &user)?;
-            Ok(EnrollmentDone { enrollment_id: id, recovery_codes })
+            Ok(EnrollmentDone {
+                enrollment_id: id,
+                recovery_codes,
+            })
         })
     }
 
@@ -202,7 +209,11 @@ impl Core {
 
     /// Sends the enrollment code again (throttled like every email code).
     pub fn resend_email_enrollment(&self, pending: &PendingEmail) -> Result<i64> {
-        self.send_email_code(pending.user_id, EmailCodePurpose::Enrollment, &pending.address)
+        self.send_email_code(
+            pending.user_id,
+            EmailCodePurpose::Enrollment,
+            &pending.address,
+        )
     }
 
     pub fn confirm_email_enrollment(
@@ -249,9 +260,18 @@ impl Core {
                 tx.put_user(&user)?;
             }
             tx.remove_enrollment_code(user.id)?;
-            self.audit(tx, &actor.name(), &user.username, audit::kind::ENROLLMENT_ADDED, "email")?;
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::ENROLLMENT_ADDED,
+                "email",
+            )?;
             let recovery_codes = first_recovery_codes(tx, &user)?;
-            Ok(EnrollmentDone { enrollment_id: id, recovery_codes })
+            Ok(EnrollmentDone {
+                enrollment_id: id,
+                recovery_codes,
+            })
         })
     }
 
@@ -274,7 +294,12 @@ impl Core {
     }
 
     /// Removes one of the user's own enrollments (re-authentication first).
-    pub fn remove_enrollment(&self, actor: Actor, username: &str, enrollment_id: u64) -> Result<()> {
+    pub fn remove_enrollment(
+        &self,
+        actor: Actor,
+        username: &str,
+        enrollment_id: u64,
+    ) -> Result<()> {
         self.store.write(|tx| {
             let user = self.find_user(tx, username)?;
             self.require_self(tx, actor, &user)?;
@@ -283,7 +308,12 @@ impl Core {
                 .enrollments_of(user.id)?
                 .into_iter()
                 .find(|e| e.id == enrollment_id)
-                .ok_or_else(|| CoreError::Invalid(format!("{} has no enrollment {enrollment_id}", user.username)))?;
+                .ok_or_else(|| {
+                    CoreError::Invalid(format!(
+                        "{} has no enrollment {enrollment_id}",
+                        user.username
+                    ))
+                })?;
             tx.remove_enrollment(user.id, e.id)?;
             if tx.enrollments_of(user.id)?.is_empty() {
                 super::users::forget_user_mfa(tx, user.id)?;
@@ -292,12 +322,22 @@ impl Core {
                 Method::Authenticator => format!("authenticator {:?}", e.label),
                 Method::Email => "email".to_string(),
             };
-            self.audit(tx, &actor.name(), &user.username, audit::kind::ENROLLMENT_REMOVED, &what)
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::ENROLLMENT_REMOVED,
+                &what,
+            )
         })
     }
 
     /// A new set of recovery codes; the old set stops working. Re-authentication first.
-    pub fn regenerate_recovery_codes(&self, actor: Actor, username: &str) -> Result<Vec<Zeroizing<String>>> {
+    pub fn regenerate_recovery_codes(
+        &self,
+        actor: Actor,
+        username: &str,
+    ) -> Result<Vec<Zeroizing<String>>> {
         self.store.write(|tx| {
             let user = self.find_user(tx, username)?;
             self.require_self(tx, actor, &user)?;
@@ -309,7 +349,13 @@ impl Core {
             }
             tx.clear_recovery_codes(user.id)?;
             let codes = new_recovery_codes(tx, &user)?;
-            self.audit(tx, &actor.name(), &user.username, audit::kind::RECOVERY_REGENERATED, "")?;
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::RECOVERY_REGENERATED,
+                "",
+            )?;
             Ok(codes)
         })
     }
@@ -354,7 +400,11 @@ impl Core {
         let ok = tx.enrollment_code(user.id)?.is_some_and(|c| {
             c.expires > self.now() && codes::matches("enrollment", user.id, &code, &c.hash)
         });
-        if ok { Ok(()) } else { Err(CoreError::WrongCode) }
+        if ok {
+            Ok(())
+        } else {
+            Err(CoreError::WrongCode)
+        }
     }
 }
 
@@ -371,7 +421,10 @@ fn clean_label(label: Option<&str>) -> Result<Option<String>> {
 }
 
 /// The first recovery codes, when the user has none yet.
-fn first_recovery_codes(tx: &Tx, user: &User) -> crate::store::Result<Option<Vec<Zeroizing<String>>>> {
+fn first_recovery_codes(
+    tx: &Tx,
+    user: &User,
+) -> crate::store::Result<Option<Vec<Zeroizing<String>>>> {
     if !tx.recovery_codes(user.id)?.is_empty() {
         return Ok(None);
     }

@@ -31,7 +31,10 @@ pub fn parse_csv(input: impl Read, source: &str) -> Result<Vec<NewUser>> {
         .map_err(|e| CoreError::Invalid(format!("{source}: cannot read the header line: {e}")))?
         .clone();
     let want = ["username", "email", "name", "role"];
-    let got: Vec<String> = headers.iter().map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+    let got: Vec<String> = headers
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
     if got != want {
         return Err(CoreError::Invalid(format!(
             "{source}: line 1: the header must be `username,email,name,role` (found `{}`)",
@@ -89,7 +92,9 @@ pub fn parse_csv(input: impl Read, source: &str) -> Result<Vec<NewUser>> {
 
 fn csv_reason(e: &csv::Error) -> String {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("expected {expected_len} fields, found {len}")
         }
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text".into(),
@@ -124,7 +129,11 @@ impl Core {
                         tx.put_activation_code(
                             u.id,
                             &OneTimeCode {
-                                hash: codes::hash("activation", u.id, &text::normalize_long_code(&codes_out[i])),
+                                hash: codes::hash(
+                                    "activation",
+                                    u.id,
+                                    &text::normalize_long_code(&codes_out[i]),
+                                ),
                                 expires,
                             },
                         )?;
@@ -148,7 +157,14 @@ impl Core {
                     errors.join("\n  ")
                 )));
             }
-            audit::append(tx, now, &who, "users", audit::kind::USERS_IMPORTED, &format!("{total} user(s)"))?;
+            audit::append(
+                tx,
+                now,
+                &who,
+                "users",
+                audit::kind::USERS_IMPORTED,
+                &format!("{total} user(s)"),
+            )?;
             progress(total, total);
             Ok((tx.organization()?, users))
         })?;
@@ -158,7 +174,12 @@ impl Core {
         };
         let exp = super::clock::format_time(expires);
         for (u, code) in users.iter().zip(&codes_out) {
-            let mail = self.render(&org, Template::ActivationCode, u, &[("code", code.as_str()), ("expires", exp.as_str())]);
+            let mail = self.render(
+                &org,
+                Template::ActivationCode,
+                u,
+                &[("code", code.as_str()), ("expires", exp.as_str())],
+            );
             if let Err(e) = self.mailer.send(&mail) {
                 report.mail_failures += 1;
                 report.first_mail_error.get_or_insert_with(|| e.to_string());

@@ -127,7 +127,10 @@ impl Core {
         clock: Arc<dyn Clock>,
     ) -> Result<Core> {
         let org_name = org_name.trim();
-        if org_name.is_empty() || org_name.chars().count() > 64 || org_name.chars().any(char::is_control) {
+        if org_name.is_empty()
+            || org_name.chars().count() > 64
+            || org_name.chars().any(char::is_control)
+        {
             return Err(CoreError::Invalid(
                 "the organization name needs 1 to 64 printable characters".into(),
             ));
@@ -136,7 +139,9 @@ impl Core {
             return Err(CoreError::Invalid("the first user must be an admin".into()));
         }
         let Some(pw) = admin.password.as_deref() else {
-            return Err(CoreError::Invalid("the first admin needs a password".into()));
+            return Err(CoreError::Invalid(
+                "the first admin needs a password".into(),
+            ));
         };
         users::validate_new(&admin)?;
         password::check_new(pw, &admin.username).map_err(CoreError::Invalid)?;
@@ -279,7 +284,14 @@ impl Core {
     }
 
     fn audit(&self, tx: &Tx, actor: &str, subject: &str, kind: &str, details: &str) -> Result<()> {
-        Ok(audit::append(tx, self.now(), actor, subject, kind, details)?)
+        Ok(audit::append(
+            tx,
+            self.now(),
+            actor,
+            subject,
+            kind,
+            details,
+        )?)
     }
 
     /// Methods this user has enrolled that are on now.
@@ -301,7 +313,13 @@ impl Core {
             let via = self.mailer.describe();
             let details = format!("{}: {}", via, e);
             let _ = self.store.write(|tx| {
-                self.audit(tx, "system", subject_user, audit::kind::MAIL_FAILED, &details)
+                self.audit(
+                    tx,
+                    "system",
+                    subject_user,
+                    audit::kind::MAIL_FAILED,
+                    &details,
+                )
             });
             return Err(CoreError::Mail { via, source: e });
         }
@@ -318,7 +336,14 @@ impl Core {
         let mut values: Vec<(&str, &str)> = vec![
             ("org", org.name.as_str()),
             ("username", user.username.as_str()),
-            ("name", if user.name.is_empty() { user.username.as_str() } else { user.name.as_str() }),
+            (
+                "name",
+                if user.name.is_empty() {
+                    user.username.as_str()
+                } else {
+                    user.name.as_str()
+                },
+            ),
         ];
         values.extend_from_slice(extra);
         crate::mail::render(template, &user.email, &user.name, &values)
@@ -334,13 +359,19 @@ impl Core {
         if org.policy.lockout_threshold > 0 && l.failures >= org.policy.lockout_threshold {
             let base = i64::from(org.policy.lockout_minutes) * 60;
             let factor = 1i64 << l.lock_count.min(20);
-            let secs = base.saturating_mul(factor).min(MAX_LOCK_SECONDS).max(60);
+            let secs = base.saturating_mul(factor).clamp(60, MAX_LOCK_SECONDS);
             let until = now + secs;
             l.locked_until = Some(until);
             l.lock_count += 1;
             l.failures = 0;
             locked = Some(until);
-            self.audit(tx, "system", norm, audit::kind::LOCKOUT, &format!("until {}", clock::format_rfc3339(until)))?;
+            self.audit(
+                tx,
+                "system",
+                norm,
+                audit::kind::LOCKOUT,
+                &format!("until {}", clock::format_rfc3339(until)),
+            )?;
         }
         tx.put_lockout(norm, &l)?;
         Ok(locked)

@@ -31,11 +31,15 @@ pub fn check_new(password: &str, username: &str) -> Result<(), String> {
         ));
     }
     if n > MAX_LEN {
-        return Err(format!("a password has at most {MAX_LEN} characters (this one has {n})"));
+        return Err(format!(
+            "a password has at most {MAX_LEN} characters (this one has {n})"
+        ));
     }
     let lower = p.to_lowercase();
     if is_common(&lower) {
-        return Err("this password is on the list of commonly used passwords: choose another".into());
+        return Err(
+            "this password is on the list of commonly used passwords: choose another".into(),
+        );
     }
     let mut chars = lower.chars();
     if let Some(first) = chars.next()

@@ -116,7 +116,7 @@ impl Core {
                     self.row(&org, u, m, lock)
                 })
                 .collect();
-            rows.sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+            rows.sort_by_key(|r| r.username.to_lowercase());
             Ok(rows)
         })
     }
@@ -211,7 +211,8 @@ impl Core {
             if let Some(u) = user {
                 let n = text::normalize_username(u);
                 v.retain(|e| {
-                    text::normalize_username(&e.subject) == n || text::normalize_username(&e.actor) == n
+                    text::normalize_username(&e.subject) == n
+                        || text::normalize_username(&e.actor) == n
                 });
             }
             Ok(v)
@@ -232,7 +233,9 @@ impl Core {
                 }
                 if matches!(
                     e.kind.as_str(),
-                    audit::kind::SIGN_IN_FAILED | audit::kind::CODE_FAILED | audit::kind::REAUTH_FAILED
+                    audit::kind::SIGN_IN_FAILED
+                        | audit::kind::CODE_FAILED
+                        | audit::kind::REAUTH_FAILED
                 ) && let Some(slot) = out.get_mut((day - first) as usize)
                 {
                     *slot += 1;
@@ -258,15 +261,20 @@ impl Core {
             for u in &users {
                 match tx.user_id_by_name(&text::normalize_username(&u.username))? {
                     Some(id) if id == u.id => {}
-                    _ => report
-                        .index_problems
-                        .push(format!("user {} is missing from the username index", u.username)),
+                    _ => report.index_problems.push(format!(
+                        "user {} is missing from the username index",
+                        u.username
+                    )),
                 }
             }
             for e in tx.all_enrollments()? {
                 if let Some(sealed) = &e.secret {
                     report.secrets_checked += 1;
-                    if tx.key().open(sealed, &secret_context(e.user_id, e.id)).is_err() {
+                    if tx
+                        .key()
+                        .open(sealed, &secret_context(e.user_id, e.id))
+                        .is_err()
+                    {
                         report.secret_problems.push(format!(
                             "enrollment {} of user #{} does not decrypt with the key file",
                             e.id, e.user_id
@@ -295,7 +303,14 @@ impl Core {
                     n += 1;
                 }
             }
-            audit::append(tx, now, &who, "key file", audit::kind::KEY_ROTATED, &format!("{n} secret(s) re-encrypted"))?;
+            audit::append(
+                tx,
+                now,
+                &who,
+                "key file",
+                audit::kind::KEY_ROTATED,
+                &format!("{n} secret(s) re-encrypted"),
+            )?;
             Ok::<_, StoreError>(n)
         })?;
         Ok(n)

@@ -73,7 +73,10 @@ pub enum SignInStep {
 /// failure's bookkeeping is never rolled back with it.
 enum Decision<T> {
     Done(T),
-    Refused { newly_locked: Option<i64>, norm: String },
+    Refused {
+        newly_locked: Option<i64>,
+        norm: String,
+    },
     Locked(i64),
 }
 
@@ -85,11 +88,16 @@ impl Core {
         match d {
             Decision::Done(v) => Ok(v),
             Decision::Locked(until) => Err(CoreError::Locked { until }),
-            Decision::Refused { newly_locked: Some(until), norm } => {
+            Decision::Refused {
+                newly_locked: Some(until),
+                norm,
+            } => {
                 self.notify_lockout(&norm, until);
                 Err(CoreError::Locked { until })
             }
-            Decision::Refused { newly_locked: None, .. } => Err(CoreError::Refused),
+            Decision::Refused {
+                newly_locked: None, ..
+            } => Err(CoreError::Refused),
         }
     }
 
@@ -134,7 +142,10 @@ impl Core {
                 let shown = text::escape_control(username);
                 self.audit(tx, "system", &shown, audit::kind::SIGN_IN_FAILED, "")?;
                 let newly_locked = self.register_failure(tx, &org, &norm)?;
-                return Ok(Decision::Refused { newly_locked, norm: norm.clone() });
+                return Ok(Decision::Refused {
+                    newly_locked,
+                    norm: norm.clone(),
+                });
             };
             if channel == Channel::Console && user.role == Role::Integration {
                 return Err(CoreError::NotAllowed(
@@ -147,10 +158,22 @@ impl Core {
                 && !methods.is_empty()
                 && self.device_trusted(tx, &org, &user, device_token)?;
             if methods.is_empty() || trusted {
-                let detail = if trusted { "trusted device" } else { "password" };
-                return Ok(Decision::Done(self.complete(tx, &org, user, channel, detail)?));
+                let detail = if trusted {
+                    "trusted device"
+                } else {
+                    "password"
+                };
+                return Ok(Decision::Done(
+                    self.complete(tx, &org, user, channel, detail)?,
+                ));
             }
-            self.audit(tx, &user.username, &user.username, audit::kind::PASSWORD_OK_CODE_NEEDED, "")?;
+            self.audit(
+                tx,
+                &user.username,
+                &user.username,
+                audit::kind::PASSWORD_OK_CODE_NEEDED,
+                "",
+            )?;
             let email = tx
                 .enrollments_of(user.id)?
                 .into_iter()
@@ -201,7 +224,10 @@ impl Core {
                     let subject = user.map(|u| u.username).unwrap_or_default();
                     self.audit(tx, &subject, &subject, audit::kind::CODE_FAILED, "")?;
                     let newly_locked = self.register_failure(tx, &org, &pending.norm)?;
-                    Ok(Decision::Refused { newly_locked, norm: pending.norm.clone() })
+                    Ok(Decision::Refused {
+                        newly_locked,
+                        norm: pending.norm.clone(),
+                    })
                 }
             }
         })?;
@@ -215,7 +241,9 @@ impl Core {
             return Err(CoreError::Expired);
         }
         let Some(address) = pending.email.clone() else {
-            return Err(CoreError::Invalid("this account has no email verification".into()));
+            return Err(CoreError::Invalid(
+                "this account has no email verification".into(),
+            ));
         };
         if let Some(until) = self.store.read(|tx| self.locked_until(tx, &pending.norm))? {
             return Err(CoreError::Locked { until });
@@ -238,7 +266,9 @@ impl Core {
             Ok::<_, CoreError>((tx.organization()?, user, tx.email_code(user_id)?))
         })?;
         if !org.controls.email {
-            return Err(CoreError::NotAllowed("the email method is turned off".into()));
+            return Err(CoreError::NotAllowed(
+                "the email method is turned off".into(),
+            ));
         }
         if let Some(prev) = earlier {
             let wait = prev.sent_at + EMAIL_RESEND_SECONDS - now;
@@ -259,7 +289,8 @@ impl Core {
         );
         if let Err(e) = self.send_mail(&mail, &user.username) {
             // Whatever code was waiting is void too: the person asked for a new one.
-            self.store.write(|tx| tx.remove_email_code(user_id).map(|_| ()))?;
+            self.store
+                .write(|tx| tx.remove_email_code(user_id).map(|_| ()))?;
             return Err(e);
         }
         self.store.write(|tx| {
@@ -273,7 +304,13 @@ impl Core {
                     expires,
                 },
             )?;
-            self.audit(tx, &user.username, &user.username, audit::kind::EMAIL_CODE_SENT, "")
+            self.audit(
+                tx,
+                &user.username,
+                &user.username,
+                audit::kind::EMAIL_CODE_SENT,
+                "",
+            )
         })?;
         Ok(expires)
     }
@@ -303,8 +340,12 @@ impl Core {
                 None => None,
             };
             let valid = match &user {
-                Some(u) if u.password_hash.is_none() && !u.disabled => match tx.activation_code(u.id)? {
-                    Some(c) => c.expires > self.now() && codes::matches("activation", u.id, &code, &c.hash),
+                Some(u) if u.password_hash.is_none() && !u.disabled => match tx
+                    .activation_code(u.id)?
+                {
+                    Some(c) => {
+                        c.expires > self.now() && codes::matches("activation", u.id, &code, &c.hash)
+                    }
                     None => false,
                 },
                 _ => false,
@@ -315,12 +356,27 @@ impl Core {
                     tx.put_user(&u)?;
                     tx.remove_activation_code(u.id)?;
                     self.audit(tx, &u.username, &u.username, audit::kind::ACTIVATED, "")?;
-                    Ok(Decision::Done(self.complete(tx, &org, u, channel, "activation code")?))
+                    Ok(Decision::Done(self.complete(
+                        tx,
+                        &org,
+                        u,
+                        channel,
+                        "activation code",
+                    )?))
                 }
                 _ => {
-                    self.audit(tx, "system", &text::escape_control(username), audit::kind::SIGN_IN_FAILED, "activation")?;
+                    self.audit(
+                        tx,
+                        "system",
+                        &text::escape_control(username),
+                        audit::kind::SIGN_IN_FAILED,
+                        "activation",
+                    )?;
                     let newly_locked = self.register_failure(tx, &org, &norm)?;
-                    Ok(Decision::Refused { newly_locked, norm: norm.clone() })
+                    Ok(Decision::Refused {
+                        newly_locked,
+                        norm: norm.clone(),
+                    })
                 }
             }
         })?;
@@ -351,7 +407,13 @@ impl Core {
             user.password_hash = Some(phc);
             user.must_change_password = false;
             tx.put_user(&user)?;
-            self.audit(tx, &user.username, &user.username, audit::kind::PASSWORD_CHANGED, "after temporary password")?;
+            self.audit(
+                tx,
+                &user.username,
+                &user.username,
+                audit::kind::PASSWORD_CHANGED,
+                "after temporary password",
+            )?;
             match self.complete(tx, &org, user, pending.channel, "password changed")? {
                 SignInStep::SignedIn(s) => Ok(s),
                 _ => Err(CoreError::Refused),
@@ -360,7 +422,12 @@ impl Core {
     }
 
     /// A signed-in user changes their password; the current one is required.
-    pub fn change_password(&self, session: &Session, current: &str, new_password: &str) -> Result<()> {
+    pub fn change_password(
+        &self,
+        session: &Session,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
         let user = self.store.read(|tx| self.live_user(tx, session))?;
         let norm = text::normalize_username(&user.username);
         if let Some(until) = self.store.read(|tx| self.locked_until(tx, &norm))? {
@@ -373,9 +440,18 @@ impl Core {
         if !ok {
             let d: Decision<()> = self.store.write(|tx| {
                 let org = tx.organization()?;
-                self.audit(tx, &user.username, &user.username, audit::kind::REAUTH_FAILED, "password change")?;
+                self.audit(
+                    tx,
+                    &user.username,
+                    &user.username,
+                    audit::kind::REAUTH_FAILED,
+                    "password change",
+                )?;
                 let newly_locked = self.register_failure(tx, &org, &norm)?;
-                Ok::<_, CoreError>(Decision::Refused { newly_locked, norm: norm.clone() })
+                Ok::<_, CoreError>(Decision::Refused {
+                    newly_locked,
+                    norm: norm.clone(),
+                })
             })?;
             return self.settle(d);
         }
@@ -386,7 +462,13 @@ impl Core {
             u.password_hash = Some(phc);
             u.must_change_password = false;
             tx.put_user(&u)?;
-            self.audit(tx, &u.username, &u.username, audit::kind::PASSWORD_CHANGED, "")
+            self.audit(
+                tx,
+                &u.username,
+                &u.username,
+                audit::kind::PASSWORD_CHANGED,
+                "",
+            )
         })
     }
 
@@ -411,8 +493,8 @@ impl Core {
                     .and_then(|e| e.email),
             )
         })?;
-        let address =
-            address.ok_or_else(|| CoreError::Invalid("this account has no email verification".into()))?;
+        let address = address
+            .ok_or_else(|| CoreError::Invalid("this account has no email verification".into()))?;
         let expires = self.send_email_code(session.user_id, EmailCodePurpose::SignIn, &address)?;
         Ok((address, expires))
     }
@@ -451,12 +533,27 @@ impl Core {
                 let mut l = tx.lockout(&norm)?;
                 l.failures = 0;
                 tx.put_lockout(&norm, &l)?;
-                self.audit(tx, &user.username, &user.username, audit::kind::REAUTH_OK, "")?;
+                self.audit(
+                    tx,
+                    &user.username,
+                    &user.username,
+                    audit::kind::REAUTH_OK,
+                    "",
+                )?;
                 Ok(Decision::Done(()))
             } else {
-                self.audit(tx, &user.username, &user.username, audit::kind::REAUTH_FAILED, "")?;
+                self.audit(
+                    tx,
+                    &user.username,
+                    &user.username,
+                    audit::kind::REAUTH_FAILED,
+                    "",
+                )?;
                 let newly_locked = self.register_failure(tx, &org, &norm)?;
-                Ok(Decision::Refused { newly_locked, norm: norm.clone() })
+                Ok(Decision::Refused {
+                    newly_locked,
+                    norm: norm.clone(),
+                })
             }
         })?;
         self.settle(decision)
@@ -491,7 +588,13 @@ impl Core {
                     expires: now + i64::from(org.policy.trusted_device_days) * 86400,
                 },
             )?;
-            self.audit(tx, &user.username, &user.username, audit::kind::DEVICE_TRUSTED, "")?;
+            self.audit(
+                tx,
+                &user.username,
+                &user.username,
+                audit::kind::DEVICE_TRUSTED,
+                "",
+            )?;
             Ok(Some(token))
         })
     }
@@ -536,26 +639,29 @@ impl Core {
         let now = self.now();
         let short = text::normalize_code(code);
         let is_digits = short.len() == 6 && short.bytes().all(|b| b.is_ascii_digit());
-        if matches!(kind, CodeKind::Authenticator | CodeKind::Any) && is_digits && org.controls.authenticator {
-            if self.verify_totp(tx, org, user, &short, now)? {
-                return Ok(Some("authenticator"));
-            }
+        if matches!(kind, CodeKind::Authenticator | CodeKind::Any)
+            && is_digits
+            && org.controls.authenticator
+            && self.verify_totp(tx, org, user, &short, now)?
+        {
+            return Ok(Some("authenticator"));
         }
-        if matches!(kind, CodeKind::Email | CodeKind::Any) && is_digits && org.controls.email {
-            if let Some(c) = tx.email_code(user.id)?
-                && c.purpose == EmailCodePurpose::SignIn
-                && c.expires > now
-                && codes::matches("email", user.id, &short, &c.hash)
-            {
-                tx.remove_email_code(user.id)?;
-                for mut e in tx.enrollments_of(user.id)? {
-                    if e.method == Method::Email {
-                        e.last_used = Some(now);
-                        tx.put_enrollment(&e)?;
-                    }
+        if matches!(kind, CodeKind::Email | CodeKind::Any)
+            && is_digits
+            && org.controls.email
+            && let Some(c) = tx.email_code(user.id)?
+            && c.purpose == EmailCodePurpose::SignIn
+            && c.expires > now
+            && codes::matches("email", user.id, &short, &c.hash)
+        {
+            tx.remove_email_code(user.id)?;
+            for mut e in tx.enrollments_of(user.id)? {
+                if e.method == Method::Email {
+                    e.last_used = Some(now);
+                    tx.put_enrollment(&e)?;
                 }
-                return Ok(Some("email code"));
             }
+            return Ok(Some("email code"));
         }
         if matches!(kind, CodeKind::Recovery | CodeKind::Any) && !is_digits {
             let long = text::normalize_long_code(code);
@@ -568,7 +674,13 @@ impl Core {
                         .iter()
                         .filter(|(_, r)| r.used_at.is_none())
                         .count();
-                    self.audit(tx, &user.username, &user.username, audit::kind::RECOVERY_USED, &format!("{left} left"))?;
+                    self.audit(
+                        tx,
+                        &user.username,
+                        &user.username,
+                        audit::kind::RECOVERY_USED,
+                        &format!("{left} left"),
+                    )?;
                     return Ok(Some("recovery code"));
                 }
             }
@@ -578,7 +690,14 @@ impl Core {
 
     /// TOTP with replay refusal: a step at or before the user's last accepted step fails;
     /// the new step is recorded in the caller's (durable) transaction.
-    fn verify_totp(&self, tx: &Tx, org: &Organization, user: &User, code: &str, now: i64) -> Result<bool> {
+    fn verify_totp(
+        &self,
+        tx: &Tx,
+        org: &Organization,
+        user: &User,
+        code: &str,
+        now: i64,
+    ) -> Result<bool> {
         let last = tx.last_totp_step(user.id)?;
         for mut e in tx.enrollments_of(user.id)? {
             if e.method != Method::Authenticator {
@@ -633,7 +752,13 @@ impl Core {
             Channel::Console => "console",
             Channel::Api => "verify",
         };
-        self.audit(tx, &user.username, &user.username, audit::kind::SIGN_IN_OK, &format!("{via}, {how}"))?;
+        self.audit(
+            tx,
+            &user.username,
+            &user.username,
+            audit::kind::SIGN_IN_OK,
+            &format!("{via}, {how}"),
+        )?;
         let (must_enroll, grace_days_left, scope) = self.enforcement_state(tx, org, &user, now)?;
         Ok(SignInStep::SignedIn(Session {
             user_id: user.id,
@@ -663,7 +788,11 @@ impl Core {
             return Ok((false, None, Scope::Full));
         }
         let left = grace_days_left(org, user, now);
-        let scope = if left > 0 { Scope::Full } else { Scope::EnrollOnly };
+        let scope = if left > 0 {
+            Scope::Full
+        } else {
+            Scope::EnrollOnly
+        };
         Ok((true, Some(left.max(0)), scope))
     }
 }

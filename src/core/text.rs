@@ -16,7 +16,9 @@ pub fn check_username(s: &str) -> Result<(), String> {
         return Err("a username cannot be empty".into());
     }
     if n > 64 {
-        return Err(format!("a username has at most 64 characters (this one has {n})"));
+        return Err(format!(
+            "a username has at most 64 characters (this one has {n})"
+        ));
     }
     if let Some(c) = s
         .chars()
@@ -31,7 +33,12 @@ pub fn check_username(s: &str) -> Result<(), String> {
 }
 
 pub fn check_email(s: &str) -> Result<(), String> {
-    let bad = || format!("{:?} is not an email address (expected name@domain)", escape_control(s));
+    let bad = || {
+        format!(
+            "{:?} is not an email address (expected name@domain)",
+            escape_control(s)
+        )
+    };
     if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
@@ -48,7 +55,9 @@ pub fn check_email(s: &str) -> Result<(), String> {
 pub fn check_display_name(s: &str) -> Result<(), String> {
     let n = s.chars().count();
     if n > 128 {
-        return Err(format!("a name has at most 128 characters (this one has {n})"));
+        return Err(format!(
+            "a name has at most 128 characters (this one has {n})"
+        ));
     }
     Ok(())
 }

@@ -39,7 +39,8 @@ fn build(secret: &[u8], skew: u8, issuer: &str, account: &str) -> Result<Totp, S
 /// `otpauth://totp/Issuer:account?secret=…&issuer=Issuer` (no Base32 padding).
 pub fn uri(secret: &[u8], issuer: &str, account: &str) -> Result<String, String> {
     let t = build(secret, 1, issuer, account)?;
-    t.to_url().map_err(|e| format!("could not build the otpauth URI: {e}"))
+    t.to_url()
+        .map_err(|e| format!("could not build the otpauth URI: {e}"))
 }
 
 /// Base32 of the secret, unpadded, in groups of four for typing by hand.

@@ -72,7 +72,11 @@ pub(super) fn insert_user(
     };
     tx.put_user(&user)?;
     tx.put_username(&norm, user.id)?;
-    let state = if user.password_hash.is_some() { "active" } else { "invited" };
+    let state = if user.password_hash.is_some() {
+        "active"
+    } else {
+        "invited"
+    };
     audit::append(
         tx,
         now,
@@ -191,7 +195,13 @@ impl Core {
             }
             if !what.is_empty() {
                 tx.put_user(&user)?;
-                self.audit(tx, &actor.name(), &user.username, audit::kind::USER_CHANGED, &what.join(", "))?;
+                self.audit(
+                    tx,
+                    &actor.name(),
+                    &user.username,
+                    audit::kind::USER_CHANGED,
+                    &what.join(", "),
+                )?;
             }
             Ok(user)
         })
@@ -236,7 +246,13 @@ impl Core {
             tx.put_user(&user)?;
             tx.remove_activation_code(user.id)?;
             tx.clear_reauth_grants(user.id)?;
-            self.audit(tx, &actor.name(), &user.username, audit::kind::TEMP_PASSWORD, "")
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::TEMP_PASSWORD,
+                "",
+            )
         })
     }
 
@@ -282,7 +298,13 @@ impl Core {
             tx.put_lockout(&norm, &Lockout::default())?;
             tx.remove_username(&norm)?;
             tx.remove_user_record(user.id)?;
-            self.audit(tx, &actor.name(), &user.username, audit::kind::USER_DELETED, "")
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::USER_DELETED,
+                "",
+            )
         })
     }
 
@@ -302,7 +324,13 @@ impl Core {
                     expires,
                 },
             )?;
-            self.audit(tx, &actor.name(), &user.username, audit::kind::ENROLLMENT_CODE_ISSUED, "")?;
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::ENROLLMENT_CODE_ISSUED,
+                "",
+            )?;
             Ok::<_, CoreError>((tx.organization()?, user))
         })?;
         let exp = super::clock::format_time(expires);

@@ -27,7 +27,9 @@ pub enum MailError {
     BadSender(String),
     #[error("could not build the message: {0}")]
     Build(String),
-    #[error("could not write the message into the outbox {dir}: {reason}; check that the folder exists and is writable")]
+    #[error(
+        "could not write the message into the outbox {dir}: {reason}; check that the folder exists and is writable"
+    )]
     Outbox { dir: PathBuf, reason: String },
     #[error("{0}")]
     Transport(String),
@@ -40,10 +42,7 @@ pub trait Mailer: Send + Sync {
     fn describe(&self) -> String;
 }
 
-pub(crate) fn build_message(
-    from: &str,
-    mail: &OutgoingMail,
-) -> Result<lettre::Message, MailError> {
+pub(crate) fn build_message(from: &str, mail: &OutgoingMail) -> Result<lettre::Message, MailError> {
     use lettre::message::{Mailbox, header::ContentType};
     let from: Mailbox = from
         .parse()

@@ -63,9 +63,7 @@ pub enum StoreError {
         "{0} is not an mfa-console database (not a redb file): check the --db path, or restore it from a backup"
     )]
     NotADatabase(PathBuf),
-    #[error(
-        "{0} is a redb file but not an mfa-console database: check the --db path"
-    )]
+    #[error("{0} is a redb file but not an mfa-console database: check the --db path")]
     ForeignDatabase(PathBuf),
     #[error(
         "{path} was written by a newer mfa-console (schema {found}, this build reads up to {SCHEMA_VERSION}): upgrade mfa-console"
@@ -73,13 +71,19 @@ pub enum StoreError {
     NewerSchema { path: PathBuf, found: u64 },
     #[error("the database {0} stayed busy for {secs} s: another process holds it; try again", secs = BUSY_TIMEOUT.as_secs())]
     Busy(PathBuf),
-    #[error("key file {0} is missing: the TOTP secrets cannot be read without it; restore it from the backup taken with the database")]
+    #[error(
+        "key file {0} is missing: the TOTP secrets cannot be read without it; restore it from the backup taken with the database"
+    )]
     KeyFileMissing(PathBuf),
     #[error("key file {0} can be read by other users: run `chmod 600 {0}` and try again")]
     KeyFileTooOpen(PathBuf),
-    #[error("key file {0} is not a valid key (expected 64 hexadecimal characters): restore it from a backup")]
+    #[error(
+        "key file {0} is not a valid key (expected 64 hexadecimal characters): restore it from a backup"
+    )]
     KeyFileInvalid(PathBuf),
-    #[error("key file {0} does not belong to this database: restore the matching key file from a backup")]
+    #[error(
+        "key file {0} does not belong to this database: restore the matching key file from a backup"
+    )]
     KeyMismatch(PathBuf),
     #[error("key file {path}: {source}")]
     KeyFileIo {
@@ -93,13 +97,17 @@ pub enum StoreError {
     },
     #[error("database {path}: {source}")]
     Db { path: PathBuf, source: redb::Error },
-    #[error("database {path}: damaged record in {what}: {detail}; run `mfa-console check` and restore from a backup if it fails")]
+    #[error(
+        "database {path}: damaged record in {what}: {detail}; run `mfa-console check` and restore from a backup if it fails"
+    )]
     Corrupt {
         path: PathBuf,
         what: String,
         detail: String,
     },
-    #[error("a sealed secret could not be decrypted: the key file does not match or the record is damaged; run `mfa-console check`")]
+    #[error(
+        "a sealed secret could not be decrypted: the key file does not match or the record is damaged; run `mfa-console check`"
+    )]
     Crypto,
     #[error("the operating system's random number generator failed")]
     Random,
@@ -253,9 +261,7 @@ impl Store {
         commit: bool,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let inner = db
-            .begin_write()
-            .map_err(|e| db_err(&self.path, e.into()))?;
+        let inner = db.begin_write().map_err(|e| db_err(&self.path, e.into()))?;
         let tx = Tx::new(inner, self);
         let value = f(&tx)?;
         if commit {
@@ -269,7 +275,8 @@ impl Store {
     /// redb's own structural check of the file (no transaction may be open meanwhile).
     pub fn check_integrity(&self) -> Result<bool> {
         let mut db = open_with_retry(&self.path)?;
-        db.check_integrity().map_err(|e| db_err(&self.path, e.into()))
+        db.check_integrity()
+            .map_err(|e| db_err(&self.path, e.into()))
     }
 
     /// Copies the database while holding it (so no write lands half-way) to `dest`, and

@@ -1,0 +1,78 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{CliResult, open};
+use crate::core::Actor;
+use crate::store::key_path;
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Where to write the copy (its key file goes to DEST.key)
+    pub dest: PathBuf,
+}
+
+pub fn backup(db: &Path, a: BackupArgs) -> CliResult {
+    let core = open(db)?;
+    core.store().backup(&a.dest)?;
+    println!(
+        "Backed up {} to {} and its key file to {}. Keep both; store the key file apart from the database copies if you can.",
+        db.display(),
+        a.dest.display(),
+        key_path(&a.dest).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check(db: &Path) -> CliResult {
+    let core = open(db)?;
+    let r = core.check()?;
+    let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
+    println!("database structure: {}", mark(r.integrity_ok));
+    println!(
+        "audit chain:        {} ({} events){}",
+        mark(r.audit_problem.is_none()),
+        r.audit_events,
+        r.audit_problem
+            .as_ref()
+            .map(|p| format!(": {p}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "users:              {} ({} users)",
+        mark(r.index_problems.is_empty()),
+        r.users
+    );
+    for p in &r.index_problems {
+        println!("  {p}");
+    }
+    println!(
+        "sealed secrets:     {} ({} checked)",
+        mark(r.secret_problems.is_empty()),
+        r.secrets_checked
+    );
+    for p in &r.secret_problems {
+        println!("  {p}");
+    }
+    if r.ok() {
+        println!("All checks passed.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {} failed its check: restore it from a backup (mfa-console backup) or keep it aside for investigation",
+            db.display()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+pub fn rotate_key(db: &Path) -> CliResult {
+    let mut core = open(db)?;
+    let n = core.rotate_key(Actor::Operator)?;
+    println!(
+        "Re-encrypted {n} secret(s) under a new key file {}. Older backups need their own key file.",
+        key_path(db).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

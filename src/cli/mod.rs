@@ -1,0 +1,226 @@
+//! The command line: parse, open the database, call the core, print. No policy here.
+
+mod controls;
+mod enroll;
+mod init;
+mod maintenance;
+mod report;
+mod table;
+mod user;
+mod verify;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use zeroize::Zeroizing;
+
+use crate::core::{Core, CoreError};
+use crate::mail::{Mailer, Outbox};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mfa-console",
+    version,
+    about = "Multi-factor authentication for your organization, on your premises, offline.",
+    long_about = "Multi-factor authentication for your organization, on your premises, offline.\n\n\
+        Without a command, opens the console on the database. The commands below serve \
+        scripts and operators; they act with the authority of whoever can read the database \
+        file and are audited as `operator`.\n\n\
+        Exit status: 0 success, 1 refused or failed, 2 usage error."
+)]
+pub struct Cli {
+    /// The database file [default: the platform data folder, e.g. ~/.local/share/mfa-console/mfa-console.redb]
+    #[arg(long, global = true, env = "MFA_CONSOLE_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new database with its organization and first administrator
+    Init(init::InitArgs),
+    /// Add, list, show, change and remove users
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Show and change Security Controls: the MFA methods and the policy
+    #[command(subcommand)]
+    Controls(controls::ControlsCommand),
+    /// Configure an MFA method for a user (prints the QR code for an authenticator app)
+    Enroll(enroll::EnrollArgs),
+    /// Check a user's credentials read from stdin (line 1 password, line 2 code); for integrations
+    Verify(verify::VerifyArgs),
+    /// One row per user: who has configured MFA
+    Report(report::ReportArgs),
+    /// The audit log, newest first
+    Audit(report::AuditArgs),
+    /// Copy the database and its key file, consistently, to DEST and DEST.key
+    Backup(maintenance::BackupArgs),
+    /// Check the database structure, the audit chain and every sealed secret
+    Check,
+    /// Re-encrypt every secret under a new key file, in one transaction
+    RotateKey,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+/// Parses the command line and runs it; the process's exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let db = match cli.db.clone() {
+        Some(p) => p,
+        None => default_db_path()?,
+    };
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let _ = cmd.print_help();
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Init(a)) => init::run(&db, a),
+        Some(Command::User(c)) => user::run(&db, c),
+        Some(Command::Controls(c)) => controls::run(&db, c),
+        Some(Command::Enroll(a)) => enroll::run(&db, a),
+        Some(Command::Verify(a)) => verify::run(&db, a),
+        Some(Command::Report(a)) => report::run_report(&db, a),
+        Some(Command::Audit(a)) => report::run_audit(&db, a),
+        Some(Command::Backup(a)) => maintenance::backup(&db, a),
+        Some(Command::Check) => maintenance::check(&db),
+        Some(Command::RotateKey) => maintenance::rotate_key(&db),
+    }
+}
+
+/// An error for the person at the terminal: what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("{0}")]
+    Message(String),
+    #[error("could not write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError::Core(CoreError::Store(e))
+    }
+}
+
+pub type CliResult = Result<ExitCode, CliError>;
+
+/// `~/.local/share/mfa-console/mfa-console.redb` (XDG_DATA_HOME honoured).
+pub fn default_db_path() -> Result<PathBuf, CliError> {
+    directories::ProjectDirs::from("", "", "mfa-console")
+        .map(|d| d.data_dir().join("mfa-console.redb"))
+        .ok_or_else(|| {
+            CliError::Message(
+                "cannot find a home folder for the default database: pass --db PATH".into(),
+            )
+        })
+}
+
+pub fn mailer_for(db: &Path) -> Arc<dyn Mailer> {
+    Arc::new(Outbox::beside(db))
+}
+
+pub fn open(db: &Path) -> Result<Core, CliError> {
+    Ok(Core::open(db, mailer_for(db))?)
+}
+
+/// Sets the process umask to 077 before anything is created.
+#[allow(unsafe_code)]
+pub fn restrict_umask() {
+    // SAFETY: umask only swaps the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Reads one line from stdin (without its line ending); `None` at end of input.
+pub fn read_line(prompt: Option<&str>) -> Result<Option<Zeroizing<String>>, CliError> {
+    if let Some(p) = prompt
+        && std::io::stdin().is_terminal()
+    {
+        eprint!("{p}");
+    }
+    let mut s = Zeroizing::new(String::new());
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut s)
+        .map_err(|e| CliError::Message(format!("could not read standard input: {e}")))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    while s.ends_with('\n') || s.ends_with('\r') {
+        s.pop();
+    }
+    Ok(Some(s))
+}
+
+/// A new password: from stdin with `--password-stdin`, else typed twice on the terminal
+/// (hidden).
+pub fn read_new_password(from_stdin: bool, what: &str) -> Result<Zeroizing<String>, CliError> {
+    if from_stdin {
+        return read_line(None)?
+            .ok_or_else(|| CliError::Message(format!("{what}: standard input was empty")));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Message(format!(
+            "{what}: no terminal to type it on; pass it on standard input with --password-stdin"
+        )));
+    }
+    for _ in 0..3 {
+        let a = Zeroizing::new(
+            rpassword::prompt_password(format!("{what}: "))
+                .map_err(|e| CliError::Message(format!("could not read the password: {e}")))?,
+        );
+        let b = Zeroizing::new(
+            rpassword::prompt_password("Again: ")
+                .map_err(|e| CliError::Message(format!("could not read the password: {e}")))?,
+        );
+        if a == b {
+            return Ok(a);
+        }
+        eprintln!("The two entries differ; try again.");
+    }
+    Err(CliError::Message("the passwords did not match".into()))
+}
+
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v)
+        .map_err(|e| CliError::Message(format!("could not format JSON: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
