@@ -47,7 +47,9 @@ pub fn check_new(password: &str, username: &str) -> Result<(), String> {
     {
         return Err("a password of one repeated character is too easy to guess".into());
     }
-    if !username.is_empty() && lower.contains(&super::text::normalize_username(username)) {
+    // Context-specific words (NIST 800-63B 3.1.1.2): a password built on the username.
+    let user = super::text::normalize_username(username);
+    if user.chars().count() >= 4 && lower.contains(&user) {
         return Err("a password cannot contain the username".into());
     }
     Ok(())
