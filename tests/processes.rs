@@ -45,7 +45,11 @@ fn users_in(db: &Path) -> HashSet<String> {
         .env_remove("MFA_CONSOLE_DB")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     rows.iter()
         .map(|r| r["username"].as_str().unwrap().to_string())
@@ -93,8 +97,12 @@ fn two_processes_racing_with_one_code_let_exactly_one_through() {
         .unwrap();
     // Confirm with the previous step's code, so the current one is still fresh.
     let now = core.now();
-    core.confirm_authenticator(Actor::Operator, &pending, &pending.code_at(now - 30).unwrap())
-        .unwrap();
+    core.confirm_authenticator(
+        Actor::Operator,
+        &pending,
+        &pending.code_at(now - 30).unwrap(),
+    )
+    .unwrap();
     let user_id = core
         .store()
         .read(|tx| tx.user_id_by_name("admin"))
@@ -114,7 +122,10 @@ fn two_processes_racing_with_one_code_let_exactly_one_through() {
             .map(|c| c.wait_with_output().unwrap().status.success())
             .filter(|ok| *ok)
             .count();
-        assert_eq!(accepted, 1, "round {round}: {accepted} sign-ins accepted one code");
+        assert_eq!(
+            accepted, 1,
+            "round {round}: {accepted} sign-ins accepted one code"
+        );
     }
     check_passes(&db);
 }
@@ -226,11 +237,19 @@ fn an_import_killed_part_way_lands_whole_or_not_at_all() {
         let csv = dir.path().join(format!("batch{round}.csv"));
         let mut text = String::from("username,email,name,role\n");
         for i in 0..400 {
-            text.push_str(&format!("b{round}u{i},b{round}u{i}@example.com,User {i},member\n"));
+            text.push_str(&format!(
+                "b{round}u{i},b{round}u{i}@example.com,User {i},member\n"
+            ));
         }
         std::fs::write(&csv, text).unwrap();
         let mut child = Command::new(bin())
-            .args(["--db", db.to_str().unwrap(), "user", "import", csv.to_str().unwrap()])
+            .args([
+                "--db",
+                db.to_str().unwrap(),
+                "user",
+                "import",
+                csv.to_str().unwrap(),
+            ])
             .env_remove("MFA_CONSOLE_DB")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -245,10 +264,18 @@ fn an_import_killed_part_way_lands_whole_or_not_at_all() {
         let status = child.wait().unwrap();
         check_passes(&db);
         let users = users_in(&db);
-        let landed = (0..400).filter(|i| users.contains(&format!("b{round}u{i}"))).count();
-        assert!(landed == 0 || landed == 400, "round {round}: {landed} of 400 users landed");
+        let landed = (0..400)
+            .filter(|i| users.contains(&format!("b{round}u{i}")))
+            .count();
+        assert!(
+            landed == 0 || landed == 400,
+            "round {round}: {landed} of 400 users landed"
+        );
         if status.success() {
-            assert_eq!(landed, 400, "round {round}: import reported success but users are missing");
+            assert_eq!(
+                landed, 400,
+                "round {round}: import reported success but users are missing"
+            );
         }
         outcomes.insert(landed);
     }

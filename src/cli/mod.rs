@@ -168,6 +168,16 @@ pub fn restrict_umask() {
     }
 }
 
+/// Restores the default SIGPIPE action, so a closed pipe ends the process quietly instead
+/// of turning every later print into an error.
+#[allow(unsafe_code)]
+pub fn default_sigpipe() {
+    // SAFETY: resetting a signal disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Reads one line from stdin (without its line ending); `None` at end of input.
 pub fn read_line(prompt: Option<&str>) -> Result<Option<Zeroizing<String>>, CliError> {
     if let Some(p) = prompt

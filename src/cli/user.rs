@@ -354,7 +354,7 @@ fn show(db: &Path, a: ShowArgs) -> CliResult {
 
 fn set(db: &Path, a: SetArgs) -> CliResult {
     let core = open(db)?;
-    let change = UserChange {
+    let mut change = UserChange {
         role: a.role.as_deref().map(parse_role).transpose()?,
         email: a.email,
         name: a.name,
@@ -365,26 +365,19 @@ fn set(db: &Path, a: SetArgs) -> CliResult {
         } else {
             None
         },
+        unlock: a.unlock,
+        temporary_password: None,
     };
-    let anything = change.role.is_some()
-        || change.email.is_some()
-        || change.name.is_some()
-        || change.disabled.is_some();
-    if !anything && !a.unlock && !a.temp_password_stdin {
+    if change.is_empty() && !a.temp_password_stdin {
         return Err(CliError::Message(
             "nothing to change: give --role, --email, --name, --disable, --enable, --unlock or --temp-password-stdin".into(),
         ));
     }
-    if anything {
-        core.update_user(Actor::Operator, &a.username, change)?;
-    }
-    if a.unlock {
-        core.unlock(Actor::Operator, &a.username)?;
-    }
     if a.temp_password_stdin {
-        let pw = read_new_password(true, "temporary password")?;
-        core.set_temporary_password(Actor::Operator, &a.username, &pw)?;
+        change.temporary_password = Some(read_new_password(true, "temporary password")?);
     }
+    // All of it in one transaction: a refused part leaves everything as it was.
+    core.update_user(Actor::Operator, &a.username, change)?;
     println!("Updated {}.", a.username);
     Ok(ExitCode::SUCCESS)
 }

@@ -23,6 +23,21 @@ pub struct UserChange {
     pub email: Option<String>,
     pub name: Option<String>,
     pub disabled: Option<bool>,
+    /// Clear a lockout.
+    pub unlock: bool,
+    /// A one-time password the user must replace at their next sign-in.
+    pub temporary_password: Option<Zeroizing<String>>,
+}
+
+impl UserChange {
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none()
+            && self.email.is_none()
+            && self.name.is_none()
+            && self.disabled.is_none()
+            && !self.unlock
+            && self.temporary_password.is_none()
+    }
 }
 
 /// The result of adding a user: for an invited user, the activation code (to show the
@@ -156,17 +171,45 @@ impl Core {
         })
     }
 
+    /// Applies every part of `change` in one transaction, or none of it.
     pub fn update_user(&self, actor: Actor, username: &str, change: UserChange) -> Result<User> {
+        self.store.read(|tx| self.require_admin(tx, actor))?;
         if let Some(e) = &change.email {
             text::check_email(e).map_err(CoreError::Invalid)?;
         }
         if let Some(n) = &change.name {
             text::check_display_name(n).map_err(CoreError::Invalid)?;
         }
+        let temp_phc = match change.temporary_password.as_deref() {
+            Some(pw) => {
+                password::check_new(pw, username).map_err(CoreError::Invalid)?;
+                Some(password::hash(pw).map_err(CoreError::Invalid)?)
+            }
+            None => None,
+        };
         self.store.write(|tx| {
             self.require_admin(tx, actor)?;
             let mut user = self.find_user(tx, username)?;
             let mut what = Vec::new();
+            if change.unlock {
+                let norm = text::normalize_username(&user.username);
+                tx.put_lockout(&norm, &Lockout::default())?;
+                self.audit(tx, &actor.name(), &user.username, audit::kind::UNLOCK, "")?;
+            }
+            if let Some(phc) = temp_phc.clone() {
+                user.password_hash = Some(phc);
+                user.must_change_password = true;
+                tx.remove_activation_code(user.id)?;
+                tx.clear_reauth_grants(user.id)?;
+                tx.put_user(&user)?;
+                self.audit(
+                    tx,
+                    &actor.name(),
+                    &user.username,
+                    audit::kind::TEMP_PASSWORD,
+                    "",
+                )?;
+            }
             if let Some(r) = change.role.filter(|r| *r != user.role) {
                 if user.role == Role::Admin {
                     self.guard_last_admin(tx, &user)?;
@@ -224,36 +267,20 @@ impl Core {
     }
 
     pub fn unlock(&self, actor: Actor, username: &str) -> Result<()> {
-        self.store.write(|tx| {
-            self.require_admin(tx, actor)?;
-            let user = self.find_user(tx, username)?;
-            let norm = text::normalize_username(&user.username);
-            tx.put_lockout(&norm, &Lockout::default())?;
-            self.audit(tx, &actor.name(), &user.username, audit::kind::UNLOCK, "")
-        })
+        let change = UserChange {
+            unlock: true,
+            ..Default::default()
+        };
+        self.update_user(actor, username, change).map(|_| ())
     }
 
     /// A one-time password the user must replace at their next sign-in.
     pub fn set_temporary_password(&self, actor: Actor, username: &str, temp: &str) -> Result<()> {
-        self.store.read(|tx| self.require_admin(tx, actor))?;
-        password::check_new(temp, username).map_err(CoreError::Invalid)?;
-        let phc = password::hash(temp).map_err(CoreError::Invalid)?;
-        self.store.write(|tx| {
-            self.require_admin(tx, actor)?;
-            let mut user = self.find_user(tx, username)?;
-            user.password_hash = Some(phc);
-            user.must_change_password = true;
-            tx.put_user(&user)?;
-            tx.remove_activation_code(user.id)?;
-            tx.clear_reauth_grants(user.id)?;
-            self.audit(
-                tx,
-                &actor.name(),
-                &user.username,
-                audit::kind::TEMP_PASSWORD,
-                "",
-            )
-        })
+        let change = UserChange {
+            temporary_password: Some(Zeroizing::new(temp.to_string())),
+            ..Default::default()
+        };
+        self.update_user(actor, username, change).map(|_| ())
     }
 
     /// Removes every MFA credential of the user at once: enrollments (secrets), recovery

@@ -57,7 +57,7 @@ pub enum StoreError {
         "no database at {0}: create one with `mfa-console --db {0} init ...`, or check the --db path"
     )]
     NotFound(PathBuf),
-    #[error("a database already exists at {0}: choose another --db path or remove the old file")]
+    #[error("{0} already exists: choose another path, or move the old file away first")]
     AlreadyExists(PathBuf),
     #[error(
         "{0} is not an mfa-console database (not a redb file): check the --db path, or restore it from a backup"
