@@ -1,7 +1,7 @@
 //! Several real processes on one database: racing sign-ins, concurrent writers, and
 //! writers killed with SIGKILL part-way.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
 use std::io::Write;

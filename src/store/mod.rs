@@ -1,11 +1,12 @@
 //! The one redb file that holds everything, and its typed tables.
 //!
-//! Concurrency model: redb lets one handle hold a file at a time, so every unit of work
-//! (one read or one write transaction) opens the database, does its work and closes it
-//! again. A process that finds the file held by another waits with a short randomised
-//! back-off and tries again, for up to [`BUSY_TIMEOUT`]. Opening costs well under a
-//! millisecond, so many consoles and commands share one database without errors and
-//! without losing writes; each sees the others' changes at its next unit of work.
+//! Concurrency model: every process opens the file in redb's multi-writer mode and keeps
+//! it open. Any number of consoles and commands share one database: reads run on a
+//! snapshot and never wait; write transactions take the file's writer lock in turn (a
+//! process that finds it held waits, with a short back-off, up to [`BUSY_TIMEOUT`]), so
+//! none fails because another is open and no write is lost. Each commit is durable before
+//! it returns, and the next transaction of any other process sees it. Within one process,
+//! opening the same path again shares the handle.
 
 pub mod crypto;
 pub mod records;
@@ -14,10 +15,13 @@ mod tx;
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use redb::{Database, DatabaseError, ReadableTable, TableDefinition};
+use redb::{
+    Builder, ConcurrencyMode, Database, DatabaseError, ReadableDatabase, TableDefinition,
+    TransactionError,
+};
 
 pub use crypto::{SecretKey, key_path, staged_key_path};
 pub use records::*;
@@ -115,11 +119,42 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A handle on the database file and its key. Cheap to clone; holds no file open.
+/// A handle on the open database and its key. Cheap to clone; clones share the handle.
 #[derive(Clone)]
 pub struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     path: PathBuf,
-    key: Arc<SecretKey>,
+    /// Transactions share the handle; `check_integrity` needs it alone.
+    db: RwLock<Database>,
+    key: RwLock<Arc<SecretKey>>,
+}
+
+/// Databases this process has open, so a second open of one path shares the handle.
+static OPEN: Mutex<Vec<(PathBuf, Weak<Shared>)>> = Mutex::new(Vec::new());
+
+fn registered(path: &Path) -> Option<Arc<Shared>> {
+    let canon = fs::canonicalize(path).ok()?;
+    let mut open = OPEN.lock().ok()?;
+    open.retain(|(_, w)| w.strong_count() > 0);
+    open.iter()
+        .find(|(p, _)| *p == canon)
+        .and_then(|(_, w)| w.upgrade())
+}
+
+fn register(shared: &Arc<Shared>) {
+    if let (Ok(canon), Ok(mut open)) = (fs::canonicalize(&shared.path), OPEN.lock()) {
+        open.push((canon, Arc::downgrade(shared)));
+    }
+}
+
+fn builder() -> Builder {
+    let mut b = Builder::new();
+    b.set_concurrency_mode(ConcurrencyMode::MultiWriter);
+    b.set_cache_size(32 * 1024 * 1024);
+    b
 }
 
 impl Store {
@@ -152,21 +187,20 @@ impl Store {
         let key = SecretKey::generate()?;
         let result = (|| {
             key.write_new(&kpath)?;
-            let db = Database::create(path).map_err(|e| db_err(path, e.into()))?;
+            let fingerprint = key.fingerprint();
+            let db = builder().create(path).map_err(|e| db_err(path, e.into()))?;
             fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| {
                 StoreError::Io {
                     path: path.to_path_buf(),
                     source: e,
                 }
             })?;
-            let store = Store {
-                path: path.to_path_buf(),
-                key: Arc::new(key),
-            };
-            store.run(&db, true, |tx| {
+            let store = Store::from_parts(path, db, key);
+            store.write(|tx| {
+                tx.create_tables()?;
                 tx.put_meta(MAGIC_KEY, MAGIC)?;
                 tx.put_meta_u64("schema_version", SCHEMA_VERSION)?;
-                tx.put_meta("key_id", store.key.fingerprint().as_bytes())?;
+                tx.put_meta("key_id", fingerprint.as_bytes())?;
                 init(tx)
             })?;
             Ok(store)
@@ -178,30 +212,39 @@ impl Store {
         result
     }
 
+    fn from_parts(path: &Path, db: Database, key: SecretKey) -> Store {
+        let shared = Arc::new(Shared {
+            path: path.to_path_buf(),
+            db: RwLock::new(db),
+            key: RwLock::new(Arc::new(key)),
+        });
+        register(&shared);
+        Store { shared }
+    }
+
     /// Opens an existing database: checks it is ours, reads and checks the key file,
     /// finishes an interrupted key rotation, and migrates an older schema forward.
     pub fn open(path: &Path) -> Result<Store> {
         if !path.exists() {
             return Err(StoreError::NotFound(path.to_path_buf()));
         }
+        if let Some(shared) = registered(path) {
+            return Ok(Store { shared });
+        }
         let db = open_with_retry(path)?;
         let (magic, version, key_id) = {
-            let store_probe = |tx: &redb::WriteTransaction| -> Result<_> {
-                let t = match tx.open_table(META) {
-                    Ok(t) => t,
-                    Err(_) => return Ok((None, None, None)),
-                };
-                let get = |k: &str| -> Result<Option<Vec<u8>>> {
-                    Ok(t.get(k)
-                        .map_err(|e| db_err(path, e.into()))?
-                        .map(|v| v.value().to_vec()))
-                };
-                Ok((get(MAGIC_KEY)?, get("schema_version")?, get("key_id")?))
-            };
-            let tx = db.begin_write().map_err(|e| db_err(path, e.into()))?;
-            let r = store_probe(&tx)?;
-            tx.abort().map_err(|e| db_err(path, e.into()))?;
-            r
+            let rtx = db.begin_read().map_err(|e| db_err(path, e.into()))?;
+            match rtx.open_table(META) {
+                Ok(t) => {
+                    let get = |k: &str| -> Result<Option<Vec<u8>>> {
+                        Ok(t.get(k)
+                            .map_err(|e| db_err(path, e.into()))?
+                            .map(|v| v.value().to_vec()))
+                    };
+                    (get(MAGIC_KEY)?, get("schema_version")?, get("key_id")?)
+                }
+                Err(_) => (None, None, None),
+            }
         };
         if magic.as_deref() != Some(MAGIC) {
             return Err(StoreError::ForeignDatabase(path.to_path_buf()));
@@ -217,32 +260,47 @@ impl Store {
         }
         let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
         let key = load_key(path, &key_id)?;
-        let store = Store {
-            path: path.to_path_buf(),
-            key: Arc::new(key),
-        };
+        let store = Store::from_parts(path, db, key);
         if version < SCHEMA_VERSION {
-            store.run(&db, true, |tx| migrate(tx, version))?;
+            store.write(|tx| {
+                // Another process may have migrated it meanwhile.
+                let now = tx.meta_u64("schema_version")?;
+                if now < SCHEMA_VERSION {
+                    migrate(tx, now)
+                } else {
+                    Ok(())
+                }
+            })?;
         }
-        drop(db);
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
-    pub fn key(&self) -> &SecretKey {
-        &self.key
+    pub fn key(&self) -> Arc<SecretKey> {
+        self.shared
+            .key
+            .read()
+            .map(|k| Arc::clone(&k))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
-    /// One read-only unit of work (the transaction is dropped, never committed).
+    fn db(&self) -> std::sync::RwLockReadGuard<'_, Database> {
+        self.shared.db.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One read-only unit of work on a snapshot; never waits for writers.
     pub fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let db = open_with_retry(&self.path)?;
-        self.run(&db, false, f)
+        let path = self.path();
+        let db = self.db();
+        let rtx = db.begin_read().map_err(|e| db_err(path, e.into()))?;
+        let tx = Tx::read(rtx, path, self.key());
+        f(&tx)
     }
 
     /// One atomic, durable unit of work: committed with immediate durability when `f`
@@ -251,38 +309,33 @@ impl Store {
         &self,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let db = open_with_retry(&self.path)?;
-        self.run(&db, true, f)
-    }
-
-    fn run<T, E: From<StoreError>>(
-        &self,
-        db: &Database,
-        commit: bool,
-        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E> {
-        let inner = db.begin_write().map_err(|e| db_err(&self.path, e.into()))?;
-        let tx = Tx::new(inner, self);
-        let value = f(&tx)?;
-        if commit {
-            tx.commit()?;
-        } else {
-            tx.abort()?;
+        let path = self.path();
+        let db = self.db();
+        let wtx = begin_write_with_retry(&db, path)?;
+        let tx = Tx::write(wtx, path, self.key());
+        match f(&tx) {
+            Ok(v) => {
+                tx.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.abort()?;
+                Err(e)
+            }
         }
-        Ok(value)
     }
 
-    /// redb's own structural check of the file (no transaction may be open meanwhile).
+    /// redb's own structural check of the file. Waits for other processes' writes and holds
+    /// off new ones meanwhile.
     pub fn check_integrity(&self) -> Result<bool> {
-        let mut db = open_with_retry(&self.path)?;
+        let mut db = self.shared.db.write().unwrap_or_else(|p| p.into_inner());
         db.check_integrity()
-            .map_err(|e| db_err(&self.path, e.into()))
+            .map_err(|e| db_err(&self.shared.path, e.into()))
     }
 
-    /// Copies the database while holding it (so no write lands half-way) to `dest`, and
-    /// the key file to `dest.key`, both mode 0600.
+    /// Copies the database to `dest` while holding the writer lock (so no write lands
+    /// half-way), and the key file to `dest.key`, both mode 0600.
     pub fn backup(&self, dest: &Path) -> Result<()> {
-        let db = open_with_retry(&self.path)?;
         let dest_key = key_path(dest);
         for p in [dest, dest_key.as_path()] {
             if p.exists() {
@@ -307,19 +360,26 @@ impl Store {
             std::io::copy(&mut src, &mut out).map_err(io)?;
             out.sync_all().map_err(io)
         };
-        copy(&self.path, dest)?;
-        copy(&key_path(&self.path), &dest_key)?;
-        drop(db);
+        let path = self.path();
+        {
+            let db = self.db();
+            let hold = begin_write_with_retry(&db, path)?;
+            let copied = copy(path, dest);
+            hold.abort().map_err(|e| db_err(path, e.into()))?;
+            copied?;
+        }
+        copy(&key_path(path), &dest_key)?;
         Ok(())
     }
 
     /// Re-encrypts every sealed secret under a fresh key in one transaction, then puts the
     /// new key file in place. A crash in between is finished by the next [`Store::open`].
     pub fn rotate_key(
-        &mut self,
+        &self,
         reseal: impl FnOnce(&Tx, &SecretKey) -> Result<usize>,
     ) -> Result<usize> {
-        let staged = staged_key_path(&self.path);
+        let path = self.path().to_path_buf();
+        let staged = staged_key_path(&path);
         if staged.exists() {
             fs::remove_file(&staged).map_err(|e| StoreError::KeyFileIo {
                 path: staged.clone(),
@@ -333,13 +393,33 @@ impl Store {
             tx.put_meta("key_id", new_key.fingerprint().as_bytes())?;
             Ok::<_, StoreError>(n)
         })?;
-        let live = key_path(&self.path);
+        let live = key_path(&path);
         fs::rename(&staged, &live).map_err(|e| StoreError::KeyFileIo {
             path: live.clone(),
             source: e,
         })?;
-        self.key = Arc::new(new_key);
+        if let Ok(mut k) = self.shared.key.write() {
+            *k = Arc::new(new_key);
+        }
         Ok(count)
+    }
+}
+
+fn begin_write_with_retry(db: &Database, path: &Path) -> Result<redb::WriteTransaction> {
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match db.try_begin_write() {
+            Ok(tx) => return Ok(tx),
+            Err(TransactionError::WouldBlock) => {
+                if start.elapsed() > BUSY_TIMEOUT {
+                    return Err(StoreError::Busy(path.to_path_buf()));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(2));
+            }
+            Err(e) => return Err(db_err(path, e.into())),
+        }
     }
 }
 
@@ -373,6 +453,7 @@ fn migrate(tx: &Tx, from: u64) -> Result<()> {
     while v < SCHEMA_VERSION {
         v += 1;
     }
+    tx.create_tables()?;
     tx.put_meta_u64("schema_version", v)
 }
 
@@ -394,7 +475,7 @@ fn open_with_retry(path: &Path) -> Result<Database> {
     let start = Instant::now();
     let mut pause = Duration::from_micros(100);
     loop {
-        match Database::open(path) {
+        match builder().open(path) {
             Ok(db) => return Ok(db),
             Err(DatabaseError::DatabaseAlreadyOpen) => {
                 if start.elapsed() > BUSY_TIMEOUT {

@@ -1,53 +1,106 @@
 //! Typed access to the tables inside one transaction.
 
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use super::*;
 
+/// One transaction: a snapshot to read (which never waits for writers), or the one write
+/// transaction of the moment (which waits for other processes' writes to finish).
 pub struct Tx<'s> {
-    inner: WriteTransaction,
-    store: &'s Store,
+    inner: Inner,
+    path: &'s Path,
+    key: Arc<SecretKey>,
 }
 
+enum Inner {
+    Read(ReadTransaction),
+    Write(Box<WriteTransaction>),
+}
+
+/// A table opened for reading in either kind of transaction; `$t` is bound in `$body`,
+/// which is compiled once for each kind.
+macro_rules! with_table {
+    ($self:ident, $def:expr, |$t:ident| $body:expr) => {
+        match &$self.inner {
+            Inner::Read(r) => {
+                let $t = r.open_table($def).map_err(|e| $self.err(e))?;
+                $body
+            }
+            Inner::Write(w) => {
+                let $t = w.open_table($def).map_err(|e| $self.err(e))?;
+                $body
+            }
+        }
+    };
+}
+
+/// A table opened for writing; only in a write transaction.
 macro_rules! table {
     ($self:ident, $def:expr) => {
-        $self
-            .inner
-            .open_table($def)
-            .map_err(|e| db_err(&$self.store.path, e.into()))?
+        $self.writer()?.open_table($def).map_err(|e| $self.err(e))?
     };
 }
 
 impl<'s> Tx<'s> {
-    pub(super) fn new(inner: WriteTransaction, store: &'s Store) -> Self {
-        Self { inner, store }
+    pub(super) fn read(inner: ReadTransaction, path: &'s Path, key: Arc<SecretKey>) -> Self {
+        Self {
+            inner: Inner::Read(inner),
+            path,
+            key,
+        }
+    }
+
+    pub(super) fn write(inner: WriteTransaction, path: &'s Path, key: Arc<SecretKey>) -> Self {
+        Self {
+            inner: Inner::Write(Box::new(inner)),
+            path,
+            key,
+        }
     }
 
     pub(super) fn commit(self) -> Result<()> {
-        self.inner
-            .commit()
-            .map_err(|e| db_err(&self.store.path, e.into()))
+        match self.inner {
+            Inner::Write(w) => (*w).commit().map_err(|e| db_err(self.path, e.into())),
+            Inner::Read(_) => Ok(()),
+        }
     }
 
     pub(super) fn abort(self) -> Result<()> {
-        self.inner
-            .abort()
-            .map_err(|e| db_err(&self.store.path, e.into()))
+        match self.inner {
+            Inner::Write(w) => (*w).abort().map_err(|e| db_err(self.path, e.into())),
+            Inner::Read(_) => Ok(()),
+        }
+    }
+
+    fn writer(&self) -> Result<&WriteTransaction> {
+        match &self.inner {
+            Inner::Write(w) => Ok(w),
+            Inner::Read(_) => Err(StoreError::Corrupt {
+                path: self.path.to_path_buf(),
+                what: "transaction".into(),
+                detail: "a change was attempted in a read-only unit of work".into(),
+            }),
+        }
     }
 
     pub fn key(&self) -> &SecretKey {
-        &self.store.key
+        &self.key
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
-        db_err(&self.store.path, e.into())
+        db_err(self.path, e.into())
     }
 
     fn decode<T: DeserializeOwned>(&self, what: &str, bytes: &[u8]) -> Result<T> {
         serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-            path: self.store.path.clone(),
+            path: self.path.to_path_buf(),
             what: what.to_string(),
             detail: e.to_string(),
         })
@@ -55,7 +108,7 @@ impl<'s> Tx<'s> {
 
     fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>> {
         serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
-            path: self.store.path.clone(),
+            path: self.path.to_path_buf(),
             what: "record being written".into(),
             detail: e.to_string(),
         })
@@ -67,12 +120,13 @@ impl<'s> Tx<'s> {
         key: K::SelfType<'_>,
         what: &str,
     ) -> Result<Option<T>> {
-        let t = table!(self, def);
-        let v = t.get(key).map_err(|e| self.err(e))?;
-        match v {
-            Some(v) => Ok(Some(self.decode(what, v.value())?)),
-            None => Ok(None),
-        }
+        with_table!(self, def, |t| {
+            let v = t.get(key).map_err(|e| self.err(e))?;
+            match v {
+                Some(v) => Ok(Some(self.decode(what, v.value())?)),
+                None => Ok(None),
+            }
+        })
     }
 
     fn put_json<K: redb::Key + 'static, T: Serialize>(
@@ -97,12 +151,33 @@ impl<'s> Tx<'s> {
         Ok(existed)
     }
 
+    /// Creates every table, so that read-only transactions find them all.
+    pub(super) fn create_tables(&self) -> Result<()> {
+        let w = self.writer()?;
+        let e = |e: redb::TableError| self.err(e);
+        w.open_table(META).map_err(e)?;
+        w.open_table(USERS).map_err(e)?;
+        w.open_table(USERNAMES).map_err(e)?;
+        w.open_table(ENROLLMENTS).map_err(e)?;
+        w.open_table(RECOVERY_CODES).map_err(e)?;
+        w.open_table(EMAIL_CODES).map_err(e)?;
+        w.open_table(ACTIVATION_CODES).map_err(e)?;
+        w.open_table(ENROLLMENT_CODES).map_err(e)?;
+        w.open_table(TRUSTED_DEVICES).map_err(e)?;
+        w.open_table(REAUTH_GRANTS).map_err(e)?;
+        w.open_table(LOCKOUTS).map_err(e)?;
+        w.open_table(TOTP_STEPS).map_err(e)?;
+        w.open_table(AUDIT).map_err(e)?;
+        Ok(())
+    }
+
     // ---- meta ----
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let t = table!(self, META);
-        let v = t.get(key).map_err(|e| self.err(e))?;
-        Ok(v.map(|v| v.value().to_vec()))
+        with_table!(self, META, |t| {
+            let v = t.get(key).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
     }
 
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -145,16 +220,17 @@ impl<'s> Tx<'s> {
     // ---- organization ----
 
     pub fn organization(&self) -> Result<Organization> {
-        let t = table!(self, META);
-        let v = t.get("organization").map_err(|e| self.err(e))?;
-        match v {
-            Some(v) => self.decode("organization", v.value()),
-            None => Err(StoreError::Corrupt {
-                path: self.store.path.clone(),
-                what: "organization".into(),
-                detail: "missing".into(),
-            }),
-        }
+        with_table!(self, META, |t| {
+            let v = t.get("organization").map_err(|e| self.err(e))?;
+            match v {
+                Some(v) => self.decode("organization", v.value()),
+                None => Err(StoreError::Corrupt {
+                    path: self.path.to_path_buf(),
+                    what: "organization".into(),
+                    detail: "missing".into(),
+                }),
+            }
+        })
     }
 
     pub fn put_organization(&self, org: &Organization) -> Result<()> {
@@ -169,9 +245,10 @@ impl<'s> Tx<'s> {
     }
 
     pub fn user_id_by_name(&self, normalized: &str) -> Result<Option<u64>> {
-        let t = table!(self, USERNAMES);
-        let v = t.get(normalized).map_err(|e| self.err(e))?;
-        Ok(v.map(|v| v.value()))
+        with_table!(self, USERNAMES, |t| {
+            let v = t.get(normalized).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value()))
+        })
     }
 
     pub fn put_user(&self, user: &User) -> Result<()> {
@@ -193,45 +270,47 @@ impl<'s> Tx<'s> {
     }
 
     pub fn user_count(&self) -> Result<u64> {
-        let t = table!(self, USERS);
-        t.len().map_err(|e| self.err(e))
+        with_table!(self, USERS, |t| t.len().map_err(|e| self.err(e)))
     }
 
     /// Every user, in id order.
     pub fn users(&self) -> Result<Vec<User>> {
-        let t = table!(self, USERS);
-        let mut out = Vec::with_capacity(t.len().map_err(|e| self.err(e))? as usize);
-        for row in t.iter().map_err(|e| self.err(e))? {
-            let (_, v) = row.map_err(|e| self.err(e))?;
-            out.push(self.decode("user", v.value())?);
-        }
-        Ok(out)
+        with_table!(self, USERS, |t| {
+            let mut out = Vec::with_capacity(t.len().map_err(|e| self.err(e))? as usize);
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("user", v.value())?);
+            }
+            Ok(out)
+        })
     }
 
     // ---- enrollments ----
 
     pub fn enrollments_of(&self, user: u64) -> Result<Vec<Enrollment>> {
-        let t = table!(self, ENROLLMENTS);
-        let mut out = Vec::new();
-        for row in t
-            .range((user, 0)..=(user, u64::MAX))
-            .map_err(|e| self.err(e))?
-        {
-            let (_, v) = row.map_err(|e| self.err(e))?;
-            out.push(self.decode("enrollment", v.value())?);
-        }
-        Ok(out)
+        with_table!(self, ENROLLMENTS, |t| {
+            let mut out = Vec::new();
+            for row in t
+                .range((user, 0)..=(user, u64::MAX))
+                .map_err(|e| self.err(e))?
+            {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("enrollment", v.value())?);
+            }
+            Ok(out)
+        })
     }
 
     /// Every enrollment of every user, in user order.
     pub fn all_enrollments(&self) -> Result<Vec<Enrollment>> {
-        let t = table!(self, ENROLLMENTS);
-        let mut out = Vec::new();
-        for row in t.iter().map_err(|e| self.err(e))? {
-            let (_, v) = row.map_err(|e| self.err(e))?;
-            out.push(self.decode("enrollment", v.value())?);
-        }
-        Ok(out)
+        with_table!(self, ENROLLMENTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("enrollment", v.value())?);
+            }
+            Ok(out)
+        })
     }
 
     pub fn put_enrollment(&self, e: &Enrollment) -> Result<()> {
@@ -245,16 +324,17 @@ impl<'s> Tx<'s> {
     // ---- recovery codes ----
 
     pub fn recovery_codes(&self, user: u64) -> Result<Vec<(u32, RecoveryCode)>> {
-        let t = table!(self, RECOVERY_CODES);
-        let mut out = Vec::new();
-        for row in t
-            .range((user, 0)..=(user, u32::MAX))
-            .map_err(|e| self.err(e))?
-        {
-            let (k, v) = row.map_err(|e| self.err(e))?;
-            out.push((k.value().1, self.decode("recovery code", v.value())?));
-        }
-        Ok(out)
+        with_table!(self, RECOVERY_CODES, |t| {
+            let mut out = Vec::new();
+            for row in t
+                .range((user, 0)..=(user, u32::MAX))
+                .map_err(|e| self.err(e))?
+            {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                out.push((k.value().1, self.decode("recovery code", v.value())?));
+            }
+            Ok(out)
+        })
     }
 
     pub fn put_recovery_code(&self, user: u64, idx: u32, code: &RecoveryCode) -> Result<()> {
@@ -310,12 +390,13 @@ impl<'s> Tx<'s> {
         self.put_json(TRUSTED_DEVICES, (user, token_hash), d)
     }
     pub fn trusted_device_count(&self, user: u64) -> Result<usize> {
-        let t = table!(self, TRUSTED_DEVICES);
-        let n = t
-            .range((user, "")..(user + 1, ""))
-            .map_err(|e| self.err(e))?
-            .count();
-        Ok(n)
+        with_table!(self, TRUSTED_DEVICES, |t| {
+            let n = t
+                .range((user, "")..(user + 1, ""))
+                .map_err(|e| self.err(e))?
+                .count();
+            Ok(n)
+        })
     }
     pub fn clear_trusted_devices(&self, user: u64) -> Result<()> {
         let mut t = table!(self, TRUSTED_DEVICES);
@@ -333,9 +414,10 @@ impl<'s> Tx<'s> {
     // ---- re-authentication grants ----
 
     pub fn reauth_grant(&self, user: u64, session: u64) -> Result<Option<Timestamp>> {
-        let t = table!(self, REAUTH_GRANTS);
-        let v = t.get((user, session)).map_err(|e| self.err(e))?;
-        Ok(v.map(|v| v.value()))
+        with_table!(self, REAUTH_GRANTS, |t| {
+            let v = t.get((user, session)).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value()))
+        })
     }
     pub fn put_reauth_grant(&self, user: u64, session: u64, until: Timestamp) -> Result<()> {
         let mut t = table!(self, REAUTH_GRANTS);
@@ -372,21 +454,23 @@ impl<'s> Tx<'s> {
     }
     /// Every account with a lockout record: (normalised username, counter).
     pub fn lockouts(&self) -> Result<Vec<(String, Lockout)>> {
-        let t = table!(self, LOCKOUTS);
-        let mut out = Vec::new();
-        for row in t.iter().map_err(|e| self.err(e))? {
-            let (k, v) = row.map_err(|e| self.err(e))?;
-            out.push((k.value().to_string(), self.decode("lockout", v.value())?));
-        }
-        Ok(out)
+        with_table!(self, LOCKOUTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                out.push((k.value().to_string(), self.decode("lockout", v.value())?));
+            }
+            Ok(out)
+        })
     }
 
     // ---- TOTP replay bookkeeping ----
 
     pub fn last_totp_step(&self, user: u64) -> Result<Option<u64>> {
-        let t = table!(self, TOTP_STEPS);
-        let v = t.get(user).map_err(|e| self.err(e))?;
-        Ok(v.map(|v| v.value()))
+        with_table!(self, TOTP_STEPS, |t| {
+            let v = t.get(user).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value()))
+        })
     }
     pub fn put_last_totp_step(&self, user: u64, step: u64) -> Result<()> {
         let mut t = table!(self, TOTP_STEPS);
@@ -400,12 +484,13 @@ impl<'s> Tx<'s> {
     // ---- audit chain ----
 
     pub fn audit_head(&self) -> Result<Option<AuditEvent>> {
-        let t = table!(self, AUDIT);
-        let last = t.last().map_err(|e| self.err(e))?;
-        match last {
-            Some((_, v)) => Ok(Some(self.decode("audit event", v.value())?)),
-            None => Ok(None),
-        }
+        with_table!(self, AUDIT, |t| {
+            let last = t.last().map_err(|e| self.err(e))?;
+            match last {
+                Some((_, v)) => Ok(Some(self.decode("audit event", v.value())?)),
+                None => Ok(None),
+            }
+        })
     }
 
     pub fn put_audit(&self, e: &AuditEvent) -> Result<()> {
@@ -414,24 +499,26 @@ impl<'s> Tx<'s> {
 
     /// Audit events, oldest first.
     pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
-        let t = table!(self, AUDIT);
-        let mut out = Vec::new();
-        for row in t.iter().map_err(|e| self.err(e))? {
-            let (_, v) = row.map_err(|e| self.err(e))?;
-            out.push(self.decode("audit event", v.value())?);
-        }
-        Ok(out)
+        with_table!(self, AUDIT, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("audit event", v.value())?);
+            }
+            Ok(out)
+        })
     }
 
     /// The newest `limit` audit events, newest first.
     pub fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
-        let t = table!(self, AUDIT);
-        let mut out = Vec::new();
-        for row in t.iter().map_err(|e| self.err(e))?.rev().take(limit) {
-            let (_, v) = row.map_err(|e| self.err(e))?;
-            out.push(self.decode("audit event", v.value())?);
-        }
-        Ok(out)
+        with_table!(self, AUDIT, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))?.rev().take(limit) {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("audit event", v.value())?);
+            }
+            Ok(out)
+        })
     }
 
     /// Raw access for tests that tamper with the chain on purpose.

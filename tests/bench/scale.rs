@@ -1,7 +1,7 @@
 //! `cargo bench --bench scale`: builds organizations of 1k, 10k and 100k users in temporary
 //! folders and prints one line per figure: `name value unit`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::sync::Arc;
