@@ -1,6 +1,7 @@
 //! mfa-console: multi-factor authentication for an organization, run on its own premises.
 
 pub mod cli;
+pub mod config;
 pub mod core;
 pub mod mail;
 pub mod random;

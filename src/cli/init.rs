@@ -3,7 +3,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{CliResult, mailer_for, read_new_password};
+use super::{CliResult, load_config, read_new_password};
+use crate::config::Transport;
 use crate::core::{Core, NewUser};
 use crate::store::{Role, key_path};
 
@@ -30,7 +31,10 @@ pub fn run(db: &Path, a: InitArgs) -> CliResult {
     if db.exists() {
         return Err(crate::store::StoreError::AlreadyExists(db.to_path_buf()).into());
     }
+    let config = load_config(db)?;
+    let mailer = config.mailer()?;
     let password = read_new_password(a.password_stdin, "Password for the first admin")?;
+    let where_mail_goes = mailer.describe();
     Core::create(
         db,
         &a.org,
@@ -41,7 +45,7 @@ pub fn run(db: &Path, a: InitArgs) -> CliResult {
             role: Role::Admin,
             password: Some(password),
         },
-        mailer_for(db),
+        mailer,
     )?;
     println!(
         "Created {} for {:?} with administrator {}.",
@@ -56,5 +60,12 @@ pub fn run(db: &Path, a: InitArgs) -> CliResult {
     println!(
         "MFA is off until an admin turns a method on: mfa-console controls set authenticator on"
     );
+    match config.mail.transport {
+        Transport::Outbox { .. } => println!(
+            "Mail (codes and notices) goes to {where_mail_goes}; to send through an SMTP relay instead, write {} (README: \"Email delivery\") and run `mfa-console config check --send-test ADDRESS`.",
+            config.file.display()
+        ),
+        Transport::Smtp(_) => println!("Mail (codes and notices) goes to {where_mail_goes}."),
+    }
     Ok(ExitCode::SUCCESS)
 }

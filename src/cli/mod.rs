@@ -1,5 +1,6 @@
 //! The command line: parse, open the database, call the core, print. No policy here.
 
+mod config;
 mod controls;
 mod enroll;
 mod init;
@@ -12,13 +13,14 @@ mod verify;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
 
+use crate::config::{Config, ConfigError};
 use crate::core::{Core, CoreError};
-use crate::mail::{Mailer, Outbox};
+use crate::mail::Mailer;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,6 +37,10 @@ pub struct Cli {
     /// The database file [default: the platform data folder, e.g. ~/.local/share/mfa-console/mfa-console.redb]
     #[arg(long, global = true, env = "MFA_CONSOLE_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// The config file (mail delivery) [default: config.toml beside the database]
+    #[arg(long, global = true, env = "MFA_CONSOLE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -64,6 +70,9 @@ pub enum Command {
     Check,
     /// Re-encrypt every secret under a new key file, in one transaction
     RotateKey,
+    /// Check the config file (mail delivery) and send a test message
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -101,6 +110,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(p) => p,
         None => default_db_path()?,
     };
+    if let Some(path) = &cli.config {
+        let _ = CONFIG_PATH.set(path.clone());
+    }
     match cli.command {
         None => {
             use clap::CommandFactory;
@@ -118,6 +130,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Backup(a)) => maintenance::backup(&db, a),
         Some(Command::Check) => maintenance::check(&db),
         Some(Command::RotateKey) => maintenance::rotate_key(&db),
+        Some(Command::Config(c)) => config::run(&db, c),
     }
 }
 
@@ -126,6 +139,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
 pub enum CliError {
     #[error(transparent)]
     Core(#[from] CoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("{0}")]
     Message(String),
     #[error("could not write the output: {0}")]
@@ -151,12 +166,22 @@ pub fn default_db_path() -> Result<PathBuf, CliError> {
         })
 }
 
-pub fn mailer_for(db: &Path) -> Arc<dyn Mailer> {
-    Arc::new(Outbox::beside(db))
+/// `--config PATH`, when given; set once by [`main`].
+static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+/// The config for `db`: `--config PATH`, else `config.toml` beside the database (the
+/// defaults when that file does not exist).
+pub fn load_config(db: &Path) -> Result<Config, CliError> {
+    Ok(Config::load(db, CONFIG_PATH.get().map(PathBuf::as_path))?)
+}
+
+/// The mailer the config describes (the outbox beside the database by default).
+pub fn mailer_for(db: &Path) -> Result<Arc<dyn Mailer>, CliError> {
+    Ok(load_config(db)?.mailer()?)
 }
 
 pub fn open(db: &Path) -> Result<Core, CliError> {
-    Ok(Core::open(db, mailer_for(db))?)
+    Ok(Core::open(db, mailer_for(db)?)?)
 }
 
 /// Sets the process umask to 077 before anything is created.

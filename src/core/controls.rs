@@ -1,8 +1,13 @@
 //! Security Controls: the two methods and the policy. Changing them while MFA is on needs
 //! a fresh re-authentication; turning a method off can forget every device enrolled for it.
 
-use super::{Actor, Core, CoreError, Result, audit, users::forget_user_mfa};
+use super::{Actor, Core, CoreError, Result, audit, clock, users::forget_user_mfa};
+use crate::mail::Template;
 use crate::store::{Enforcement, FirstFactorEnrollment, Method, Organization, Policy, Role, User};
+
+/// Whom to tell that a method was turned off: the organization as committed, and the
+/// active users who had the method set up.
+type Notice = (Organization, Vec<User>);
 
 /// What a change to the controls did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -10,6 +15,10 @@ pub struct ControlsChange {
     pub changed: bool,
     pub forgotten_enrollments: usize,
     pub mfa_enabled: bool,
+    /// Users told by mail that the method was turned off.
+    pub notices_sent: usize,
+    /// Notices that could not be sent (each failure is in the audit log).
+    pub notices_failed: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +169,8 @@ impl Core {
 
     /// Turns a method on or off. Off with `forget_all_devices` unregisters every
     /// enrollment of that method (and all trusted devices) in the same transaction.
+    /// Turning a method off tells every active user who had it set up, by mail, once the
+    /// change is committed (best effort: failures are audited, the change stands).
     pub fn set_method(
         &self,
         actor: Actor,
@@ -167,6 +178,30 @@ impl Core {
         on: bool,
         forget_all_devices: bool,
     ) -> Result<ControlsChange> {
+        let (mut change, notice) = self.apply_method(actor, method, on, forget_all_devices)?;
+        if let Some((org, users)) = notice {
+            let (sent, failed) = self.notify_method_off(
+                &org,
+                &users,
+                method,
+                forget_all_devices,
+                change.mfa_enabled,
+            );
+            change.notices_sent = sent;
+            change.notices_failed = failed;
+        }
+        Ok(change)
+    }
+
+    /// The transaction of [`Core::set_method`]; also returns, when the method went from on
+    /// to off, whom to tell.
+    fn apply_method(
+        &self,
+        actor: Actor,
+        method: Method,
+        on: bool,
+        forget_all_devices: bool,
+    ) -> Result<(ControlsChange, Option<Notice>)> {
         self.store.write(|tx| {
             self.require_admin(tx, actor)?;
             let mut org = tx.organization()?;
@@ -177,6 +212,19 @@ impl Core {
             let mut change = ControlsChange::default();
             let who = actor.name();
             let mname = method_name(method);
+            let turning_off = org.controls.is_on(method) && !on;
+            // Read before any enrollment is forgotten: these users had the method.
+            let mut enrolled_users = Vec::new();
+            let mut enrollments = Vec::new();
+            if turning_off || (!on && forget_all_devices) {
+                enrollments = tx.all_enrollments()?;
+                enrollments.retain(|e| e.method == method);
+            }
+            if turning_off {
+                // Enrollments come in user order, so equal ids are neighbours.
+                enrolled_users = enrollments.iter().map(|e| e.user_id).collect::<Vec<_>>();
+                enrolled_users.dedup();
+            }
             if org.controls.is_on(method) != on {
                 change.changed = true;
                 org.controls.set(method, on);
@@ -196,12 +244,10 @@ impl Core {
             }
             if !on && forget_all_devices {
                 let mut users_touched = Vec::new();
-                for e in tx.all_enrollments()? {
-                    if e.method == method {
-                        tx.remove_enrollment(e.user_id, e.id)?;
-                        change.forgotten_enrollments += 1;
-                        users_touched.push(e.user_id);
-                    }
+                for e in &enrollments {
+                    tx.remove_enrollment(e.user_id, e.id)?;
+                    change.forgotten_enrollments += 1;
+                    users_touched.push(e.user_id);
                 }
                 users_touched.dedup();
                 for u in users_touched {
@@ -223,8 +269,105 @@ impl Core {
                 change.changed = true;
             }
             change.mfa_enabled = org.controls.mfa_enabled();
-            Ok(change)
+            let notice = if turning_off {
+                let mut users = Vec::with_capacity(enrolled_users.len());
+                for id in enrolled_users {
+                    if let Some(u) = tx.user(id)?
+                        && !u.disabled
+                        && u.password_hash.is_some()
+                    {
+                        users.push(u);
+                    }
+                }
+                Some((org, users))
+            } else {
+                None
+            };
+            Ok((change, notice))
         })
+    }
+
+    /// Mails the "MFA was turned off" notice to each of `users`; returns (sent, failed).
+    /// Stops at the first failure that every further message would repeat (relay down),
+    /// rather than wait for a timeout per user, and audits how many were skipped.
+    fn notify_method_off(
+        &self,
+        org: &Organization,
+        users: &[User],
+        method: Method,
+        forgotten: bool,
+        mfa_enabled: bool,
+    ) -> (usize, usize) {
+        let time = clock::format_time(self.now());
+        let methods = match method {
+            Method::Email => "sign-in codes by email",
+            Method::Authenticator => "sign-in codes from authenticator apps",
+        };
+        let mut after = String::from("\n");
+        if mfa_enabled {
+            after.push_str(
+                "Other MFA methods stay on: sign in with one you have set up, or set\n\
+                 one up in \"Configure my MFA\".\n",
+            );
+        } else {
+            after.push_str(&format!(
+                "Multi-factor authentication is now off for {}: signing in needs only\n\
+                 your password.\n",
+                org.name
+            ));
+        }
+        if forgotten {
+            after.push_str(
+                "Your registration for it was removed, along with remembered devices:\n\
+                 if the method is turned on again, set it up again in \"Configure my MFA\".\n",
+            );
+        } else {
+            after.push_str(
+                "Your registration was kept: it works again if the method is turned back on.\n",
+            );
+        }
+        let (mut sent, mut failed) = (0, 0);
+        for (i, user) in users.iter().enumerate() {
+            let mail = self.render(
+                org,
+                Template::MfaTurnedOff,
+                user,
+                &[
+                    ("methods", methods),
+                    ("time", time.as_str()),
+                    ("forgotten", after.as_str()),
+                ],
+            );
+            match self.send_mail(&mail, &user.username) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    failed += 1;
+                    if let CoreError::Mail { source, .. } = &e
+                        && source.affects_every_message()
+                    {
+                        let skipped = users.len() - i - 1;
+                        if skipped > 0 {
+                            failed += skipped;
+                            let details = format!(
+                                "\"{} turned off\" notice not sent to {skipped} more user(s): {source}",
+                                method_name(method)
+                            );
+                            let _ = self.store.write(|tx| {
+                                self.audit(
+                                    tx,
+                                    "system",
+                                    "organization",
+                                    audit::kind::MAIL_FAILED,
+                                    &details,
+                                )
+                            });
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        (sent, failed)
     }
 
     pub fn set_policy(&self, actor: Actor, key: PolicyKey, value: &str) -> Result<Policy> {

@@ -27,9 +27,7 @@ pub enum CoreError {
     Conflict(String),
     #[error("a code was sent less than 30 s ago: wait {0} s before asking for another")]
     Throttled(i64),
-    #[error(
-        "the code could not be sent through {via}: {source}. No code is waiting; try again when mail works"
-    )]
+    #[error("the message could not be sent: {source}; try again once mail works")]
     Mail {
         via: String,
         #[source]

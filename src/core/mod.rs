@@ -309,9 +309,14 @@ impl Core {
 
     /// Sends one templated message; a failure is audited and returned.
     fn send_mail(&self, mail: &OutgoingMail, subject_user: &str) -> Result<()> {
-        if let Err(e) = self.mailer.send(mail) {
+        if let Err(e) = self.mailer.send(mail).map(drop) {
             let via = self.mailer.describe();
-            let details = format!("{}: {}", via, e);
+            let error = e.to_string();
+            let details = if error.contains(&via) {
+                error
+            } else {
+                format!("{via}: {error}")
+            };
             let _ = self.store.write(|tx| {
                 self.audit(
                     tx,
@@ -346,7 +351,9 @@ impl Core {
             ),
         ];
         values.extend_from_slice(extra);
-        crate::mail::render(template, &user.email, &user.name, &values)
+        self.mailer
+            .templates()
+            .render(template, &user.email, &user.name, &values)
     }
 
     /// Counts one failure against `norm` and locks when the policy says so. Returns the

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use lettre::Transport;
 
-use super::{MailError, Mailer, OutgoingMail, build_message};
+use super::{MailError, Mailer, OutgoingMail, Receipt, build_message};
 
 pub struct Outbox {
     dir: PathBuf,
@@ -37,7 +37,7 @@ impl Outbox {
 }
 
 impl Mailer for Outbox {
-    fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+    fn send(&self, mail: &OutgoingMail) -> Result<Receipt, MailError> {
         let fail = |reason: String| MailError::Outbox {
             dir: self.dir.clone(),
             reason,
@@ -55,7 +55,7 @@ impl Mailer for Outbox {
         let path = self.dir.join(format!("{id}.eml"));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
             .map_err(|e| fail(e.to_string()))?;
-        Ok(())
+        Ok(Receipt(format!("written to {}", path.display())))
     }
 
     fn describe(&self) -> String {

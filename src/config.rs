@@ -1,0 +1,807 @@
+//! The config file (TOML): how mail leaves the console.
+//!
+//! ```toml
+//! [mail]
+//! transport = "smtp"             # or "outbox" (the default)
+//! from = "MFA console <mfa@corp.example>"
+//! host = "mail.corp.example"
+//! port = 587                     # default: 25 / 587 / 465 by security
+//! security = "starttls"          # "none", "starttls" (default) or "tls"
+//! username = "mfa-console"       # optional, with password_file
+//! password_file = "smtp-password"   # readable by this account only
+//! ca_file = "internal-ca.pem"    # optional: trust an internal CA
+//! timeout_seconds = 10
+//! ```
+//!
+//! By default the file is `config.toml` beside the database; a missing default file means
+//! the defaults (the outbox). Relative paths are taken from the config file's folder.
+//! Message texts can be replaced by files in a `templates/` folder beside it.
+//! Anything the console cannot use is refused with the file, the line and the key.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+use zeroize::Zeroizing;
+
+use crate::mail::{
+    MailError, Mailer, Outbox, Security, Smtp, SmtpSettings, TemplateError, Templates,
+    WithTemplates,
+};
+
+pub const FILE_NAME: &str = "config.toml";
+pub const TEMPLATES_DIR: &str = "templates";
+pub const DEFAULT_FROM: &str = "MFA console <mfa-console@localhost>";
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
+const MAX_TIMEOUT_SECONDS: i64 = 300;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "config file {} does not exist: create it (README, \"Email delivery\", has an example) or leave out --config to use the defaults",
+        .0.display()
+    )]
+    Missing(PathBuf),
+    #[error("config file {}: cannot be read ({reason}); check that it is a readable text file", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{}", invalid_text(path, *line, key, problem))]
+    Invalid {
+        path: PathBuf,
+        line: Option<usize>,
+        key: String,
+        problem: String,
+    },
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+    #[error("config file {}: the mail settings cannot be used: {source}", path.display())]
+    Mail {
+        path: PathBuf,
+        #[source]
+        source: MailError,
+    },
+}
+
+fn invalid_text(path: &Path, line: Option<usize>, key: &str, problem: &str) -> String {
+    let mut s = format!("config file {}", path.display());
+    if let Some(n) = line {
+        s.push_str(&format!(", line {n}"));
+    }
+    if !key.is_empty() {
+        s.push_str(&format!(", {key}"));
+    }
+    s.push_str(": ");
+    s.push_str(problem);
+    s
+}
+
+/// The whole configuration, checked and ready to use.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from (or would have: see `found`).
+    pub file: PathBuf,
+    /// False when the default file does not exist and the defaults apply.
+    pub found: bool,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug)]
+pub struct MailConfig {
+    pub from: String,
+    pub transport: Transport,
+    pub templates: Templates,
+    /// Where replacement templates are looked for.
+    pub templates_dir: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum Transport {
+    /// `.eml` files in a folder beside the database.
+    Outbox {
+        dir: PathBuf,
+    },
+    Smtp(SmtpConfig),
+}
+
+#[derive(Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    password: Option<Zeroizing<String>>,
+    ca_pem: Option<Vec<u8>>,
+}
+
+// ---- the file as written ----
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    mail: RawMail,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    transport: Option<Spanned<RawTransport>>,
+    from: Option<Spanned<String>>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    security: Option<Spanned<RawSecurity>>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    /// Only here to refuse it with a useful message.
+    password: Option<Spanned<IgnoredAny>>,
+    ca_file: Option<Spanned<String>>,
+    timeout_seconds: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawTransport {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawSecurity {
+    None,
+    Starttls,
+    Tls,
+}
+
+/// The keys of `[mail]`, what each takes.
+const MAIL_KEYS: [(&str, &str); 9] = [
+    ("transport", "\"outbox\" or \"smtp\""),
+    (
+        "from",
+        "a sender address, e.g. \"MFA console <mfa@corp.example>\"",
+    ),
+    ("host", "the relay's host name, e.g. \"mail.corp.example\""),
+    ("port", "a port number from 1 to 65535"),
+    ("security", "\"none\", \"starttls\" or \"tls\""),
+    ("username", "the relay login name, as a string"),
+    (
+        "password_file",
+        "the path of a file holding only the relay password",
+    ),
+    ("ca_file", "the path of a PEM file with the internal CA"),
+    ("timeout_seconds", "a whole number of seconds from 1 to 300"),
+];
+
+impl Config {
+    /// `config.toml` beside the database.
+    pub fn default_path(db: &Path) -> PathBuf {
+        folder_of(db).join(FILE_NAME)
+    }
+
+    /// Reads the config for the database `db`: `explicit` when given (it must exist),
+    /// else `config.toml` beside the database (the defaults when it does not exist).
+    pub fn load(db: &Path, explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = explicit
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| Self::default_path(db));
+        let text = match fs::read(&file) {
+            Ok(bytes) => Some(
+                String::from_utf8(bytes).map_err(|_| ConfigError::Unreadable {
+                    path: file.clone(),
+                    reason: "it is not UTF-8 text".into(),
+                })?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if explicit.is_some() {
+                    return Err(ConfigError::Missing(file));
+                }
+                None
+            }
+            Err(e) => {
+                return Err(ConfigError::Unreadable {
+                    path: file,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        Self::from_text(db, &file, text.as_deref())
+    }
+
+    /// Checks `text` as the content of `file` (`None`: the file does not exist).
+    pub fn from_text(db: &Path, file: &Path, text: Option<&str>) -> Result<Config, ConfigError> {
+        let src = text.unwrap_or("");
+        // Syntax first, so that a broken file is called that rather than a bad value.
+        toml::from_str::<toml::Table>(src).map_err(|e| {
+            let mut err = toml_error(file, src, &e);
+            if let ConfigError::Invalid { problem, .. } = &mut err {
+                *problem = format!(
+                    "this is not valid TOML ({problem}); write key = value lines under a [mail] header"
+                );
+            }
+            err
+        })?;
+        let raw: RawConfig = toml::from_str(src).map_err(|e| toml_error(file, src, &e))?;
+        let templates_dir = folder_of(file).join(TEMPLATES_DIR);
+        let templates = Templates::load(&templates_dir)?;
+        let mail = Checker { file, src }.mail(db, raw.mail, templates, templates_dir)?;
+        Ok(Config {
+            file: file.to_path_buf(),
+            found: text.is_some(),
+            mail,
+        })
+    }
+
+    /// The mailer these settings describe.
+    pub fn mailer(&self) -> Result<Arc<dyn Mailer>, ConfigError> {
+        let inner: Arc<dyn Mailer> = match &self.mail.transport {
+            Transport::Outbox { dir } => Arc::new(Outbox::new(dir, self.mail.from.clone())),
+            Transport::Smtp(s) => {
+                let smtp = Smtp::new(SmtpSettings {
+                    host: s.host.clone(),
+                    port: s.port,
+                    security: s.security,
+                    from: self.mail.from.clone(),
+                    credentials: match (&s.username, &s.password) {
+                        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+                        _ => None,
+                    },
+                    ca_pem: s.ca_pem.clone(),
+                    timeout: s.timeout,
+                })
+                .map_err(|source| ConfigError::Mail {
+                    path: self.file.clone(),
+                    source,
+                })?;
+                Arc::new(smtp)
+            }
+        };
+        Ok(Arc::new(WithTemplates::new(
+            inner,
+            self.mail.templates.clone(),
+        )))
+    }
+
+    /// Where mail goes and how, in lines for people.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let mut v = vec![(
+            "Config file",
+            if self.found {
+                self.file.display().to_string()
+            } else {
+                format!("{} (not found: the defaults apply)", self.file.display())
+            },
+        )];
+        match &self.mail.transport {
+            Transport::Outbox { dir } => {
+                v.push((
+                    "Transport",
+                    format!(
+                        "outbox: each message is written as an .eml file into {}",
+                        dir.display()
+                    ),
+                ));
+            }
+            Transport::Smtp(s) => {
+                let relay = Smtp::relay_name(&s.host, s.port);
+                let security = match s.security {
+                    Security::None => "no encryption".to_string(),
+                    Security::StartTls => "STARTTLS required".to_string(),
+                    Security::Tls => "TLS from the start".to_string(),
+                };
+                v.push((
+                    "Transport",
+                    format!("smtp: the mail relay at {relay}, {security}"),
+                ));
+                v.push((
+                    "Login",
+                    match (&s.username, &s.password_file) {
+                        (Some(u), Some(p)) => {
+                            format!("as {u:?}, password from {}", p.display())
+                        }
+                        _ => "none".into(),
+                    },
+                ));
+                if s.security != Security::None {
+                    v.push((
+                        "Trusted CAs",
+                        match &s.ca_file {
+                            Some(p) => format!("the system's, plus {}", p.display()),
+                            None => "the system's".into(),
+                        },
+                    ));
+                }
+                v.push(("Timeout", format!("{} s", s.timeout.as_secs())));
+            }
+        }
+        v.push(("From", self.mail.from.clone()));
+        let overridden = self.mail.templates.overridden();
+        v.push((
+            "Templates",
+            if overridden.is_empty() {
+                format!(
+                    "built-in (replace one with a file of the same name in {})",
+                    self.mail.templates_dir.display()
+                )
+            } else {
+                format!(
+                    "{} from {}, the rest built-in",
+                    overridden
+                        .iter()
+                        .map(|t| t.file_name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.mail.templates_dir.display()
+                )
+            },
+        ));
+        v
+    }
+}
+
+fn folder_of(p: &Path) -> PathBuf {
+    p.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+fn line_of(src: &str, offset: usize) -> usize {
+    let end = offset.min(src.len());
+    src.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted key written on line `line` (1-based): its table header plus the key before
+/// `=`, or the header itself on a header line.
+fn key_on_line(src: &str, line: usize) -> String {
+    let lines: Vec<&str> = src.lines().collect();
+    let Some(text) = lines.get(line.saturating_sub(1)) else {
+        return String::new();
+    };
+    let header = |l: &str| {
+        let t = l.trim();
+        t.strip_prefix('[')
+            .and_then(|r| r.split(']').next())
+            .map(|h| h.trim().trim_matches('[').trim().to_string())
+    };
+    if let Some(h) = header(text) {
+        return h;
+    }
+    let Some((key, _)) = text.split_once('=') else {
+        return String::new();
+    };
+    let key = key.trim().trim_matches('"').trim_matches('\'').trim();
+    let section = lines[..line.saturating_sub(1)]
+        .iter()
+        .rev()
+        .find_map(|l| header(l));
+    match section {
+        Some(s) if !s.is_empty() => format!("{s}.{key}"),
+        _ => key.to_string(),
+    }
+}
+
+fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e.span().map(|s| line_of(src, s.start));
+    let mut key = line.map(|l| key_on_line(src, l)).unwrap_or_default();
+    // `password` is a field only to refuse it with a better message: never suggest it.
+    let message = e
+        .message()
+        .trim()
+        .replace('\n', " ")
+        .replace(", `password`,", ",");
+    // For an unknown key toml points at the key; name it as written.
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some(name) = rest.split('`').next()
+    {
+        let bare = key.rsplit('.').next().unwrap_or("");
+        if bare != name {
+            key = name.to_string();
+        }
+    }
+    let bare = key.rsplit('.').next().unwrap_or("").to_string();
+    let known = MAIL_KEYS.iter().find(|(k, _)| *k == bare);
+    let problem = if message.starts_with("unknown field") {
+        if !key.contains('.') && known.is_some() {
+            format!("{message}; mail settings go under a [mail] header")
+        } else {
+            format!("{message}; check the spelling (README, \"Email delivery\", lists every key)")
+        }
+    } else if let Some((_, what)) = known {
+        format!("{message}; use {what}")
+    } else {
+        message
+    };
+    ConfigError::Invalid {
+        path: file.to_path_buf(),
+        line,
+        key,
+        problem,
+    }
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    src: &'a str,
+}
+
+impl Checker<'_> {
+    fn at<T>(&self, v: &Spanned<T>, key: &str, problem: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.file.to_path_buf(),
+            line: Some(line_of(self.src, v.span().start)),
+            key: format!("mail.{key}"),
+            problem,
+        }
+    }
+
+    /// For a key that is missing: the line of the `[mail]` header, if there is one.
+    fn missing(&self, key: &str, problem: String) -> ConfigError {
+        let line = self
+            .src
+            .lines()
+            .position(|l| {
+                l.trim()
+                    .strip_prefix("[mail]")
+                    .is_some_and(|r| r.trim().is_empty() || r.trim().starts_with('#'))
+            })
+            .map(|i| i + 1);
+        ConfigError::Invalid {
+            path: self.file.to_path_buf(),
+            line,
+            key: format!("mail.{key}"),
+            problem,
+        }
+    }
+
+    fn path(&self, v: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+        let s = v.get_ref().trim();
+        if s.is_empty() {
+            return Err(self.at(v, key, "is empty: give the path of a file".into()));
+        }
+        let p = Path::new(s);
+        Ok(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            folder_of(self.file).join(p)
+        })
+    }
+
+    fn mail(
+        &self,
+        db: &Path,
+        m: RawMail,
+        templates: Templates,
+        templates_dir: PathBuf,
+    ) -> Result<MailConfig, ConfigError> {
+        if let Some(p) = &m.password {
+            return Err(self.at(
+                p,
+                "password",
+                "the password does not belong in the config file: write it into a file only this account can read (chmod 600) and name that file with password_file".into(),
+            ));
+        }
+        let from = match &m.from {
+            Some(f) => {
+                let text = f.get_ref().trim();
+                text.parse::<lettre::message::Mailbox>().map_err(|e| {
+                    self.at(
+                        f,
+                        "from",
+                        format!(
+                            "{text:?} is not a valid sender address ({e}); use e.g. from = \"MFA console <mfa@corp.example>\""
+                        ),
+                    )
+                })?;
+                text.to_string()
+            }
+            None => DEFAULT_FROM.to_string(),
+        };
+        let kind = m.transport.as_ref().map(|t| *t.get_ref());
+        let transport = match kind {
+            None | Some(RawTransport::Outbox) => {
+                // A relay setting with the outbox means a forgotten `transport = "smtp"`.
+                let smtp_only: [(&str, Option<std::ops::Range<usize>>); 7] = [
+                    ("host", m.host.as_ref().map(|v| v.span())),
+                    ("port", m.port.as_ref().map(|v| v.span())),
+                    ("security", m.security.as_ref().map(|v| v.span())),
+                    ("username", m.username.as_ref().map(|v| v.span())),
+                    ("password_file", m.password_file.as_ref().map(|v| v.span())),
+                    ("ca_file", m.ca_file.as_ref().map(|v| v.span())),
+                    (
+                        "timeout_seconds",
+                        m.timeout_seconds.as_ref().map(|v| v.span()),
+                    ),
+                ];
+                if let Some((key, Some(span))) = smtp_only.into_iter().find(|(_, s)| s.is_some()) {
+                    return Err(ConfigError::Invalid {
+                        path: self.file.to_path_buf(),
+                        line: Some(line_of(self.src, span.start)),
+                        key: format!("mail.{key}"),
+                        problem: "is a relay setting, but mail goes to the outbox: add transport = \"smtp\" to use the relay, or remove this line".into(),
+                    });
+                }
+                Transport::Outbox {
+                    dir: Outbox::beside(db).dir().to_path_buf(),
+                }
+            }
+            Some(RawTransport::Smtp) => {
+                if m.from.is_none() {
+                    return Err(self.missing(
+                        "from",
+                        "is missing: transport = \"smtp\" needs the sender address the relay accepts, e.g. from = \"MFA console <mfa@corp.example>\"".into(),
+                    ));
+                }
+                Transport::Smtp(self.smtp(&m)?)
+            }
+        };
+        Ok(MailConfig {
+            from,
+            transport,
+            templates,
+            templates_dir,
+        })
+    }
+
+    fn smtp(&self, m: &RawMail) -> Result<SmtpConfig, ConfigError> {
+        let Some(h) = &m.host else {
+            return Err(self.missing(
+                "host",
+                "is missing: transport = \"smtp\" needs the relay's host name, e.g. host = \"mail.corp.example\"".into(),
+            ));
+        };
+        let host = h.get_ref().trim();
+        if host.is_empty()
+            || host.contains("://")
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        {
+            return Err(self.at(
+                h,
+                "host",
+                format!(
+                    "{host:?} is not a host name: give the name or address only, e.g. host = \"mail.corp.example\" (the port goes in port)"
+                ),
+            ));
+        }
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let security = match m.security.as_ref().map(|s| *s.get_ref()) {
+            None | Some(RawSecurity::Starttls) => Security::StartTls,
+            Some(RawSecurity::None) => Security::None,
+            Some(RawSecurity::Tls) => Security::Tls,
+        };
+        let port = match &m.port {
+            Some(p) => u16::try_from(*p.get_ref())
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    self.at(
+                        p,
+                        "port",
+                        format!(
+                            "{} is not a port: use a number from 1 to 65535",
+                            p.get_ref()
+                        ),
+                    )
+                })?,
+            None => security.default_port(),
+        };
+        let timeout = match &m.timeout_seconds {
+            Some(t) => {
+                let n = *t.get_ref();
+                if !(1..=MAX_TIMEOUT_SECONDS).contains(&n) {
+                    return Err(self.at(
+                        t,
+                        "timeout_seconds",
+                        format!("{n} is out of range: use a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}"),
+                    ));
+                }
+                Duration::from_secs(n.unsigned_abs())
+            }
+            None => Duration::from_secs(DEFAULT_TIMEOUT_SECONDS),
+        };
+        let (username, password_file, password) = match (&m.username, &m.password_file) {
+            (None, None) => (None, None, None),
+            (Some(u), None) => {
+                return Err(self.at(
+                    u,
+                    "username",
+                    "is set without password_file: add password_file = \"PATH\" naming a file that holds the password, or remove username".into(),
+                ));
+            }
+            (None, Some(p)) => {
+                return Err(self.at(
+                    p,
+                    "password_file",
+                    "is set without username: add username = \"...\" for the relay login, or remove password_file".into(),
+                ));
+            }
+            (Some(u), Some(p)) => {
+                let user = u.get_ref().trim();
+                if user.is_empty() || user.chars().any(char::is_control) {
+                    return Err(self.at(
+                        u,
+                        "username",
+                        "is empty or holds control characters: give the relay login name".into(),
+                    ));
+                }
+                if security == Security::None && !is_loopback(&host) {
+                    return Err(self.at(
+                        u,
+                        "username",
+                        format!(
+                            "would send the password unencrypted to {host}: set security = \"starttls\" or \"tls\" (plain login is allowed only to a relay on this machine)"
+                        ),
+                    ));
+                }
+                let path = self.path(p, "password_file")?;
+                let password = self.read_password(p, &path)?;
+                (Some(user.to_string()), Some(path), Some(password))
+            }
+        };
+        let (ca_file, ca_pem) = match &m.ca_file {
+            None => (None, None),
+            Some(c) => {
+                if security == Security::None {
+                    return Err(self.at(
+                        c,
+                        "ca_file",
+                        "is only used with TLS, but security = \"none\": set security = \"starttls\" or \"tls\", or remove ca_file".into(),
+                    ));
+                }
+                let path = self.path(c, "ca_file")?;
+                let pem = fs::read(&path).map_err(|e| {
+                    self.at(
+                        c,
+                        "ca_file",
+                        format!("{} cannot be read ({e}); check the path", path.display()),
+                    )
+                })?;
+                let text = String::from_utf8_lossy(&pem);
+                if !text.contains("-----BEGIN CERTIFICATE-----")
+                    || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err()
+                {
+                    return Err(self.at(
+                        c,
+                        "ca_file",
+                        format!(
+                            "{} holds no PEM certificate: it should contain \"-----BEGIN CERTIFICATE-----\" blocks (export the CA certificate as PEM)",
+                            path.display()
+                        ),
+                    ));
+                }
+                (Some(path), Some(pem))
+            }
+        };
+        Ok(SmtpConfig {
+            host,
+            port,
+            security,
+            username,
+            password_file,
+            ca_file,
+            timeout,
+            password,
+            ca_pem,
+        })
+    }
+
+    fn read_password(
+        &self,
+        v: &Spanned<String>,
+        path: &Path,
+    ) -> Result<Zeroizing<String>, ConfigError> {
+        let shown = path.display();
+        let meta = fs::metadata(path).map_err(|e| {
+            self.at(
+                v,
+                "password_file",
+                format!("{shown} cannot be read ({e}); check the path"),
+            )
+        })?;
+        if !meta.is_file() {
+            return Err(self.at(v, "password_file", format!("{shown} is not a file")));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(self.at(
+                v,
+                "password_file",
+                format!(
+                    "{shown} can be read by other users: run `chmod 600 {shown}` and try again"
+                ),
+            ));
+        }
+        let bytes = Zeroizing::new(fs::read(path).map_err(|e| {
+            self.at(
+                v,
+                "password_file",
+                format!("{shown} cannot be read ({e}); check that this account owns it"),
+            )
+        })?);
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| self.at(v, "password_file", format!("{shown} is not UTF-8 text")))?;
+        let password = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string());
+        if password.is_empty() {
+            return Err(self.at(
+                v,
+                "password_file",
+                format!("{shown} is empty: write the relay password into it"),
+            ));
+        }
+        Ok(password)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn err(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        Config::from_text(&dir.path().join("org.redb"), &file, Some(text))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn line_numbers_and_keys() {
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(key_on_line("[mail]\n\nport = \"x\"\n", 3), "mail.port");
+        assert_eq!(key_on_line("[mail]\n", 1), "mail");
+        assert_eq!(key_on_line("x = 1\n", 1), "x");
+    }
+
+    #[test]
+    fn missing_default_file_means_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("org.redb");
+        let c = Config::load(&db, None).unwrap();
+        assert!(!c.found);
+        assert!(
+            matches!(&c.mail.transport, Transport::Outbox { dir: d } if *d == dir.path().join("outbox"))
+        );
+        assert_eq!(c.mail.from, DEFAULT_FROM);
+    }
+
+    #[test]
+    fn missing_explicit_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(
+            &dir.path().join("org.redb"),
+            Some(&dir.path().join("nope.toml")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("nope.toml does not exist"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_named_with_line() {
+        let e = err("[mail]\ntransport = \"smtp\"\nhots = \"x\"\n");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("hots"), "{e}");
+    }
+}
