@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod mail;
 pub mod random;
 pub mod store;
+pub mod tui;

@@ -1,6 +1,7 @@
 //! The command line: parse, open the database, call the core, print. No policy here.
 
 mod config;
+mod console;
 mod controls;
 mod enroll;
 mod init;
@@ -37,6 +38,14 @@ pub struct Cli {
     /// The database file [default: the platform data folder, e.g. ~/.local/share/mfa-console/mfa-console.redb]
     #[arg(long, global = true, env = "MFA_CONSOLE_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// Open the console on a throw-away demo organization (deleted when you quit)
+    #[arg(long)]
+    pub demo: bool,
+
+    /// With --demo: how many users the demo organization has
+    #[arg(long, requires = "demo", default_value_t = 300, value_name = "N")]
+    pub users: usize,
 
     /// The config file (mail delivery) [default: config.toml beside the database]
     #[arg(long, global = true, env = "MFA_CONSOLE_CONFIG", value_name = "PATH")]
@@ -114,12 +123,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         let _ = CONFIG_PATH.set(path.clone());
     }
     match cli.command {
-        None => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            let _ = cmd.print_help();
-            Ok(ExitCode::SUCCESS)
-        }
+        None if cli.demo => console::demo(cli.users),
+        None => console::run(&db),
         Some(Command::Init(a)) => init::run(&db, a),
         Some(Command::User(c)) => user::run(&db, c),
         Some(Command::Controls(c)) => controls::run(&db, c),

@@ -44,6 +44,13 @@ pub fn format_time(t: i64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// `2026-11-29 14:05`, for narrow screens (times are UTC throughout).
+pub fn format_short(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| t.to_string())
+}
+
 /// `2026-11-29T14:05:09Z`
 pub fn format_rfc3339(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)

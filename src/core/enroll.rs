@@ -146,6 +146,10 @@ impl Core {
                 return Err(CoreError::WrongCode);
             }
             tx.put_last_totp_step(user.id, step)?;
+            if tx.enrollments_of(user.id)?.is_empty() {
+                // Devices remembered before MFA existed never passed it.
+                tx.clear_trusted_devices(user.id)?;
+            }
             let id = tx.next_id("enrollment")?;
             let sealed = tx
                 .key()
@@ -230,7 +234,8 @@ impl Core {
             self.require_self(tx, actor, &user)?;
             self.check_enrollment_code(tx, &org, actor, &user, pending.enrollment_code.as_deref())?;
             let ok = tx.email_code(user.id)?.is_some_and(|c| {
-                c.purpose == EmailCodePurpose::Enrollment
+                !c.used
+                    && c.purpose == EmailCodePurpose::Enrollment
                     && c.expires > now
                     && c.address.as_deref() == Some(pending.address.as_str())
                     && codes::matches("email", user.id, &code, &c.hash)
@@ -238,7 +243,10 @@ impl Core {
             if !ok {
                 return Err(CoreError::WrongCode);
             }
-            tx.remove_email_code(user.id)?;
+            tx.spend_email_code(user.id)?;
+            if tx.enrollments_of(user.id)?.is_empty() {
+                tx.clear_trusted_devices(user.id)?;
+            }
             for e in tx.enrollments_of(user.id)? {
                 if e.method == Method::Email {
                     tx.remove_enrollment(user.id, e.id)?;
@@ -290,6 +298,17 @@ impl Core {
                     e
                 })
                 .collect())
+        })
+    }
+
+    /// The address on file, which email enrollment offers first.
+    pub fn users_email(&self, actor: Actor, username: &str) -> Result<String> {
+        self.store.read(|tx| {
+            let user = self.find_user(tx, username)?;
+            if self.require_self(tx, actor, &user).is_err() {
+                self.require_admin(tx, actor)?;
+            }
+            Ok(user.email)
         })
     }
 
@@ -392,9 +411,7 @@ impl Core {
             return Ok(());
         }
         let Some(code) = code else {
-            return Err(CoreError::NotAllowed(
-                "your organization asks for an enrollment code from an administrator for your first method".into(),
-            ));
+            return Err(CoreError::EnrollmentCodeRequired);
         };
         let code = text::normalize_long_code(code);
         let ok = tx.enrollment_code(user.id)?.is_some_and(|c| {

@@ -35,6 +35,10 @@ pub enum CoreError {
     },
     #[error("that code is not right or has expired: check it and try again")]
     WrongCode,
+    #[error(
+        "your organization asks for an enrollment code from an administrator before your first method: ask one for it"
+    )]
+    EnrollmentCodeRequired,
 }
 
 impl CoreError {

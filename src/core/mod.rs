@@ -53,6 +53,8 @@ pub struct Session {
     role: Role,
     scope: Scope,
     nonce: u64,
+    /// This sign-in passed a second factor (not the password or a trusted device alone).
+    second_factor: bool,
     /// Enforcement is `required` and this user has not configured MFA yet.
     pub must_enroll: bool,
     /// Days left to configure MFA, while `must_enroll`.
@@ -375,7 +377,7 @@ impl Core {
             self.audit(
                 tx,
                 "system",
-                norm,
+                &text::escape_control(norm),
                 audit::kind::LOCKOUT,
                 &format!("until {}", clock::format_rfc3339(until)),
             )?;

@@ -10,6 +10,8 @@ use zeroize::Zeroizing;
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 1024;
+/// Bytes as typed: 1024 characters of up to 4 bytes each, with room for decomposed forms.
+pub const MAX_BYTES: usize = 16 * 1024;
 
 fn hasher() -> Argon2<'static> {
     // The OWASP minimum for argon2id; `Params::DEFAULT` is exactly this.
@@ -23,6 +25,9 @@ fn prepare(password: &str) -> Zeroizing<String> {
 
 /// Why a new password is refused, in words for the person choosing it.
 pub fn check_new(password: &str, username: &str) -> Result<(), String> {
+    if password.len() > MAX_BYTES {
+        return Err(format!("a password has at most {MAX_LEN} characters"));
+    }
     let p = prepare(password);
     let n = p.chars().count();
     if n < MIN_LEN {

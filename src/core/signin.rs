@@ -80,8 +80,9 @@ enum Decision<T> {
     Locked(i64),
 }
 
-/// Longest username or password looked at; anything longer is refused the generic way.
-const MAX_INPUT: usize = 4096;
+/// Longest username or password looked at (bytes); anything longer is refused the
+/// generic way. New passwords are held to the same bound.
+const MAX_INPUT: usize = password::MAX_BYTES;
 
 impl Core {
     fn settle<T>(&self, d: Decision<T>) -> Result<T> {
@@ -261,21 +262,36 @@ impl Core {
         address: &str,
     ) -> Result<i64> {
         let now = self.now();
-        let (org, user, earlier) = self.store.read(|tx| {
+        // Check the throttle and reserve this send in one transaction, so that requests
+        // racing each other send one message between them.
+        let (org, user) = self.store.write(|tx| {
             let user = tx.user(user_id)?.ok_or(CoreError::Refused)?;
-            Ok::<_, CoreError>((tx.organization()?, user, tx.email_code(user_id)?))
-        })?;
-        if !org.controls.email {
-            return Err(CoreError::NotAllowed(
-                "the email method is turned off".into(),
-            ));
-        }
-        if let Some(prev) = earlier {
-            let wait = prev.sent_at + EMAIL_RESEND_SECONDS - now;
-            if wait > 0 {
-                return Err(CoreError::Throttled(wait));
+            let org = tx.organization()?;
+            if !org.controls.email {
+                return Err(CoreError::NotAllowed(
+                    "the email method is turned off".into(),
+                ));
             }
-        }
+            if let Some(prev) = tx.email_code(user_id)? {
+                let wait = prev.sent_at + EMAIL_RESEND_SECONDS - now;
+                if wait > 0 {
+                    return Err(CoreError::Throttled(wait));
+                }
+            }
+            // No valid code while the message is on its way.
+            tx.put_email_code(
+                user_id,
+                &EmailCode {
+                    hash: String::new(),
+                    purpose,
+                    address: Some(address.to_string()),
+                    sent_at: now,
+                    expires: now,
+                    used: true,
+                },
+            )?;
+            Ok((org, user))
+        })?;
         let code = Zeroizing::new(codes::email_code()?);
         let expires = now + i64::from(org.policy.email_code_minutes.max(1)) * 60;
         let mut to = user.clone();
@@ -288,7 +304,7 @@ impl Core {
             &[("code", code.as_str()), ("expires", expires_text.as_str())],
         );
         if let Err(e) = self.send_mail(&mail, &user.username) {
-            // Whatever code was waiting is void too: the person asked for a new one.
+            // Nothing was sent: no code waits, and the person may ask again at once.
             self.store
                 .write(|tx| tx.remove_email_code(user_id).map(|_| ()))?;
             return Err(e);
@@ -302,6 +318,7 @@ impl Core {
                     address: Some(address.to_string()),
                     sent_at: now,
                     expires,
+                    used: false,
                 },
             )?;
             self.audit(
@@ -485,7 +502,10 @@ impl Core {
     /// Sends an email code for re-authentication.
     pub fn send_reauth_code(&self, session: &Session) -> Result<(String, i64)> {
         let address = self.store.read(|tx| {
-            self.live_user(tx, session)?;
+            let user = self.live_user(tx, session)?;
+            if let Some(until) = self.locked_until(tx, &text::normalize_username(&user.username))? {
+                return Err(CoreError::Locked { until });
+            }
             Ok::<_, CoreError>(
                 tx.enrollments_of(session.user_id)?
                     .into_iter()
@@ -578,6 +598,12 @@ impl Core {
             if org.policy.trusted_device_days == 0 {
                 return Ok(None);
             }
+            // Only a sign-in that passed MFA may spare later ones from it.
+            if !session.second_factor || Self::mfa_methods(tx, &org, &user)?.is_empty() {
+                return Err(CoreError::NotAllowed(
+                    "a terminal can be remembered only after signing in with a code".into(),
+                ));
+            }
             let token = codes::device_token()?;
             let now = self.now();
             tx.put_trusted_device(
@@ -650,11 +676,12 @@ impl Core {
             && is_digits
             && org.controls.email
             && let Some(c) = tx.email_code(user.id)?
+            && !c.used
             && c.purpose == EmailCodePurpose::SignIn
             && c.expires > now
             && codes::matches("email", user.id, &short, &c.hash)
         {
-            tx.remove_email_code(user.id)?;
+            tx.spend_email_code(user.id)?;
             for mut e in tx.enrollments_of(user.id)? {
                 if e.method == Method::Email {
                     e.last_used = Some(now);
@@ -766,6 +793,7 @@ impl Core {
             role: user.role,
             scope,
             nonce: crate::random::u64()?,
+            second_factor: matches!(how, "authenticator" | "email code" | "recovery code"),
             must_enroll,
             grace_days_left,
         }))

@@ -163,6 +163,9 @@ pub struct EmailCode {
     pub address: Option<String>,
     pub sent_at: Timestamp,
     pub expires: Timestamp,
+    /// Spent (or a send still under way): kept, so the resend throttle outlives the code.
+    #[serde(default)]
+    pub used: bool,
 }
 
 /// An activation code (invited users) or an enrollment code (policy `with-enrollment-code`).

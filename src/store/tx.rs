@@ -357,6 +357,16 @@ impl<'s> Tx<'s> {
     pub fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()> {
         self.put_json(EMAIL_CODES, user, c)
     }
+    /// Marks the waiting email code spent; its send time still throttles the next send.
+    pub fn spend_email_code(&self, user: u64) -> Result<()> {
+        if let Some(mut c) = self.email_code(user)? {
+            c.used = true;
+            c.hash.clear();
+            self.put_email_code(user, &c)?;
+        }
+        Ok(())
+    }
+
     pub fn remove_email_code(&self, user: u64) -> Result<bool> {
         self.remove_key(EMAIL_CODES, user)
     }

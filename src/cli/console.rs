@@ -1,0 +1,54 @@
+//! `mfa-console` with no command: the full-screen console, or `--demo`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::{CliError, CliResult, mailer_for};
+use crate::core::Core;
+use crate::mail::Outbox;
+
+fn need_terminal() -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(CliError::Message(
+            "the console needs a terminal; for scripts use the subcommands (see --help)".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn run(db: &Path) -> CliResult {
+    need_terminal()?;
+    let mailer = mailer_for(db)?;
+    let core = if db.exists() {
+        Some(Arc::new(Core::open(db, Arc::clone(&mailer))?))
+    } else {
+        None
+    };
+    crate::tui::run(db.to_path_buf(), core, mailer, None)
+        .map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn demo(users: usize) -> CliResult {
+    need_terminal()?;
+    eprintln!("Building a demo organization of {users} users in a temporary folder…");
+    let demo = crate::demo::build(users, &mut |step| eprintln!("  {step}"))?;
+    eprintln!(
+        "Demo ready: sign in as {} with the password {:?}. Everything is deleted when you quit.",
+        crate::demo::ADMIN,
+        crate::demo::PASSWORD
+    );
+    let mailer: Arc<dyn crate::mail::Mailer> = Arc::new(Outbox::beside(&demo.db));
+    let core = Arc::new(Core::open(&demo.db, Arc::clone(&mailer))?);
+    crate::tui::run(
+        demo.db.clone(),
+        Some(core),
+        mailer,
+        Some((crate::demo::ADMIN.into(), crate::demo::PASSWORD.into())),
+    )
+    .map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
+    drop(demo);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,355 @@
+//! The console's state: which screen is up, the popups over it, work running in the
+//! background, and how keys and results reach them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Alignment, Rect};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::main_screen::MainScreen;
+use super::popup::Popup;
+use super::setup::SetupScreen;
+use super::signin::SignInScreen;
+use super::strings;
+use super::theme::Theme;
+use crate::core::{Core, Session};
+use crate::mail::Mailer;
+
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// What a key did.
+pub enum Outcome {
+    Ignored,
+    Consumed,
+}
+
+/// Work for the background: it gets the core, and returns what to do with the app.
+pub type Apply = Box<dyn FnOnce(&mut App) + Send>;
+pub type JobFn = Box<dyn FnOnce(&Core) -> Apply + Send>;
+
+/// Messages the event loop receives.
+pub enum Msg {
+    Key(KeyEvent),
+    Resize,
+    Done(u64, Apply),
+    Tick,
+}
+
+/// App-level requests made by screens and popups while handling a key.
+pub enum Act {
+    Quit,
+    /// Quit, but ask first (a wizard is open).
+    AskQuit,
+    Push(Popup),
+    /// Close the topmost popup.
+    Pop,
+    SignedIn(Session),
+    SignOut,
+    Notice(String),
+    Error(String),
+}
+
+/// What screens and popups can reach while they handle a key.
+pub struct Ctx {
+    pub core: Option<Arc<Core>>,
+    pub session: Option<Session>,
+    pub theme: Theme,
+    pub db_path: PathBuf,
+    pub mailer: Arc<dyn Mailer>,
+    jobs: Vec<(String, Job)>,
+    acts: Vec<Act>,
+}
+
+pub enum Job {
+    WithCore(JobFn),
+    /// Work that makes the core itself (first-run setup).
+    Raw(Box<dyn FnOnce() -> Apply + Send>),
+}
+
+impl Ctx {
+    /// Runs `f` off the UI thread, showing `label` ("Signing in…") meanwhile.
+    pub fn spawn(&mut self, label: &str, f: impl FnOnce(&Core) -> Apply + Send + 'static) {
+        self.jobs
+            .push((label.to_string(), Job::WithCore(Box::new(f))));
+    }
+    pub fn spawn_raw(&mut self, label: &str, f: impl FnOnce() -> Apply + Send + 'static) {
+        self.jobs.push((label.to_string(), Job::Raw(Box::new(f))));
+    }
+    pub fn act(&mut self, a: Act) {
+        self.acts.push(a);
+    }
+    pub fn core(&self) -> Option<&Arc<Core>> {
+        self.core.as_ref()
+    }
+}
+
+pub enum Screen {
+    Setup(SetupScreen),
+    SignIn(SignInScreen),
+    Main(Box<MainScreen>),
+}
+
+/// How jobs run: on a thread (the console) or at once (tests and snapshots).
+pub enum Runner {
+    Threads(Sender<Msg>),
+    Inline,
+}
+
+pub struct App {
+    pub ctx: Ctx,
+    pub screen: Screen,
+    pub popups: Vec<Popup>,
+    pub busy: Option<(u64, String)>,
+    pub notice: Option<(String, bool)>,
+    pub quit: bool,
+    pub demo_credentials: Option<(String, String)>,
+    runner: Runner,
+    next_job: u64,
+    generation: u64,
+    dirty: bool,
+}
+
+impl App {
+    pub fn new(
+        db_path: PathBuf,
+        core: Option<Arc<Core>>,
+        mailer: Arc<dyn Mailer>,
+        theme: Theme,
+        runner: Runner,
+    ) -> Self {
+        let screen = if core.is_some() {
+            Screen::SignIn(SignInScreen::new())
+        } else {
+            Screen::Setup(SetupScreen::new())
+        };
+        Self {
+            ctx: Ctx {
+                core,
+                session: None,
+                theme,
+                db_path,
+                mailer,
+                jobs: Vec::new(),
+                acts: Vec::new(),
+            },
+            screen,
+            popups: Vec::new(),
+            busy: None,
+            notice: None,
+            quit: false,
+            demo_credentials: None,
+            runner,
+            next_job: 0,
+            generation: 0,
+            dirty: false,
+        }
+    }
+
+    pub fn core(&self) -> Option<Arc<Core>> {
+        self.ctx.core.clone()
+    }
+
+    pub fn update(&mut self, msg: Msg) {
+        match msg {
+            Msg::Key(k) => self.on_key(k),
+            Msg::Resize => {}
+            Msg::Done(id, apply) => {
+                if self.busy.as_ref().is_some_and(|(b, _)| *b == id) {
+                    self.busy = None;
+                    apply(self);
+                    self.run_pending();
+                }
+            }
+            Msg::Tick => self.refresh_if_changed(),
+        }
+    }
+
+    /// Reloads what is on screen when another process changed the database.
+    fn refresh_if_changed(&mut self) {
+        let Some(core) = self.core() else { return };
+        if let Ok(g) = core.generation()
+            && g != self.generation
+        {
+            self.generation = g;
+            self.dirty = true;
+            if let Screen::Main(m) = &mut self.screen {
+                m.reload(&mut self.ctx);
+                self.run_pending();
+            }
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.kind != KeyEventKind::Press {
+            return;
+        }
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return;
+        }
+        self.notice = None;
+        if self.busy.is_some() {
+            // While work runs, Esc abandons it; other keys wait.
+            if key.code == KeyCode::Esc {
+                self.busy = None;
+            }
+            return;
+        }
+        let handled = if let Some(p) = self.popups.last_mut() {
+            p.handle_key(key, &mut self.ctx);
+            Outcome::Consumed
+        } else {
+            match &mut self.screen {
+                Screen::Setup(s) => s.handle_key(key, &mut self.ctx),
+                Screen::SignIn(s) => s.handle_key(key, &mut self.ctx),
+                Screen::Main(m) => m.handle_key(key, &mut self.ctx),
+            }
+        };
+        // A key the focused part declined: the global ones.
+        if matches!(handled, Outcome::Ignored) {
+            match key.code {
+                KeyCode::Char('q') => {
+                    let wizard = matches!(&self.screen, Screen::Main(m) if m.wizard_open());
+                    self.ctx.act(if wizard { Act::AskQuit } else { Act::Quit });
+                }
+                KeyCode::Char('?') => self.ctx.act(Act::Push(Popup::help(self.help_keys()))),
+                _ => {}
+            }
+        }
+        self.run_pending();
+    }
+
+    fn help_keys(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<(String, String)> = strings::GLOBAL_KEYS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Screen::Main(m) = &self.screen {
+            keys.extend(m.all_keys());
+        }
+        keys
+    }
+
+    /// Carries out what handlers asked for, and starts their background work.
+    pub fn run_pending(&mut self) {
+        loop {
+            let acts = std::mem::take(&mut self.ctx.acts);
+            let jobs = std::mem::take(&mut self.ctx.jobs);
+            if acts.is_empty() && jobs.is_empty() {
+                break;
+            }
+            for a in acts {
+                self.apply_act(a);
+            }
+            for (label, job) in jobs {
+                self.start(label, job);
+            }
+        }
+    }
+
+    fn apply_act(&mut self, a: Act) {
+        match a {
+            Act::Quit => self.quit = true,
+            Act::AskQuit => self.popups.push(Popup::confirm_quit()),
+            Act::Push(p) => self.popups.push(p),
+            Act::Pop => {
+                self.popups.pop();
+            }
+            Act::SignedIn(session) => {
+                self.popups.clear();
+                self.ctx.session = Some(session.clone());
+                if let Some(core) = self.core() {
+                    self.generation = core.generation().unwrap_or(0);
+                    self.screen =
+                        Screen::Main(Box::new(MainScreen::new(session, &core, &mut self.ctx)));
+                }
+            }
+            Act::SignOut => {
+                self.popups.clear();
+                self.ctx.session = None;
+                self.screen = Screen::SignIn(SignInScreen::new());
+            }
+            Act::Notice(s) => self.notice = Some((s, false)),
+            Act::Error(s) => self.notice = Some((s, true)),
+        }
+    }
+
+    fn start(&mut self, label: String, job: Job) {
+        let run: Box<dyn FnOnce() -> Apply + Send> = match job {
+            Job::Raw(f) => f,
+            Job::WithCore(f) => {
+                let Some(core) = self.core() else { return };
+                Box::new(move || f(&core))
+            }
+        };
+        self.next_job += 1;
+        let id = self.next_job;
+        self.busy = Some((id, label));
+        match &self.runner {
+            Runner::Inline => {
+                let apply = run();
+                self.update(Msg::Done(id, apply));
+            }
+            Runner::Threads(tx) => {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let _ = tx.send(Msg::Done(id, run()));
+                });
+            }
+        }
+    }
+
+    /// Whether a tick changed something on screen (and forget it).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Installs the core once first-run setup has created the database.
+    pub fn set_core(&mut self, core: Arc<Core>) {
+        self.ctx.core = Some(core);
+    }
+
+    pub fn render(&self, f: &mut Frame) {
+        let area = f.area();
+        let theme = self.ctx.theme;
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let msg = strings::too_small(area.width, area.height);
+            let y = area.height / 2;
+            let r = Rect::new(
+                area.x,
+                area.y + y.saturating_sub(1),
+                area.width,
+                3.min(area.height),
+            );
+            f.render_widget(
+                Paragraph::new(msg)
+                    .alignment(Alignment::Center)
+                    .wrap(Wrap { trim: true }),
+                r,
+            );
+            return;
+        }
+        let status = self.status_line();
+        match &self.screen {
+            Screen::Setup(s) => s.render(f, area, &theme, self, status),
+            Screen::SignIn(s) => s.render(f, area, &theme, self, status),
+            Screen::Main(m) => m.render(f, area, &theme, status),
+        }
+        for p in &self.popups {
+            p.render(f, area, &theme);
+        }
+    }
+
+    /// The line under the pane: work in progress, or the last notice.
+    fn status_line(&self) -> Option<(String, bool)> {
+        if let Some((_, label)) = &self.busy {
+            return Some((format!("⏳ {label} (Esc to stop waiting)"), false));
+        }
+        self.notice.clone()
+    }
+}

@@ -1,0 +1,101 @@
+//! The full-screen console.
+
+pub mod app;
+pub mod audit;
+pub mod controls;
+pub mod input;
+pub mod list;
+pub mod main_screen;
+pub mod overview;
+pub mod pending;
+pub mod popup;
+pub mod setup;
+pub mod signin;
+pub mod strings;
+pub mod theme;
+pub mod users;
+pub mod widgets;
+pub mod wizard;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{self, Event};
+
+use self::app::{App, Msg, Runner};
+use self::theme::Theme;
+use crate::core::Core;
+use crate::mail::Mailer;
+
+/// Restores the terminal however the console ends (errors and panics included).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+/// Opens the console on `db` (first-run setup when it does not exist) and runs it until
+/// the user quits.
+pub fn run(
+    db: PathBuf,
+    core: Option<Arc<Core>>,
+    mailer: Arc<dyn Mailer>,
+    demo_credentials: Option<(String, String)>,
+) -> std::io::Result<()> {
+    let mut terminal = ratatui::try_init()?;
+    let _guard = TerminalGuard;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut app = App::new(
+        db,
+        core,
+        mailer,
+        Theme::from_env(),
+        Runner::Threads(tx.clone()),
+    );
+    app.demo_credentials = demo_credentials;
+
+    // Input arrives on its own thread; the loop below sleeps until a message comes.
+    let input_tx = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            match event::read() {
+                Ok(Event::Key(k)) => {
+                    if input_tx.send(Msg::Key(k)).is_err() {
+                        break;
+                    }
+                }
+                Ok(Event::Resize(_, _)) => {
+                    if input_tx.send(Msg::Resize).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+
+    terminal.draw(|f| app.render(f))?;
+    while !app.quit {
+        // Once a second, look whether another process changed the database.
+        let msg = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => Msg::Tick,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let redraw = !matches!(msg, Msg::Tick);
+        app.update(msg);
+        // Draw the batch of messages that arrived meanwhile once.
+        while let Ok(m) = rx.try_recv() {
+            app.update(m);
+        }
+        if redraw || app.take_dirty() {
+            terminal.draw(|f| app.render(f))?;
+        }
+    }
+    Ok(())
+}

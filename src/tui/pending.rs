@@ -1,0 +1,139 @@
+//! Acts that go through a confirmation or a re-authentication first, and how they run.
+
+use zeroize::Zeroizing;
+
+use super::app::{Act, App, Apply, Ctx, Screen};
+use super::popup::Popup;
+use crate::core::controls::{PolicyKey, method_name};
+use crate::core::{Actor, CoreError, UserChange};
+use crate::store::{Method, Role};
+
+#[derive(Clone, Debug)]
+pub enum Pending {
+    OpenControls,
+    /// After re-authentication: the dialog that turns a method off.
+    MethodOffDialog {
+        method: Method,
+        mfa_goes_off: bool,
+    },
+    SetMethod {
+        method: Method,
+        on: bool,
+        forget: bool,
+    },
+    SetPolicy {
+        key: PolicyKey,
+        value: String,
+    },
+    ResetMfa(String),
+    Unlock(String),
+    SetDisabled(String, bool),
+    SetRole(String, Role),
+    TempPassword(String, Zeroizing<String>),
+    DeleteUser(String),
+    RemoveEnrollment(u64),
+    RegenerateRecovery,
+}
+
+impl Pending {
+    /// Starts the act in the background; its result lands on the main screen.
+    pub fn run(self, ctx: &mut Ctx) {
+        if let Pending::MethodOffDialog {
+            method,
+            mfa_goes_off,
+        } = self
+        {
+            ctx.act(Act::Push(Popup::confirm_method_off(method, mfa_goes_off)));
+            return;
+        }
+        let Some(session) = ctx.session.clone() else {
+            return;
+        };
+        let label = self.label();
+        let again = self.clone();
+        ctx.spawn(&label, move |core| {
+            let actor = Actor::User(&session);
+            let me = session.username().to_string();
+            let result: Result<String, CoreError> = match &again {
+                Pending::OpenControls | Pending::MethodOffDialog { .. } => {
+                    core.security_controls(actor).map(|_| String::new())
+                }
+                Pending::SetMethod { method, on, forget } => core
+                    .set_method(actor, *method, *on, *forget)
+                    .map(|c| {
+                        let mut s = format!(
+                            "The {} method is now {}. MFA is {}.",
+                            method_name(*method),
+                            if *on { "on" } else { "off" },
+                            if c.mfa_enabled { "enabled" } else { "disabled" }
+                        );
+                        if *forget {
+                            s.push_str(&format!(" {} enrollment(s) forgotten.", c.forgotten_enrollments));
+                        }
+                        s
+                    }),
+                Pending::SetPolicy { key, value } => core
+                    .set_policy(actor, *key, value)
+                    .map(|p| format!("{} is now {}.", key.name(), key.value(&p))),
+                Pending::ResetMfa(u) => core.reset_mfa(actor, u).map(|_| format!("MFA reset for {u}.")),
+                Pending::Unlock(u) => core.unlock(actor, u).map(|_| format!("{u} unlocked.")),
+                Pending::SetDisabled(u, d) => core
+                    .update_user(actor, u, UserChange { disabled: Some(*d), ..Default::default() })
+                    .map(|_| format!("{u} {}.", if *d { "disabled" } else { "enabled" })),
+                Pending::SetRole(u, r) => core
+                    .update_user(actor, u, UserChange { role: Some(*r), ..Default::default() })
+                    .map(|_| format!("{u} is now {}.", crate::core::users::role_name(*r))),
+                Pending::TempPassword(u, pw) => core
+                    .set_temporary_password(actor, u, pw)
+                    .map(|_| format!("Temporary password set for {u}; they must change it at their next sign-in.")),
+                Pending::DeleteUser(u) => core.remove_user(actor, u).map(|_| format!("{u} deleted.")),
+                Pending::RemoveEnrollment(id) => core
+                    .remove_enrollment(actor, &me, *id)
+                    .map(|_| "Enrollment removed.".to_string()),
+                Pending::RegenerateRecovery => core
+                    .regenerate_recovery_codes(actor, &me)
+                    .map(|codes| codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")),
+            };
+            Box::new(move |app: &mut App| finish(app, again, result)) as Apply
+        });
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Pending::OpenControls => "Opening Security Controls…".into(),
+            Pending::SetMethod { .. } => "Saving Security Controls…".into(),
+            Pending::SetPolicy { .. } => "Saving the policy…".into(),
+            Pending::TempPassword(..) => "Setting the temporary password…".into(),
+            _ => "Working…".into(),
+        }
+    }
+}
+
+fn finish(app: &mut App, done: Pending, result: Result<String, CoreError>) {
+    match result {
+        Ok(text) => {
+            match &done {
+                Pending::RegenerateRecovery => {
+                    let codes = text.lines().map(str::to_string).collect();
+                    app.ctx.act(Act::Push(Popup::recovery_codes(codes)));
+                }
+                Pending::OpenControls | Pending::MethodOffDialog { .. } => {}
+                _ => app.ctx.act(Act::Notice(text)),
+            }
+            if let Screen::Main(m) = &mut app.screen {
+                m.after(&done, &mut app.ctx);
+            }
+        }
+        Err(CoreError::ReauthRequired) => app.ctx.act(Act::Push(Popup::reauth(
+            app.ctx.core.as_deref(),
+            app.ctx.session.as_ref(),
+            done,
+        ))),
+        Err(e) => {
+            if let (Pending::OpenControls, Screen::Main(m)) = (&done, &mut app.screen) {
+                m.controls_denied();
+            }
+            app.ctx.act(Act::Error(e.to_string()))
+        }
+    }
+}
