@@ -219,6 +219,19 @@ impl Core {
         })
     }
 
+    /// The newest `limit` audit events, newest first, and how many there are in all.
+    pub fn recent_audit_events(
+        &self,
+        actor: Actor,
+        limit: usize,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let total = tx.audit_head()?.map(|e| e.seq).unwrap_or(0);
+            Ok((tx.recent_audit_events(limit)?, total))
+        })
+    }
+
     /// Failed sign-ins (password or code) per day for the last `days` days, oldest first.
     pub fn failed_sign_ins_per_day(&self, actor: Actor, days: usize) -> Result<Vec<u64>> {
         self.store.read(|tx| {

@@ -20,6 +20,8 @@ use crate::core::{Core, Session};
 use crate::mail::Mailer;
 
 pub const MIN_WIDTH: u16 = 80;
+/// The id of background loads, which never block keys.
+const QUIET: u64 = 0;
 pub const MIN_HEIGHT: u16 = 24;
 
 /// What a key did.
@@ -61,7 +63,7 @@ pub struct Ctx {
     pub theme: Theme,
     pub db_path: PathBuf,
     pub mailer: Arc<dyn Mailer>,
-    jobs: Vec<(String, Job)>,
+    jobs: Vec<(String, Job, bool)>,
     acts: Vec<Act>,
 }
 
@@ -75,10 +77,17 @@ impl Ctx {
     /// Runs `f` off the UI thread, showing `label` ("Signing in…") meanwhile.
     pub fn spawn(&mut self, label: &str, f: impl FnOnce(&Core) -> Apply + Send + 'static) {
         self.jobs
-            .push((label.to_string(), Job::WithCore(Box::new(f))));
+            .push((label.to_string(), Job::WithCore(Box::new(f)), false));
+    }
+    /// Runs `f` off the UI thread without blocking keys meanwhile (loading data); its
+    /// result is applied whenever it arrives.
+    pub fn spawn_quiet(&mut self, f: impl FnOnce(&Core) -> Apply + Send + 'static) {
+        self.jobs
+            .push((String::new(), Job::WithCore(Box::new(f)), true));
     }
     pub fn spawn_raw(&mut self, label: &str, f: impl FnOnce() -> Apply + Send + 'static) {
-        self.jobs.push((label.to_string(), Job::Raw(Box::new(f))));
+        self.jobs
+            .push((label.to_string(), Job::Raw(Box::new(f)), false));
     }
     pub fn act(&mut self, a: Act) {
         self.acts.push(a);
@@ -158,6 +167,10 @@ impl App {
         match msg {
             Msg::Key(k) => self.on_key(k),
             Msg::Resize => {}
+            Msg::Done(QUIET, apply) => {
+                apply(self);
+                self.run_pending();
+            }
             Msg::Done(id, apply) => {
                 if self.busy.as_ref().is_some_and(|(b, _)| *b == id) {
                     self.busy = None;
@@ -246,8 +259,8 @@ impl App {
             for a in acts {
                 self.apply_act(a);
             }
-            for (label, job) in jobs {
-                self.start(label, job);
+            for (label, job, quiet) in jobs {
+                self.start(label, job, quiet);
             }
         }
     }
@@ -279,7 +292,7 @@ impl App {
         }
     }
 
-    fn start(&mut self, label: String, job: Job) {
+    fn start(&mut self, label: String, job: Job, quiet: bool) {
         let run: Box<dyn FnOnce() -> Apply + Send> = match job {
             Job::Raw(f) => f,
             Job::WithCore(f) => {
@@ -287,9 +300,13 @@ impl App {
                 Box::new(move || f(&core))
             }
         };
-        self.next_job += 1;
-        let id = self.next_job;
-        self.busy = Some((id, label));
+        let id = if quiet {
+            QUIET
+        } else {
+            self.next_job += 1;
+            self.busy = Some((self.next_job, label));
+            self.next_job
+        };
         match &self.runner {
             Runner::Inline => {
                 let apply = run();

@@ -7,7 +7,7 @@ use ratatui::widgets::{
     Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table,
 };
 
-use super::app::{Act, Ctx, Outcome};
+use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::input::TextInput;
 use super::list::ListNav;
 use super::main_screen::pane_block;
@@ -17,9 +17,13 @@ use crate::core::text::escape_control;
 use crate::core::{Actor, Core, Session};
 use crate::store::AuditEvent;
 
+/// How many of the newest events the pane holds.
+const WINDOW: usize = 5000;
+
 #[derive(Default)]
 pub struct AuditPane {
     events: Vec<AuditEvent>,
+    total: u64,
     view: Vec<usize>,
     filter: TextInput,
     filtering: bool,
@@ -27,14 +31,25 @@ pub struct AuditPane {
 }
 
 impl AuditPane {
-    pub fn load(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        match core.audit_events(Actor::User(s), None) {
-            Ok(e) => {
-                self.events = e;
-                self.apply_filter();
-            }
-            Err(e) => ctx.act(Act::Error(e.to_string())),
-        }
+    /// Loads the newest events in the background (the command line exports all of them).
+    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
+        let session = s.clone();
+        ctx.spawn_quiet(move |core| {
+            let r = core.recent_audit_events(Actor::User(&session), WINDOW);
+            Box::new(move |app: &mut App| {
+                if let Screen::Main(m) = &mut app.screen {
+                    match r {
+                        Ok((events, total)) => {
+                            let a = m.audit_mut();
+                            a.events = events;
+                            a.total = total;
+                            a.apply_filter();
+                        }
+                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
+                    }
+                }
+            }) as Apply
+        });
     }
 
     fn apply_filter(&mut self) {
@@ -107,10 +122,15 @@ impl AuditPane {
             self.filter.render(f, top, "Filter", self.filtering, theme);
         } else {
             f.render_widget(
-                Paragraph::new(format!(
-                    "{} events, newest first. / to filter.",
-                    self.events.len()
-                ))
+                Paragraph::new(if self.total as usize > self.events.len() {
+                    format!(
+                        "Newest {} of {} events. / to filter; `mfa-console audit` has them all.",
+                        self.events.len(),
+                        self.total
+                    )
+                } else {
+                    format!("{} events, newest first. / to filter.", self.events.len())
+                })
                 .style(theme.dim()),
                 top,
             );

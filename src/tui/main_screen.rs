@@ -191,6 +191,18 @@ impl MainScreen {
         self.reload(ctx);
     }
 
+    pub fn users_mut(&mut self) -> &mut UsersPane {
+        &mut self.users
+    }
+
+    pub fn audit_mut(&mut self) -> &mut AuditPane {
+        &mut self.audit
+    }
+
+    pub fn overview_mut(&mut self) -> &mut OverviewPane {
+        &mut self.overview
+    }
+
     pub fn wizard_mut(&mut self) -> &mut WizardPane {
         &mut self.wizard
     }

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
 
-use super::app::{Act, Ctx, Outcome};
+use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::main_screen::pane_block;
 use super::theme::Theme;
 use crate::core::{Actor, Core, Session, UserStatus};
@@ -25,43 +25,57 @@ pub struct OverviewPane {
     pub locked: usize,
     pub invited: usize,
     pub failed_per_day: Vec<u64>,
+    pub loading: bool,
 }
 
 impl OverviewPane {
-    pub fn load(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
+    /// Counts in the background; the pane shows the last counts (or "Loading…") meanwhile.
+    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
+        self.loading = true;
+        let session = s.clone();
+        ctx.spawn_quiet(move |core| {
+            let r = OverviewPane::count(core, &session);
+            Box::new(move |app: &mut App| {
+                if let Screen::Main(m) = &mut app.screen {
+                    match r {
+                        Ok(o) => *m.overview_mut() = o,
+                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
+                    }
+                }
+            }) as Apply
+        });
+    }
+
+    fn count(core: &Core, s: &Session) -> Result<OverviewPane, crate::core::CoreError> {
         let actor = Actor::User(s);
-        let rows = match core.users(actor) {
-            Ok(r) => r,
-            Err(e) => return ctx.act(Act::Error(e.to_string())),
-        };
-        *self = OverviewPane::default();
+        let rows = core.users(actor)?;
+        let mut o = OverviewPane::default();
         for r in &rows {
             if r.is_integration() {
-                self.integrations += 1;
+                o.integrations += 1;
                 continue;
             }
-            self.people += 1;
+            o.people += 1;
             if r.configured {
-                self.configured += 1;
+                o.configured += 1;
             }
             if r.methods.contains(&"authenticator") {
-                self.authenticator += 1;
+                o.authenticator += 1;
             }
             if r.methods.contains(&"email") {
-                self.email += 1;
+                o.email += 1;
             }
             if r.grace_days_left == Some(0) {
-                self.past_grace += 1;
+                o.past_grace += 1;
             }
             match r.status {
-                UserStatus::Locked => self.locked += 1,
-                UserStatus::Invited => self.invited += 1,
+                UserStatus::Locked => o.locked += 1,
+                UserStatus::Invited => o.invited += 1,
                 _ => {}
             }
         }
-        self.failed_per_day = core
-            .failed_sign_ins_per_day(actor, DAYS)
-            .unwrap_or_default();
+        o.failed_per_day = core.failed_sign_ins_per_day(actor, DAYS)?;
+        Ok(o)
     }
 
     pub fn handle_key(&mut self, _key: KeyEvent, _ctx: &mut Ctx) -> Outcome {
@@ -79,6 +93,10 @@ impl OverviewPane {
             Constraint::Min(0),
         ])
         .areas(inner);
+        if self.loading && self.people == 0 {
+            f.render_widget(Paragraph::new("Loading…"), inner);
+            return;
+        }
         let ratio = if self.people == 0 {
             1.0
         } else {

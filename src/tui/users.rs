@@ -10,7 +10,7 @@ use ratatui::widgets::{
     Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table, Wrap,
 };
 
-use super::app::{Act, Ctx, Outcome};
+use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::input::TextInput;
 use super::list::ListNav;
 use super::main_screen::pane_block;
@@ -57,11 +57,72 @@ impl SortBy {
     }
 }
 
+/// Everyone, as loaded in the background: rows, what the filter searches, and every sort
+/// order, so that no keystroke sorts or lowercases 100,000 rows.
+#[derive(Default)]
+pub struct Roster {
+    rows: Vec<UserRow>,
+    /// Lowercased `username \u{1} name \u{1} email`, one per row.
+    haystack: Vec<String>,
+    /// Row indices in each sort order (ascending), by `SortBy as usize`.
+    orders: [Vec<u32>; 6],
+    people: usize,
+    configured: usize,
+}
+
+impl Roster {
+    pub fn build(rows: Vec<UserRow>) -> Roster {
+        let haystack = rows
+            .iter()
+            .map(|r| format!("{}\u{1}{}\u{1}{}", r.username, r.name, r.email).to_lowercase())
+            .collect();
+        let n = rows.len() as u32;
+        let identity: Vec<u32> = (0..n).collect();
+        let by = |key: &dyn Fn(&UserRow) -> String| {
+            let mut v = identity.clone();
+            v.sort_by_cached_key(|i| key(&rows[*i as usize]));
+            v
+        };
+        let mut mfa = identity.clone();
+        mfa.sort_by_key(|i| {
+            let r = &rows[*i as usize];
+            (r.configured || r.is_integration(), r.is_integration())
+        });
+        let mut role = identity.clone();
+        role.sort_by_key(|i| rows[*i as usize].role);
+        let mut last = identity.clone();
+        last.sort_by_key(|i| std::cmp::Reverse(rows[*i as usize].last_sign_in));
+        let orders = [
+            identity.clone(), // rows arrive sorted by username
+            mfa,
+            by(&|r| r.name.to_lowercase()),
+            by(&|r| r.email.to_lowercase()),
+            role,
+            last,
+        ];
+        let people = rows.iter().filter(|r| !r.is_integration()).count();
+        let configured = rows
+            .iter()
+            .filter(|r| !r.is_integration() && r.configured)
+            .count();
+        Roster {
+            rows,
+            haystack,
+            orders,
+            people,
+            configured,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct UsersPane {
-    rows: Vec<UserRow>,
-    /// Indices into `rows`: filtered and sorted.
-    view: Vec<usize>,
+    roster: Roster,
+    loading: bool,
+    /// Indices into the roster's rows: filtered and sorted.
+    view: Vec<u32>,
+    /// The filter the view was last built with, to narrow instead of rescanning.
+    last_needle: String,
     filter: TextInput,
     filtering: bool,
     only_not_configured: bool,
@@ -113,25 +174,43 @@ pub fn marker(r: &UserRow) -> &'static str {
 }
 
 impl UsersPane {
-    pub fn load(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        match core.users(Actor::User(s)) {
-            Ok(rows) => {
-                self.rows = rows;
-                self.rebuild_view();
-            }
-            Err(e) => ctx.act(Act::Error(e.to_string())),
+    /// Loads the roster in the background; keys keep working meanwhile.
+    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
+        self.loading = true;
+        let session = s.clone();
+        ctx.spawn_quiet(move |core| {
+            let r = core.users(Actor::User(&session)).map(Roster::build);
+            Box::new(move |app: &mut App| {
+                if let Screen::Main(m) = &mut app.screen {
+                    match r {
+                        Ok(roster) => m.users_mut().loaded(roster),
+                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
+                    }
+                }
+            }) as Apply
+        });
+    }
+
+    /// Installs a freshly loaded roster, keeping the selection on the same user.
+    pub fn loaded(&mut self, roster: Roster) {
+        let selected = self.selected_row().map(|r| r.username.clone());
+        self.roster = roster;
+        self.loading = false;
+        self.last_needle.clear();
+        self.rebuild_view();
+        if let Some(u) = selected
+            && let Some(pos) = self
+                .view
+                .iter()
+                .position(|i| self.roster.rows[*i as usize].username == u)
+        {
+            self.nav.select(pos);
         }
     }
 
     /// Reload keeping the selection on the same user, and the open profile.
     pub fn reload(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        let selected = self.selected_row().map(|r| r.username.clone());
         self.load(core, s, ctx);
-        if let Some(u) = selected
-            && let Some(pos) = self.view.iter().position(|i| self.rows[*i].username == u)
-        {
-            self.nav.select(pos);
-        }
         if let Some(p) = &mut self.profile {
             match core.user_detail(Actor::User(s), &p.detail.row.username) {
                 Ok(d) => p.detail = d,
@@ -147,42 +226,33 @@ impl UsersPane {
     fn selected_row(&self) -> Option<&UserRow> {
         self.view
             .get(self.nav.selected)
-            .and_then(|i| self.rows.get(*i))
+            .and_then(|i| self.roster.rows.get(*i as usize))
     }
 
+    /// Filters (and orders) the roster. A filter that only grew narrows the current
+    /// view instead of scanning everyone again.
     fn rebuild_view(&mut self) {
         let needle = self.filter.value().to_lowercase();
-        let mut view: Vec<usize> = self
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !self.only_not_configured || r.needs_mfa())
-            .filter(|(_, r)| {
-                needle.is_empty()
-                    || r.username.to_lowercase().contains(&needle)
-                    || r.name.to_lowercase().contains(&needle)
-                    || r.email.to_lowercase().contains(&needle)
-            })
-            .map(|(i, _)| i)
-            .collect();
-        let rows = &self.rows;
-        match self.sort {
-            SortBy::Username => {} // rows arrive sorted by username
-            SortBy::Mfa => view.sort_by_key(|i| {
-                (
-                    rows[*i].configured || rows[*i].is_integration(),
-                    rows[*i].is_integration(),
-                )
-            }),
-            SortBy::Name => view.sort_by_cached_key(|i| rows[*i].name.to_lowercase()),
-            SortBy::Email => view.sort_by_cached_key(|i| rows[*i].email.to_lowercase()),
-            SortBy::Role => view.sort_by_key(|i| rows[*i].role),
-            SortBy::LastSignIn => view.sort_by_key(|i| std::cmp::Reverse(rows[*i].last_sign_in)),
-        }
-        if self.descending {
-            view.reverse();
-        }
+        let r = &self.roster;
+        let keep = |i: u32| {
+            let row = &r.rows[i as usize];
+            (!self.only_not_configured || row.needs_mfa())
+                && (needle.is_empty() || r.haystack[i as usize].contains(&needle))
+        };
+        let narrowing = !self.last_needle.is_empty() && needle.starts_with(&self.last_needle);
+        let mut view: Vec<u32> = if narrowing {
+            self.view.iter().copied().filter(|i| keep(*i)).collect()
+        } else {
+            let order = &r.orders[self.sort as usize];
+            let mut v: Vec<u32> = order.iter().copied().filter(|i| keep(*i)).collect();
+            if self.descending {
+                v.reverse();
+            }
+            v
+        };
+        view.shrink_to_fit();
         self.view = view;
+        self.last_needle = needle;
         self.nav.set_len(self.view.len());
     }
 
@@ -273,16 +343,19 @@ impl UsersPane {
             KeyCode::Char('/') => self.filtering = true,
             KeyCode::Char('n') => {
                 self.only_not_configured = !self.only_not_configured;
+                self.last_needle.clear();
                 self.rebuild_view();
                 self.nav.select(0);
             }
             KeyCode::Char('s') => {
                 self.sort = self.sort.next();
                 self.descending = false;
+                self.last_needle.clear();
                 self.rebuild_view();
             }
             KeyCode::Char('S') => {
                 self.descending = !self.descending;
+                self.last_needle.clear();
                 self.rebuild_view();
             }
             KeyCode::Char('a') => ctx.act(Act::Push(Popup::add_user())),
@@ -375,12 +448,12 @@ impl UsersPane {
             Constraint::Min(3),
         ])
         .areas(inner);
-        let people = self.rows.iter().filter(|r| !r.is_integration()).count();
-        let configured = self
-            .rows
-            .iter()
-            .filter(|r| !r.is_integration() && r.configured)
-            .count();
+        if self.loading && self.roster.rows.is_empty() {
+            f.render_widget(Paragraph::new("Loading the roster…"), inner);
+            return;
+        }
+        let people = self.roster.people;
+        let configured = self.roster.configured;
         let pct = if people == 0 {
             100.0
         } else {
@@ -423,7 +496,7 @@ impl UsersPane {
             .iter()
             .enumerate()
             .filter_map(|(i, idx)| {
-                let r = self.rows.get(*idx)?;
+                let r = self.roster.rows.get(*idx as usize)?;
                 let selected = start + i == self.nav.selected;
                 let cells: Vec<Cell> = cols.iter().map(|c| c.cell(r, selected, theme)).collect();
                 let row = Row::new(cells);
