@@ -93,6 +93,15 @@ impl CheckReport {
 impl Core {
     /// Every user as a roster row, in username order.
     pub fn users(&self, actor: Actor) -> Result<Vec<UserRow>> {
+        let mut rows = Vec::new();
+        self.visit_users(actor, &mut |r| rows.push(r))?;
+        rows.sort_by_key(|r| r.username.to_lowercase());
+        Ok(rows)
+    }
+
+    /// Every user as a roster row, one at a time in id order, without holding them all:
+    /// for large organizations.
+    pub fn visit_users(&self, actor: Actor, f: &mut dyn FnMut(UserRow)) -> Result<()> {
         self.store.read(|tx| {
             self.require_admin(tx, actor)?;
             let org = tx.organization()?;
@@ -107,17 +116,16 @@ impl Core {
                 .into_iter()
                 .filter_map(|(n, l)| l.locked_until.filter(|t| *t > self.now()).map(|t| (n, t)))
                 .collect();
-            let mut rows: Vec<UserRow> = tx
-                .users()?
-                .into_iter()
-                .map(|u| {
-                    let m = methods.remove(&u.id).unwrap_or_default();
-                    let lock = locks.get(&text::normalize_username(&u.username)).copied();
-                    self.row(&org, u, m, lock)
-                })
-                .collect();
-            rows.sort_by_key(|r| r.username.to_lowercase());
-            Ok(rows)
+            tx.for_each_user(|u| {
+                let m = methods.remove(&u.id).unwrap_or_default();
+                let lock = if locks.is_empty() {
+                    None
+                } else {
+                    locks.get(&text::normalize_username(&u.username)).copied()
+                };
+                f(self.row(&org, u, m, lock));
+                Ok::<_, CoreError>(())
+            })
         })
     }
 

@@ -153,7 +153,8 @@ fn register(shared: &Arc<Shared>) {
 fn builder() -> Builder {
     let mut b = Builder::new();
     b.set_concurrency_mode(ConcurrencyMode::MultiWriter);
-    b.set_cache_size(32 * 1024 * 1024);
+    // Scans of 100,000 users gain little from a large cache; a console stays lean.
+    b.set_cache_size(8 * 1024 * 1024);
     b
 }
 

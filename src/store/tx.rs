@@ -273,6 +273,20 @@ impl<'s> Tx<'s> {
         with_table!(self, USERS, |t| t.len().map_err(|e| self.err(e)))
     }
 
+    /// Calls `f` with every user in id order, decoding one at a time.
+    pub fn for_each_user<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(User) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        with_table!(self, USERS, |t| {
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                f(self.decode("user", v.value())?)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Every user, in id order.
     pub fn users(&self) -> Result<Vec<User>> {
         with_table!(self, USERS, |t| {

@@ -9,6 +9,7 @@ pub mod main_screen;
 pub mod overview;
 pub mod pending;
 pub mod popup;
+pub mod roster;
 pub mod setup;
 pub mod signin;
 pub mod strings;

@@ -48,12 +48,11 @@ impl OverviewPane {
 
     fn count(core: &Core, s: &Session) -> Result<OverviewPane, crate::core::CoreError> {
         let actor = Actor::User(s);
-        let rows = core.users(actor)?;
         let mut o = OverviewPane::default();
-        for r in &rows {
+        core.visit_users(actor, &mut |r| {
             if r.is_integration() {
                 o.integrations += 1;
-                continue;
+                return;
             }
             o.people += 1;
             if r.configured {
@@ -73,7 +72,7 @@ impl OverviewPane {
                 UserStatus::Invited => o.invited += 1,
                 _ => {}
             }
-        }
+        })?;
         o.failed_per_day = core.failed_sign_ins_per_day(actor, DAYS)?;
         Ok(o)
     }

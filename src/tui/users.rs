@@ -16,11 +16,12 @@ use super::list::ListNav;
 use super::main_screen::pane_block;
 use super::pending::Pending;
 use super::popup::Popup;
+use super::roster::{Roster, Row as RosterRow};
 use super::strings;
 use super::theme::Theme;
 use crate::core::clock::{format_short, format_time};
 use crate::core::controls::method_name;
-use crate::core::{Actor, Core, Session, UserDetail, UserRow, UserStatus};
+use crate::core::{Actor, Core, Session, UserDetail, UserStatus};
 use crate::store::Role;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,64 +54,6 @@ impl SortBy {
             SortBy::Email => "email",
             SortBy::Role => "role",
             SortBy::LastSignIn => "last sign-in",
-        }
-    }
-}
-
-/// Everyone, as loaded in the background: rows, what the filter searches, and every sort
-/// order, so that no keystroke sorts or lowercases 100,000 rows.
-#[derive(Default)]
-pub struct Roster {
-    rows: Vec<UserRow>,
-    /// Lowercased `username \u{1} name \u{1} email`, one per row.
-    haystack: Vec<String>,
-    /// Row indices in each sort order (ascending), by `SortBy as usize`.
-    orders: [Vec<u32>; 6],
-    people: usize,
-    configured: usize,
-}
-
-impl Roster {
-    pub fn build(rows: Vec<UserRow>) -> Roster {
-        let haystack = rows
-            .iter()
-            .map(|r| format!("{}\u{1}{}\u{1}{}", r.username, r.name, r.email).to_lowercase())
-            .collect();
-        let n = rows.len() as u32;
-        let identity: Vec<u32> = (0..n).collect();
-        let by = |key: &dyn Fn(&UserRow) -> String| {
-            let mut v = identity.clone();
-            v.sort_by_cached_key(|i| key(&rows[*i as usize]));
-            v
-        };
-        let mut mfa = identity.clone();
-        mfa.sort_by_key(|i| {
-            let r = &rows[*i as usize];
-            (r.configured || r.is_integration(), r.is_integration())
-        });
-        let mut role = identity.clone();
-        role.sort_by_key(|i| rows[*i as usize].role);
-        let mut last = identity.clone();
-        last.sort_by_key(|i| std::cmp::Reverse(rows[*i as usize].last_sign_in));
-        let orders = [
-            identity.clone(), // rows arrive sorted by username
-            mfa,
-            by(&|r| r.name.to_lowercase()),
-            by(&|r| r.email.to_lowercase()),
-            role,
-            last,
-        ];
-        let people = rows.iter().filter(|r| !r.is_integration()).count();
-        let configured = rows
-            .iter()
-            .filter(|r| !r.is_integration() && r.configured)
-            .count();
-        Roster {
-            rows,
-            haystack,
-            orders,
-            people,
-            configured,
         }
     }
 }
@@ -163,10 +106,10 @@ impl Action {
 }
 
 /// The marker column: words and a symbol, so it reads without colour.
-pub fn marker(r: &UserRow) -> &'static str {
-    if r.is_integration() {
+pub fn marker(integration: bool, configured: bool) -> &'static str {
+    if integration {
         strings::INTEGRATION
-    } else if r.configured {
+    } else if configured {
         strings::CONFIGURED
     } else {
         strings::NOT_CONFIGURED
@@ -179,7 +122,10 @@ impl UsersPane {
         self.loading = true;
         let session = s.clone();
         ctx.spawn_quiet(move |core| {
-            let r = core.users(Actor::User(&session)).map(Roster::build);
+            let mut roster = Roster::default();
+            let r = core
+                .visit_users(Actor::User(&session), &mut |row| roster.push(row))
+                .map(|()| roster.finish());
             Box::new(move |app: &mut App| {
                 if let Screen::Main(m) = &mut app.screen {
                     match r {
@@ -193,7 +139,7 @@ impl UsersPane {
 
     /// Installs a freshly loaded roster, keeping the selection on the same user.
     pub fn loaded(&mut self, roster: Roster) {
-        let selected = self.selected_row().map(|r| r.username.clone());
+        let selected = self.selected_row().map(|r| r.username.to_string());
         self.roster = roster;
         self.loading = false;
         self.last_needle.clear();
@@ -202,7 +148,7 @@ impl UsersPane {
             && let Some(pos) = self
                 .view
                 .iter()
-                .position(|i| self.roster.rows[*i as usize].username == u)
+                .position(|i| self.roster.row(*i).username == u)
         {
             self.nav.select(pos);
         }
@@ -223,10 +169,10 @@ impl UsersPane {
         self.profile = None;
     }
 
-    fn selected_row(&self) -> Option<&UserRow> {
+    fn selected_row(&self) -> Option<RosterRow<'_>> {
         self.view
             .get(self.nav.selected)
-            .and_then(|i| self.roster.rows.get(*i as usize))
+            .map(|i| self.roster.row(*i))
     }
 
     /// Filters (and orders) the roster. A filter that only grew narrows the current
@@ -235,15 +181,14 @@ impl UsersPane {
         let needle = self.filter.value().to_lowercase();
         let r = &self.roster;
         let keep = |i: u32| {
-            let row = &r.rows[i as usize];
-            (!self.only_not_configured || row.needs_mfa())
-                && (needle.is_empty() || r.haystack[i as usize].contains(&needle))
+            (!self.only_not_configured || r.row(i).needs_mfa())
+                && (needle.is_empty() || r.matches(i, &needle))
         };
         let narrowing = !self.last_needle.is_empty() && needle.starts_with(&self.last_needle);
         let mut view: Vec<u32> = if narrowing {
             self.view.iter().copied().filter(|i| keep(*i)).collect()
         } else {
-            let order = &r.orders[self.sort as usize];
+            let order = r.order(self.sort as usize);
             let mut v: Vec<u32> = order.iter().copied().filter(|i| keep(*i)).collect();
             if self.descending {
                 v.reverse();
@@ -361,7 +306,7 @@ impl UsersPane {
             KeyCode::Char('a') => ctx.act(Act::Push(Popup::add_user())),
             KeyCode::Enter => {
                 if let Some(r) = self.selected_row() {
-                    match core.user_detail(Actor::User(s), &r.username) {
+                    match core.user_detail(Actor::User(s), r.username) {
                         Ok(detail) => self.profile = Some(Profile { detail, action: 0 }),
                         Err(e) => ctx.act(Act::Error(e.to_string())),
                     }
@@ -448,7 +393,7 @@ impl UsersPane {
             Constraint::Min(3),
         ])
         .areas(inner);
-        if self.loading && self.roster.rows.is_empty() {
+        if self.loading && self.roster.is_empty() {
             f.render_widget(Paragraph::new("Loading the roster…"), inner);
             return;
         }
@@ -495,16 +440,16 @@ impl UsersPane {
         let rows: Vec<Row> = self.view[start..end]
             .iter()
             .enumerate()
-            .filter_map(|(i, idx)| {
-                let r = self.roster.rows.get(*idx as usize)?;
+            .map(|(i, idx)| {
+                let r = self.roster.row(*idx);
                 let selected = start + i == self.nav.selected;
-                let cells: Vec<Cell> = cols.iter().map(|c| c.cell(r, selected, theme)).collect();
+                let cells: Vec<Cell> = cols.iter().map(|c| c.cell(&r, selected, theme)).collect();
                 let row = Row::new(cells);
-                Some(if selected {
+                if selected {
                     row.style(theme.selected())
                 } else {
                     row
-                })
+                }
             })
             .collect();
         let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
@@ -542,7 +487,7 @@ impl UsersPane {
         };
         let mut lines = vec![
             Line::from(vec![Span::styled(
-                marker(r),
+                marker(r.is_integration(), r.configured),
                 if r.needs_mfa() {
                     theme.warn()
                 } else {
@@ -688,7 +633,7 @@ impl Col {
             Col::Grace => "GRACE",
         }
     }
-    fn cell(self, r: &UserRow, selected: bool, theme: &Theme) -> Cell<'static> {
+    fn cell(self, r: &RosterRow, selected: bool, theme: &Theme) -> Cell<'static> {
         match self {
             Col::Mfa => {
                 let style = if r.needs_mfa() {
@@ -699,23 +644,20 @@ impl Col {
                     theme.ok()
                 };
                 let pointer = if selected { "▸" } else { " " };
-                Cell::from(Span::styled(format!("{pointer}{}", marker(r)), style))
+                Cell::from(Span::styled(
+                    format!("{pointer}{}", marker(r.is_integration(), r.configured)),
+                    style,
+                ))
             }
-            Col::Username => Cell::from(r.username.clone()),
-            Col::Name => Cell::from(r.name.clone()),
-            Col::Methods => Cell::from(
-                r.methods
-                    .iter()
-                    .map(|m| if *m == "authenticator" { "app" } else { *m })
-                    .collect::<Vec<_>>()
-                    .join("+"),
-            ),
+            Col::Username => Cell::from(r.username.to_string()),
+            Col::Name => Cell::from(r.name.to_string()),
+            Col::Methods => Cell::from(r.methods_text()),
             Col::Status => Cell::from(match r.status {
                 UserStatus::Active => String::new(),
                 other => other.as_str().to_string(),
             }),
             Col::Role => Cell::from(r.role),
-            Col::Email => Cell::from(r.email.clone()),
+            Col::Email => Cell::from(r.email.to_string()),
             Col::LastSignIn => Cell::from(
                 r.last_sign_in
                     .map(format_short)
