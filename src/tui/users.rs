@@ -545,6 +545,12 @@ impl UsersPane {
         )));
         lines.push(Line::raw(""));
         lines.push(Line::styled("Recent events", theme.title()));
+        if p.detail.recent_events.is_empty() {
+            lines.push(Line::styled(
+                "  none recently (`mfa-console audit --user NAME` has them all)",
+                theme.dim(),
+            ));
+        }
         for e in p.detail.recent_events.iter().take(8) {
             lines.push(Line::raw(format!(
                 "  {} {} by {}",
