@@ -254,8 +254,8 @@ impl SignInScreen {
             Constraint::Length(1),
             Constraint::Length(1),
             Constraint::Length(3),
-            Constraint::Length(3),
-            Constraint::Min(1),
+            Constraint::Min(3),
+            Constraint::Length(2),
         ])
         .split(inner);
         let mut keys: Vec<Span> =

@@ -91,12 +91,19 @@ impl WizardPane {
 
     pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
         match self.step {
-            Step::Overview => vec![
-                ("a", "add app"),
-                ("e", "email"),
-                ("d", "remove"),
-                ("g", "new recovery codes"),
-            ],
+            Step::Overview => {
+                let mut k = Vec::new();
+                if self.authenticator_on {
+                    k.push(("a", "add app"));
+                }
+                if self.email_on {
+                    k.push(("e", "email"));
+                }
+                if !self.enrollments.is_empty() {
+                    k.extend([("d", "remove"), ("g", "new recovery codes")]);
+                }
+                k
+            }
             _ => vec![("Enter", "continue"), ("Esc", "leave without saving")],
         }
     }
