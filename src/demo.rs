@@ -105,7 +105,7 @@ pub fn build(users: usize, progress: &mut dyn FnMut(&str)) -> Result<Demo, CoreE
             password: None,
         });
     }
-    core.import_users(op, rows, &mut |_, _| {})?;
+    core.import_users(op, rows, &mut |_, _, _| {})?;
 
     progress("configuring authenticator apps");
     let people: Vec<&NewUser> = active.iter().filter(|u| !is_service(u)).collect();

@@ -392,12 +392,16 @@ fn import_file(db: &Path, file: &Path) -> CliResult {
     let rows = import::parse_csv(std::io::BufReader::new(f), &file.display().to_string())?;
     let core = open(db)?;
     let tty = std::io::stderr().is_terminal();
-    let mut progress = |done: usize, total: usize| {
+    let mut progress = |phase: import::Phase, done: usize, total: usize| {
         if tty && total > 0 {
             let width = 30;
             let filled = done * width / total;
+            let what = match phase {
+                import::Phase::Writing => "Adding users     ",
+                import::Phase::Mailing => "Activation mails ",
+            };
             eprint!(
-                "\rImporting [{}{}] {done}/{total}",
+                "\r{what}[{}{}] {done}/{total}",
                 "#".repeat(filled),
                 "-".repeat(width - filled)
             );

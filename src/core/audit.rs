@@ -33,9 +33,8 @@ pub fn append(
     kind: &str,
     details: &str,
 ) -> Result<()> {
-    let head = tx.audit_head()?;
-    let (seq, prev) = match head {
-        Some(h) => (h.seq + 1, h.hash),
+    let (seq, prev) = match tx.audit_tail()? {
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS.to_string()),
     };
     let mut e = AuditEvent {

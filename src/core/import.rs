@@ -12,6 +12,15 @@ use super::{Actor, Core, CoreError, Result, audit, codes, text};
 use crate::mail::Template;
 use crate::store::{OneTimeCode, User};
 
+/// What an import is doing, for its progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Adding the users (one transaction).
+    Writing,
+    /// Sending the activation codes.
+    Mailing,
+}
+
 #[derive(Debug, Default)]
 pub struct ImportReport {
     pub added: usize,
@@ -109,7 +118,7 @@ impl Core {
         &self,
         actor: Actor,
         rows: Vec<NewUser>,
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut dyn FnMut(Phase, usize, usize),
     ) -> Result<ImportReport> {
         let now = self.now();
         let total = rows.len();
@@ -147,7 +156,7 @@ impl Core {
                     Err(e) => return Err(e),
                 }
                 if i % 1000 == 0 {
-                    progress(i, total);
+                    progress(Phase::Writing, i, total);
                 }
             }
             if !errors.is_empty() {
@@ -165,7 +174,7 @@ impl Core {
                 audit::kind::USERS_IMPORTED,
                 &format!("{total} user(s)"),
             )?;
-            progress(total, total);
+            progress(Phase::Writing, total, total);
             Ok((tx.organization()?, users))
         })?;
         let mut report = ImportReport {
@@ -173,7 +182,9 @@ impl Core {
             ..Default::default()
         };
         let exp = super::clock::format_time(expires);
-        for (u, code) in users.iter().zip(&codes_out) {
+        // Activation mails go out after the commit (one file or message each: the slow
+        // part of a large import, so it has its own progress).
+        for (n, (u, code)) in users.iter().zip(&codes_out).enumerate() {
             let mail = self.render(
                 &org,
                 Template::ActivationCode,
@@ -183,6 +194,9 @@ impl Core {
             if let Err(e) = self.mailer.send(&mail) {
                 report.mail_failures += 1;
                 report.first_mail_error.get_or_insert_with(|| e.to_string());
+            }
+            if (n + 1) % 1000 == 0 || n + 1 == total {
+                progress(Phase::Mailing, n + 1, total);
             }
         }
         Ok(report)

@@ -1,16 +1,18 @@
 //! The default transport: one `.eml` file per message in a folder an operator can read.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-
-use lettre::Transport;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{MailError, Mailer, OutgoingMail, Receipt, build_message};
 
 pub struct Outbox {
     dir: PathBuf,
     from: String,
+    /// The folder is known to exist (made once, not per message).
+    ready: AtomicBool,
 }
 
 impl Outbox {
@@ -18,6 +20,7 @@ impl Outbox {
         Self {
             dir: dir.into(),
             from: from.into(),
+            ready: AtomicBool::new(false),
         }
     }
 
@@ -42,18 +45,31 @@ impl Mailer for Outbox {
             dir: self.dir.clone(),
             reason,
         };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| fail(e.to_string()))?;
+        if !self.ready.load(Ordering::Relaxed) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(|e| fail(e.to_string()))?;
+            self.ready.store(true, Ordering::Relaxed);
+        }
         let message = build_message(&self.from, mail)?;
-        let id = lettre::FileTransport::new(&self.dir)
-            .send(&message)
-            .map_err(|e| fail(e.to_string()))?;
-        // The process umask already keeps the file private; make sure of it regardless.
-        let path = self.dir.join(format!("{id}.eml"));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+        // What lettre's file transport writes (the formatted message, `<id>.eml`), but
+        // created private (0600) from the first byte and with one open per message.
+        let mut id = [0u8; 16];
+        crate::random::fill(&mut id).map_err(|e| fail(e.to_string()))?;
+        let path = self.dir.join(format!("{}.eml", hex::encode(id)));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| {
+                // The folder may have been removed since: make it again next time.
+                self.ready.store(false, Ordering::Relaxed);
+                fail(e.to_string())
+            })?;
+        file.write_all(&message.formatted())
             .map_err(|e| fail(e.to_string()))?;
         Ok(Receipt(format!("written to {}", path.display())))
     }

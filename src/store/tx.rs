@@ -6,6 +6,7 @@ use redb::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +18,10 @@ pub struct Tx<'s> {
     inner: Inner,
     path: &'s Path,
     key: Arc<SecretKey>,
+    /// The audit chain's last (sequence, hash), once looked up in this transaction.
+    audit_tail: RefCell<Option<(u64, String)>>,
+    /// Something changed: the generation counter goes up once, at commit.
+    changed: Cell<bool>,
 }
 
 enum Inner {
@@ -54,6 +59,8 @@ impl<'s> Tx<'s> {
             inner: Inner::Read(inner),
             path,
             key,
+            audit_tail: RefCell::new(None),
+            changed: Cell::new(false),
         }
     }
 
@@ -62,10 +69,16 @@ impl<'s> Tx<'s> {
             inner: Inner::Write(Box::new(inner)),
             path,
             key,
+            audit_tail: RefCell::new(None),
+            changed: Cell::new(false),
         }
     }
 
     pub(super) fn commit(self) -> Result<()> {
+        if self.changed.get() {
+            let n = self.generation()? + 1;
+            self.put_meta_u64("generation", n)?;
+        }
         match self.inner {
             Inner::Write(w) => (*w).commit().map_err(|e| db_err(self.path, e.into())),
             Inner::Read(_) => Ok(()),
@@ -212,9 +225,11 @@ impl<'s> Tx<'s> {
         self.meta_u64("generation")
     }
 
+    /// Marks the transaction as a change; the counter moves once, when it commits.
     pub fn bump_generation(&self) -> Result<()> {
-        let n = self.generation()? + 1;
-        self.put_meta_u64("generation", n)
+        self.writer()?;
+        self.changed.set(true);
+        Ok(())
     }
 
     // ---- organization ----
@@ -517,8 +532,21 @@ impl<'s> Tx<'s> {
         })
     }
 
+    /// The last audit event's (sequence, hash): looked up once per transaction, then
+    /// kept as events are appended.
+    pub fn audit_tail(&self) -> Result<Option<(u64, String)>> {
+        if let Some(t) = self.audit_tail.borrow().clone() {
+            return Ok(Some(t));
+        }
+        let tail = self.audit_head()?.map(|e| (e.seq, e.hash));
+        self.audit_tail.replace(tail.clone());
+        Ok(tail)
+    }
+
     pub fn put_audit(&self, e: &AuditEvent) -> Result<()> {
-        self.put_json(AUDIT, e.seq, e)
+        self.put_json(AUDIT, e.seq, e)?;
+        self.audit_tail.replace(Some((e.seq, e.hash.clone())));
+        Ok(())
     }
 
     /// Audit events, oldest first.
