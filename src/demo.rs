@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::core::import::parse_csv;
+use crate::core::import::{CodeDelivery, parse_csv};
 use crate::core::{
     Actor, Channel, Clock, CodeKind, Core, CoreError, ManualClock, NewUser, SignInStep, UserChange,
 };
@@ -105,7 +105,7 @@ pub fn build(users: usize, progress: &mut dyn FnMut(&str)) -> Result<Demo, CoreE
             password: None,
         });
     }
-    core.import_users(op, rows, &mut |_, _, _| {})?;
+    core.import_users(op, rows, CodeDelivery::Mail, &mut |_, _, _| {})?;
 
     progress("configuring authenticator apps");
     let people: Vec<&NewUser> = active.iter().filter(|u| !is_service(u)).collect();

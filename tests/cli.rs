@@ -844,6 +844,83 @@ fn user_import_good_file() {
 }
 
 #[test]
+fn user_import_with_codes_file_writes_private_codes_that_activate() {
+    let org = Org::new();
+    let file = org.path("users.csv");
+    fs::write(
+        &file,
+        "username,email,name,role\n\
+         dave,dave@example.com,Dave D,member\n\
+         erin,erin@example.com,Erin,member\n",
+    )
+    .unwrap();
+    let codes = org.path("codes.csv");
+    org.run(
+        &[
+            "user",
+            "import",
+            file.to_str().unwrap(),
+            "--codes-out",
+            codes.to_str().unwrap(),
+        ],
+        None,
+    )
+    .success()
+    .stdout(contains("Imported 2 user(s)"))
+    .stdout(contains("mode 0600"));
+    assert_eq!(mode(&codes), 0o600);
+    assert!(
+        !org.outbox().exists() || fs::read_dir(org.outbox()).unwrap().count() == 0,
+        "no mails"
+    );
+    let text = fs::read_to_string(&codes).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("username,email,activation_code,expires"));
+    let dave: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(dave[0], "dave");
+    // The code in the file activates dave's account.
+    let core = mfa_console::core::Core::open(
+        &org.db,
+        std::sync::Arc::new(mfa_console::mail::Outbox::new(
+            org.outbox(),
+            "MFA <m@localhost>",
+        )),
+    )
+    .unwrap();
+    let step = core
+        .activate(
+            "dave",
+            dave[2],
+            "quiet meadow lantern 5",
+            mfa_console::core::Channel::Console,
+        )
+        .unwrap();
+    assert!(matches!(step, mfa_console::core::SignInStep::SignedIn(_)));
+    drop(core);
+    // An existing codes file is refused before anything is imported.
+    let more = org.path("more.csv");
+    fs::write(
+        &more,
+        "username,email,name,role\nfrank,frank@example.com,Frank,member\n",
+    )
+    .unwrap();
+    let a = org
+        .run(
+            &[
+                "user",
+                "import",
+                more.to_str().unwrap(),
+                "--codes-out",
+                codes.to_str().unwrap(),
+            ],
+            None,
+        )
+        .code(1);
+    assert!(stderr_of(&a).contains("codes file"), "{}", stderr_of(&a));
+    assert!(!org.usernames().contains(&"frank".to_string()));
+}
+
+#[test]
 fn user_import_bad_line_adds_nobody() {
     let org = Org::new();
     let file = org.path("bad.csv");

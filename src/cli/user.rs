@@ -1,5 +1,6 @@
 use std::fs::File;
 use std::io::IsTerminal;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,7 +27,13 @@ pub enum UserCommand {
     /// Delete a user
     Remove { username: String },
     /// Add users from a CSV file (header: username,email,name,role); all or nothing
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Write the activation codes to this new CSV file (mode 0600) instead of mailing
+        /// one message per user
+        #[arg(long, value_name = "PATH")]
+        codes_out: Option<PathBuf>,
+    },
     /// Write every user as CSV (re-importable) or JSON
     Export(ExportArgs),
     /// Issue a one-time enrollment code (for the policy enrollment-code-required)
@@ -127,7 +134,7 @@ pub fn run(db: &Path, c: UserCommand) -> CliResult {
             println!("Removed {username}.");
             Ok(ExitCode::SUCCESS)
         }
-        UserCommand::Import { file } => import_file(db, &file),
+        UserCommand::Import { file, codes_out } => import_file(db, &file, codes_out.as_deref()),
         UserCommand::Export(a) => export(db, a),
         UserCommand::EnrollmentCode { username } => {
             let code = open(db)?.issue_enrollment_code(Actor::Operator, &username)?;
@@ -382,7 +389,7 @@ fn set(db: &Path, a: SetArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn import_file(db: &Path, file: &Path) -> CliResult {
+fn import_file(db: &Path, file: &Path, codes_out: Option<&Path>) -> CliResult {
     let f = File::open(file).map_err(|e| {
         CliError::Message(format!(
             "cannot open {}: {e}; check the path",
@@ -410,12 +417,66 @@ fn import_file(db: &Path, file: &Path) -> CliResult {
             }
         }
     };
-    let report = core.import_users(Actor::Operator, rows, &mut progress)?;
-    println!(
-        "Imported {} user(s) as invited; activation codes went to {}.",
-        report.added,
-        core.mailer().describe()
-    );
+    // The codes file is made (empty, private) before anything is imported, so that a
+    // path that cannot be written stops the import rather than losing the codes.
+    let codes_file = match codes_out {
+        Some(p) => Some((
+            p,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(p)
+                .map_err(|e| {
+                    CliError::Message(format!(
+                        "cannot create the codes file {}: {e}; give a new file in a folder you can write",
+                        p.display()
+                    ))
+                })?,
+        )),
+        None => None,
+    };
+    let delivery = if codes_file.is_some() {
+        import::CodeDelivery::Return
+    } else {
+        import::CodeDelivery::Mail
+    };
+    let report = match core.import_users(Actor::Operator, rows, delivery, &mut progress) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some((p, _)) = &codes_file {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e.into());
+        }
+    };
+    match codes_file {
+        Some((p, f)) => {
+            let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+            let expires = crate::core::clock::format_rfc3339(report.expires);
+            table::csv_row(
+                &mut w,
+                &["username", "email", "activation_code", "expires"].map(String::from),
+            )?;
+            for (u, e, c) in &report.codes {
+                table::csv_row(
+                    &mut w,
+                    &[u.clone(), e.clone(), c.to_string(), expires.clone()],
+                )?;
+            }
+            w.flush()?;
+            println!(
+                "Imported {} user(s) as invited; their activation codes are in {} (mode 0600): hand each one over, then delete the file.",
+                report.added,
+                p.display()
+            );
+        }
+        None => println!(
+            "Imported {} user(s) as invited; activation codes went to {}.",
+            report.added,
+            core.mailer().describe()
+        ),
+    }
     if report.mail_failures > 0 {
         eprintln!(
             "warning: {} activation mail(s) could not be sent ({}); the users exist — issue codes again later",

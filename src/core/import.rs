@@ -12,6 +12,15 @@ use super::{Actor, Core, CoreError, Result, audit, codes, text};
 use crate::mail::Template;
 use crate::store::{OneTimeCode, User};
 
+/// How imported users get their activation codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeDelivery {
+    /// One message each, through the configured transport.
+    Mail,
+    /// Back to the caller (e.g. into one private file an operator hands out).
+    Return,
+}
+
 /// What an import is doing, for its progress bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -24,6 +33,10 @@ pub enum Phase {
 #[derive(Debug, Default)]
 pub struct ImportReport {
     pub added: usize,
+    /// With [`CodeDelivery::Return`]: (username, email, activation code) of each user.
+    pub codes: Vec<(String, String, Zeroizing<String>)>,
+    /// When the activation codes stop working.
+    pub expires: i64,
     /// Activation mails that could not be sent (the users exist; codes can be re-issued).
     pub mail_failures: usize,
     pub first_mail_error: Option<String>,
@@ -118,6 +131,7 @@ impl Core {
         &self,
         actor: Actor,
         rows: Vec<NewUser>,
+        delivery: CodeDelivery,
         progress: &mut dyn FnMut(Phase, usize, usize),
     ) -> Result<ImportReport> {
         let now = self.now();
@@ -182,6 +196,15 @@ impl Core {
             ..Default::default()
         };
         let exp = super::clock::format_time(expires);
+        report.expires = expires;
+        if delivery == CodeDelivery::Return {
+            report.codes = users
+                .iter()
+                .zip(codes_out)
+                .map(|(u, c)| (u.username.clone(), u.email.clone(), c))
+                .collect();
+            return Ok(report);
+        }
         // Activation mails go out after the commit (one file or message each: the slow
         // part of a large import, so it has its own progress).
         for (n, (u, code)) in users.iter().zip(&codes_out).enumerate() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mfa_console::core::import::Phase;
+use mfa_console::core::import::{CodeDelivery, Phase};
 use mfa_console::core::{
     Actor, Channel, Clock, CodeKind, Core, ManualClock, NewUser, SignInStep, password,
 };
@@ -72,11 +72,16 @@ fn build(dir: &Path, size: usize, clock: &ManualClock) -> (Core, Duration, Durat
     let start = Instant::now();
     let rows = mfa_console::core::import::parse_csv(csv.as_bytes(), "bench.csv").unwrap();
     let mut committed = Duration::ZERO;
-    core.import_users(Actor::Operator, rows, &mut |phase, done, total| {
-        if phase == Phase::Writing && done == total {
-            committed = start.elapsed();
-        }
-    })
+    core.import_users(
+        Actor::Operator,
+        rows,
+        CodeDelivery::Mail,
+        &mut |phase, done, total| {
+            if phase == Phase::Writing && done == total {
+                committed = start.elapsed();
+            }
+        },
+    )
     .unwrap();
     (core, committed, start.elapsed())
 }
