@@ -281,3 +281,42 @@ fn an_import_killed_part_way_lands_whole_or_not_at_all() {
     }
     eprintln!("import outcomes seen (users landed): {outcomes:?}");
 }
+
+/// A process that stays open (a console) keeps working after another process rotated the
+/// key file: it notices the new key and reads the re-sealed secrets.
+#[test]
+fn a_long_running_process_follows_a_key_rotation_by_another() {
+    use mfa_console::core::{Channel, CodeKind, SignInStep};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, core) = new_org(dir.path());
+    core.set_method(Actor::Operator, Method::Authenticator, true, false)
+        .unwrap();
+    let p = core
+        .begin_authenticator(Actor::Operator, "admin", None, None)
+        .unwrap();
+    core.confirm_authenticator(Actor::Operator, &p, &p.code_at(core.now() - 30).unwrap())
+        .unwrap();
+    let out = Command::new(bin())
+        .args(["--db", db.to_str().unwrap(), "rotate-key"])
+        .env_remove("MFA_CONSOLE_DB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pending = match core.sign_in("admin", PASSWORD, Channel::Api, None).unwrap() {
+        SignInStep::CodeRequired(p) => p,
+        other => panic!("expected the code step, got {other:?}"),
+    };
+    let step = core
+        .submit_code(
+            &pending,
+            &p.code_at(core.now()).unwrap(),
+            CodeKind::Authenticator,
+        )
+        .unwrap();
+    assert!(matches!(step, SignInStep::SignedIn(_)));
+    assert!(core.check().unwrap().ok());
+}

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{
-    Builder, ConcurrencyMode, Database, DatabaseError, ReadableDatabase, TableDefinition,
-    TransactionError,
+    Builder, ConcurrencyMode, Database, DatabaseError, ReadableDatabase, ReadableTable,
+    TableDefinition, TransactionError,
 };
 
 pub use crypto::{SecretKey, key_path, staged_key_path};
@@ -130,6 +130,8 @@ struct Shared {
     /// Transactions share the handle; `check_integrity` needs it alone.
     db: RwLock<Database>,
     key: RwLock<Arc<SecretKey>>,
+    /// The fingerprint of `key`, to notice a rotation done by another process.
+    key_id: RwLock<String>,
 }
 
 /// Databases this process has open, so a second open of one path shares the handle.
@@ -217,6 +219,7 @@ impl Store {
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
             db: RwLock::new(db),
+            key_id: RwLock::new(key.fingerprint()),
             key: RwLock::new(Arc::new(key)),
         });
         register(&shared);
@@ -288,6 +291,27 @@ impl Store {
             .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
+    /// The key for a transaction that sees `key_id` in the database: the one in memory,
+    /// or, after another process rotated it, the new key file.
+    fn key_for(&self, key_id: Option<Vec<u8>>) -> Result<Arc<SecretKey>> {
+        let id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
+        let current = self
+            .shared
+            .key_id
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_default();
+        if id.is_empty() || id == current {
+            return Ok(self.key());
+        }
+        let key = Arc::new(load_key(self.path(), &id)?);
+        if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
+            *k = Arc::clone(&key);
+            *i = id;
+        }
+        Ok(key)
+    }
+
     fn db(&self) -> std::sync::RwLockReadGuard<'_, Database> {
         self.shared.db.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -300,7 +324,11 @@ impl Store {
         let path = self.path();
         let db = self.db();
         let rtx = db.begin_read().map_err(|e| db_err(path, e.into()))?;
-        let tx = Tx::read(rtx, path, self.key());
+        let id = key_id_in(
+            &rtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
+            path,
+        )?;
+        let tx = Tx::read(rtx, path, self.key_for(id)?);
         f(&tx)
     }
 
@@ -313,7 +341,11 @@ impl Store {
         let path = self.path();
         let db = self.db();
         let wtx = begin_write_with_retry(&db, path)?;
-        let tx = Tx::write(wtx, path, self.key());
+        let id = key_id_in(
+            &wtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
+            path,
+        )?;
+        let tx = Tx::write(wtx, path, self.key_for(id)?);
         match f(&tx) {
             Ok(v) => {
                 tx.commit()?;
@@ -399,11 +431,22 @@ impl Store {
             path: live.clone(),
             source: e,
         })?;
-        if let Ok(mut k) = self.shared.key.write() {
+        if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
+            *i = new_key.fingerprint();
             *k = Arc::new(new_key);
         }
         Ok(count)
     }
+}
+
+/// The fingerprint of the key the database's secrets are sealed with.
+fn key_id_in(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    path: &Path,
+) -> Result<Option<Vec<u8>>> {
+    Ok(t.get("key_id")
+        .map_err(|e| db_err(path, e.into()))?
+        .map(|v| v.value().to_vec()))
 }
 
 fn begin_write_with_retry(db: &Database, path: &Path) -> Result<redb::WriteTransaction> {
