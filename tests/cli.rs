@@ -1814,3 +1814,44 @@ fn racing_verifies_with_one_code_let_exactly_one_through() {
         "exactly one of the racing sign-ins gets through"
     );
 }
+
+#[test]
+fn the_log_file_is_private_and_holds_no_password_code_or_secret() {
+    let org = Org::with_alice();
+    org.run(&["controls", "set", "authenticator", "on"], None)
+        .success();
+    let e = org.enroll_authenticator("alice");
+    let recovery: Vec<String> = e
+        .out
+        .split_whitespace()
+        .filter(|w| w.len() == 29 && w.matches('-').count() == 5)
+        .map(str::to_string)
+        .collect();
+    let code = code_at(&e.totp, now() + 30);
+    org.verify("alice", ALICE_PW, Some(&code)).success();
+    org.verify("alice", ALICE_PW, Some(&code)).code(1);
+    org.verify("alice", "a wrong password here", Some("123456"))
+        .code(1);
+    org.run(&["user", "show", "nobody"], None).code(1);
+
+    let log = org.path("mfa-console.log");
+    assert_eq!(mode(&log), 0o600, "the log file is private");
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("verify: start"), "{text}");
+    assert!(
+        text.contains("no user named"),
+        "failures are logged: {text}"
+    );
+    let mut secrets = vec![
+        ADMIN_PW.to_string(),
+        ALICE_PW.to_string(),
+        "a wrong password here".to_string(),
+        code.clone(),
+        e.base32.clone(),
+        e.base32.to_lowercase(),
+    ];
+    secrets.extend(recovery);
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()), "the log holds {s:?}:\n{text}");
+    }
+}

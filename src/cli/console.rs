@@ -41,6 +41,7 @@ pub fn demo(users: usize) -> CliResult {
         crate::demo::PASSWORD
     );
     give_back_memory();
+    super::log::start(&demo.db);
     let mailer: Arc<dyn crate::mail::Mailer> = Arc::new(Outbox::beside(&demo.db));
     let core = Arc::new(Core::open(&demo.db, Arc::clone(&mailer))?);
     crate::tui::run(

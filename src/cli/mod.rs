@@ -5,6 +5,7 @@ mod console;
 mod controls;
 mod enroll;
 mod init;
+pub mod log;
 mod maintenance;
 mod report;
 mod table;
@@ -105,12 +106,36 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    let what = command_name(&cli);
     match run(cli) {
-        Ok(code) => code,
+        Ok(code) => {
+            tracing::info!("{what}: done ({code:?})");
+            code
+        }
         Err(e) => {
+            tracing::warn!("{what}: failed: {e}");
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// The command's name for the log (never its arguments' values from stdin).
+fn command_name(cli: &Cli) -> &'static str {
+    match &cli.command {
+        None if cli.demo => "console (demo)",
+        None => "console",
+        Some(Command::Init(_)) => "init",
+        Some(Command::User(_)) => "user",
+        Some(Command::Controls(_)) => "controls",
+        Some(Command::Enroll(_)) => "enroll",
+        Some(Command::Verify(_)) => "verify",
+        Some(Command::Report(_)) => "report",
+        Some(Command::Audit(_)) => "audit",
+        Some(Command::Backup(_)) => "backup",
+        Some(Command::Check) => "check",
+        Some(Command::RotateKey) => "rotate-key",
+        Some(_) => "config",
     }
 }
 
@@ -121,6 +146,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     };
     if let Some(path) = &cli.config {
         let _ = CONFIG_PATH.set(path.clone());
+    }
+    if !cli.demo {
+        log::start(&db);
+        tracing::info!("{}: start on {}", command_name(&cli), db.display());
     }
     match cli.command {
         None if cli.demo => console::demo(cli.users),

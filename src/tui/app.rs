@@ -288,7 +288,10 @@ impl App {
                 self.screen = Screen::SignIn(SignInScreen::new());
             }
             Act::Notice(s) => self.notice = Some((s, false)),
-            Act::Error(s) => self.notice = Some((s, true)),
+            Act::Error(s) => {
+                tracing::warn!("console: {s}");
+                self.notice = Some((s, true));
+            }
         }
     }
 
