@@ -234,7 +234,7 @@ fn first_run_to_mfa_on_and_off_again() {
         .collect();
     assert_eq!(recovery.len(), 10, "ten recovery codes shown:\n{screen}");
     c.send("\r");
-    c.wait_for("Recovery codes saved");
+    c.wait_for("Keep the recovery codes somewhere safe");
 
     // Sign out, sign in again: now a code is asked.
     open_nav(&mut c, "Sign out");

@@ -454,3 +454,34 @@ fn a_terminal_capture_with_escape_codes_decodes_to_the_exact_uri() {
         }
     }
 }
+
+/// Under NO_COLOR the code is drawn with block characters alone (light modules as ink, for
+/// the usual light-on-dark terminal): reading the characters as a light-on-dark screen
+/// gives back the exact URI.
+#[test]
+fn plain_mode_draws_the_code_with_characters_alone() {
+    let widget = QrWidget::new(TYPICAL).unwrap().plain(true);
+    let buf = render(&widget, 80, 24);
+    let area = widget.placement(Rect::new(0, 0, 80, 24)).unwrap();
+    let mut modules = Vec::new();
+    for y in area.y..area.bottom() {
+        let (mut top, mut bottom) = (Vec::new(), Vec::new());
+        for x in area.x..area.right() {
+            let cell = &buf[(x, y)];
+            assert_eq!(cell.fg, Color::Reset, "no colours in plain mode");
+            assert_eq!(cell.bg, Color::Reset, "no colours in plain mode");
+            // Ink is light, blank is dark.
+            let (t, b) = match cell.symbol() {
+                "█" => (false, false),
+                "▀" => (false, true),
+                "▄" => (true, false),
+                _ => (true, true),
+            };
+            top.push(t);
+            bottom.push(b);
+        }
+        modules.push(top);
+        modules.push(bottom);
+    }
+    assert_eq!(decode(&modules), vec![TYPICAL.to_string()]);
+}

@@ -215,7 +215,8 @@ fn settings() -> insta::Settings {
     // The QR code's half-block rows. Every cell of the code, quiet zone included, is an
     // upper half block (the modules are in its colours), so a row is one unbroken run; runs
     // of spaces elsewhere on the screen must not match.
-    s.add_filter(r"[▀▄█]{20,}", "[qr]");
+    // A QR row: with colours, one run of half blocks; under NO_COLOR, blocks and gaps.
+    s.add_filter(r"[▀▄█][▀▄█ ]{18,}[▀▄█]", "[qr]");
     s
 }
 

@@ -143,7 +143,7 @@ impl Core {
             let step = totp::matched_step(&pending.secret, org.policy.totp_skew, &code, now)
                 .ok_or(CoreError::WrongCode)?;
             if tx.last_totp_step(user.id)?.is_some_and(|l| step <= l) {
-                return Err(CoreError::WrongCode);
+                return Err(CoreError::CodeAlreadyUsed);
             }
             tx.put_last_totp_step(user.id, step)?;
             if tx.enrollments_of(user.id)?.is_empty() {

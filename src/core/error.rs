@@ -36,6 +36,10 @@ pub enum CoreError {
     #[error("that code is not right or has expired: check it and try again")]
     WrongCode,
     #[error(
+        "a code of this 30-second step was just used for your account: wait for the app's next code and type that"
+    )]
+    CodeAlreadyUsed,
+    #[error(
         "your organization asks for an enrollment code from an administrator before your first method: ask one for it"
     )]
     EnrollmentCodeRequired,

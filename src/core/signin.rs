@@ -134,7 +134,7 @@ impl Core {
             return Err(CoreError::Locked { until });
         }
         let user = user.filter(|u| password_ok && !u.disabled);
-        let decision = self.store.write(|tx| {
+        let decision = self.store.write(|tx| -> Result<Decision<SignInStep>> {
             if let Some(until) = self.locked_until(tx, &norm)? {
                 return Ok(Decision::Locked(until));
             }
@@ -149,10 +149,19 @@ impl Core {
                 });
             };
             if channel == Channel::Console && user.role == Role::Integration {
-                return Err(CoreError::NotAllowed(
-                    "integration accounts sign in through `mfa-console verify`, not the console"
-                        .into(),
-                ));
+                // Integration accounts never open the console; the refusal is the generic
+                // one, so it does not confirm the password.
+                self.audit(
+                    tx,
+                    "system",
+                    &user.username,
+                    audit::kind::SIGN_IN_FAILED,
+                    "integration account at the console",
+                )?;
+                return Ok(Decision::Refused {
+                    newly_locked: None,
+                    norm: norm.clone(),
+                });
             }
             let methods = Self::mfa_methods(tx, &org, &user)?;
             let trusted = channel == Channel::Console
@@ -347,57 +356,68 @@ impl Core {
         password::check_new(new_password, username).map_err(CoreError::Invalid)?;
         let phc = password::hash(new_password).map_err(CoreError::Invalid)?;
         let code = text::normalize_long_code(activation_code);
-        let decision = self.store.write(|tx| -> Result<Decision<SignInStep>> {
-            if let Some(until) = self.locked_until(tx, &norm)? {
-                return Ok(Decision::Locked(until));
-            }
-            let org = tx.organization()?;
-            let user = match tx.user_id_by_name(&norm)? {
-                Some(id) => tx.user(id)?,
-                None => None,
-            };
-            let valid = match &user {
-                Some(u) if u.password_hash.is_none() && !u.disabled => match tx
-                    .activation_code(u.id)?
-                {
-                    Some(c) => {
-                        c.expires > self.now() && codes::matches("activation", u.id, &code, &c.hash)
+        let decision = self
+            .store
+            .write(|tx| -> Result<Decision<Result<SignInStep, ()>>> {
+                if let Some(until) = self.locked_until(tx, &norm)? {
+                    return Ok(Decision::Locked(until));
+                }
+                let org = tx.organization()?;
+                let user = match tx.user_id_by_name(&norm)? {
+                    Some(id) => tx.user(id)?,
+                    None => None,
+                };
+                let valid = match &user {
+                    Some(u) if u.password_hash.is_none() && !u.disabled => {
+                        match tx.activation_code(u.id)? {
+                            Some(c) => {
+                                c.expires > self.now()
+                                    && codes::matches("activation", u.id, &code, &c.hash)
+                            }
+                            None => false,
+                        }
                     }
-                    None => false,
-                },
-                _ => false,
-            };
-            match user {
-                Some(mut u) if valid => {
-                    u.password_hash = Some(phc.clone());
-                    tx.put_user(&u)?;
-                    tx.remove_activation_code(u.id)?;
-                    self.audit(tx, &u.username, &u.username, audit::kind::ACTIVATED, "")?;
-                    Ok(Decision::Done(self.complete(
-                        tx,
-                        &org,
-                        u,
-                        channel,
-                        "activation code",
-                    )?))
+                    _ => false,
+                };
+                match user {
+                    Some(mut u) if valid => {
+                        u.password_hash = Some(phc.clone());
+                        tx.put_user(&u)?;
+                        tx.remove_activation_code(u.id)?;
+                        self.audit(tx, &u.username, &u.username, audit::kind::ACTIVATED, "")?;
+                        if channel == Channel::Console && u.role == Role::Integration {
+                            return Ok(Decision::Done(Err(())));
+                        }
+                        Ok(Decision::Done(Ok(self.complete(
+                            tx,
+                            &org,
+                            u,
+                            channel,
+                            "activation code",
+                        )?)))
+                    }
+                    _ => {
+                        self.audit(
+                            tx,
+                            "system",
+                            &text::escape_control(username),
+                            audit::kind::SIGN_IN_FAILED,
+                            "activation",
+                        )?;
+                        let newly_locked = self.register_failure(tx, &org, &norm)?;
+                        Ok(Decision::Refused {
+                            newly_locked,
+                            norm: norm.clone(),
+                        })
+                    }
                 }
-                _ => {
-                    self.audit(
-                        tx,
-                        "system",
-                        &text::escape_control(username),
-                        audit::kind::SIGN_IN_FAILED,
-                        "activation",
-                    )?;
-                    let newly_locked = self.register_failure(tx, &org, &norm)?;
-                    Ok(Decision::Refused {
-                        newly_locked,
-                        norm: norm.clone(),
-                    })
-                }
-            }
-        })?;
-        self.settle(decision)
+            })?;
+        match self.settle(decision)? {
+            Ok(step) => Ok(step),
+            Err(()) => Err(CoreError::NotAllowed(
+                "Account activated. Integration accounts sign in through `mfa-console verify`, not the console.".into(),
+            )),
+        }
     }
 
     /// After a temporary password: the new one, then the session.
@@ -409,11 +429,20 @@ impl Core {
         if self.now() > pending.expires {
             return Err(CoreError::Expired);
         }
-        let username = self
+        let user = self
             .store
-            .read(|tx| Ok::<_, CoreError>(tx.user(pending.user_id)?.map(|u| u.username)))?
+            .read(|tx| Ok::<_, CoreError>(tx.user(pending.user_id)?))?
             .ok_or(CoreError::Refused)?;
-        password::check_new(new_password, &username).map_err(CoreError::Invalid)?;
+        password::check_new(new_password, &user.username).map_err(CoreError::Invalid)?;
+        if user
+            .password_hash
+            .as_deref()
+            .is_some_and(|phc| password::verify(new_password, phc))
+        {
+            return Err(CoreError::Invalid(
+                "choose a password of your own, not the temporary one".into(),
+            ));
+        }
         let phc = password::hash(new_password).map_err(CoreError::Invalid)?;
         self.store.write(|tx| {
             let org = tx.organization()?;

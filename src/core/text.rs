@@ -65,18 +65,25 @@ pub fn check_display_name(s: &str) -> Result<(), String> {
 /// Control characters (terminal escapes, newlines, …) shown as `\u{1b}`-style escapes, so a
 /// name cannot repaint a screen or forge a line in an export.
 pub fn escape_control(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(is_hostile) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() {
+        if is_hostile(c) {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Control characters, and the invisible ones that reorder or hide text (bidirectional
+/// overrides and isolates, zero-width marks).
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
 }
 
 /// One line for a mail header or subject: controls become spaces.
@@ -86,6 +93,17 @@ pub fn single_line(s: &str) -> String {
         .collect::<String>()
         .trim()
         .to_string()
+}
+
+/// `a•••••@example.com`: enough to recognise one's own address, not to learn someone's.
+pub fn mask_email(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••••@{domain}")
+        }
+        None => "•••••".into(),
+    }
 }
 
 /// A typed code with all whitespace removed, as both checking and recording see it.

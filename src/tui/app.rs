@@ -40,6 +40,8 @@ pub enum Msg {
     Resize,
     Done(u64, Apply),
     Tick,
+    /// The process was asked to end (SIGTERM, SIGHUP): leave as if the user quit.
+    Quit,
 }
 
 /// App-level requests made by screens and popups while handling a key.
@@ -179,6 +181,7 @@ impl App {
                 }
             }
             Msg::Tick => self.refresh_if_changed(),
+            Msg::Quit => self.quit = true,
         }
     }
 
@@ -290,7 +293,12 @@ impl App {
             Act::Notice(s) => self.notice = Some((s, false)),
             Act::Error(s) => {
                 tracing::warn!("console: {s}");
-                self.notice = Some((s, true));
+                // A long explanation gets a dialog rather than a cut-off status line.
+                if s.chars().count() > 76 {
+                    self.popups.push(Popup::message("Not done", vec![s], true));
+                } else {
+                    self.notice = Some((s, true));
+                }
             }
         }
     }

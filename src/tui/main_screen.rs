@@ -83,9 +83,9 @@ impl MainScreen {
             m.focus = Focus::Pane;
             let days = m.session.grace_days_left.unwrap_or(0);
             ctx.act(Act::Notice(if m.session.scope() == Scope::EnrollOnly {
-                "Your organization requires MFA and the grace period is over: configure a method to continue.".into()
+                "MFA is required and your grace period has ended: set up a method now.".into()
             } else {
-                format!("Your organization requires MFA: configure it now ({days} day(s) of grace left).")
+                format!("MFA is required: set it up now ({days} day(s) of grace left).")
             }));
         } else {
             let first = m.nav.first().copied().unwrap_or(NavItem::SignOut);

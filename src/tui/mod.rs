@@ -80,6 +80,20 @@ pub fn run(
         }
     });
 
+    // Asked to end (the terminal closed, or `kill`): quit the normal way, so the terminal
+    // is restored and a demo's folder removed.
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        let quit_tx = tx.clone();
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = quit_tx.send(Msg::Quit);
+            }
+        });
+    }
+
     terminal.draw(|f| app.render(f))?;
     while !app.quit {
         // Once a second, look whether another process changed the database.

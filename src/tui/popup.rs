@@ -166,7 +166,11 @@ impl Popup {
             format!("Turn off the {} method?", method_name(method))
         };
         Popup::Confirm(Confirm {
-            title: "Turn MFA off".into(),
+            title: if mfa_goes_off {
+                "Turn MFA off".into()
+            } else {
+                format!("Turn the {} method off", method_name(method))
+            },
             lines: vec![what, String::new(), strings::FORGET_EXPLAINED.into()],
             checkbox: Some(("Forget all devices".into(), false)),
             focus: 0,
@@ -219,8 +223,8 @@ impl Popup {
         Popup::Input(InputPopup {
             title: format!("Temporary password for {user}"),
             label: "Password".into(),
-            help: "12 characters or more. Hand it over safely: the user must change it at their next sign-in.".into(),
-            input: TextInput::masked(),
+            help: "12 characters or more, shown as you type so you can hand it over; the user must change it at their next sign-in.".into(),
+            input: TextInput::new(),
             then: InputThen::TempPassword(user.into()),
         })
     }
@@ -275,7 +279,7 @@ impl Popup {
                 if matches!(key.code, KeyCode::Enter) {
                     ctx.act(Act::Pop);
                     ctx.act(Act::Notice(
-                        "Recovery codes saved. They will not be shown again.".into(),
+                        "Keep the recovery codes somewhere safe: they are not shown again.".into(),
                     ));
                 }
             }
@@ -290,9 +294,18 @@ impl Popup {
                 }
                 KeyCode::Esc => ctx.act(Act::Pop),
                 KeyCode::Enter => {
-                    if let Some((_, p)) = c.options.get(c.selected) {
+                    if let Some((label, p)) = c.options.get(c.selected) {
                         ctx.act(Act::Pop);
-                        p.clone().run(ctx);
+                        let what = match p {
+                            Pending::SetRole(u, _) => format!("Make {u} {label}?"),
+                            _ => format!("{label}?"),
+                        };
+                        ctx.act(Act::Push(Popup::confirm(
+                            &c.title,
+                            vec![what],
+                            p.clone(),
+                            false,
+                        )));
                     }
                 }
                 _ => {}
@@ -304,22 +317,30 @@ impl Popup {
         match self {
             Popup::Help { keys, scroll } => {
                 let h = (keys.len() as u16 + 4).min(area.height.saturating_sub(2));
-                let r = centered(area, 64, h);
-                let inner = frame(f, r, "Keys", theme, false);
+                let r = centered(area, 80, h);
+                let inner = frame(
+                    f,
+                    r,
+                    "Keys · ↑↓ scroll · any other key closes",
+                    theme,
+                    false,
+                );
                 let lines: Vec<Line> = keys
                     .iter()
                     .map(|(k, v)| {
                         Line::from(vec![
-                            Span::styled(format!("{k:<18}"), theme.key()),
+                            Span::styled(format!("{k:<20}"), theme.key()),
                             Span::raw(v.clone()),
                         ])
                     })
-                    .chain(std::iter::once(Line::styled(
-                        "Any other key closes this help.",
-                        theme.dim(),
-                    )))
                     .collect();
-                f.render_widget(Paragraph::new(lines).scroll((*scroll, 0)), inner);
+                let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
+                f.render_widget(
+                    Paragraph::new(lines)
+                        .wrap(Wrap { trim: false })
+                        .scroll(((*scroll).min(max_scroll), 0)),
+                    inner,
+                );
             }
             Popup::Message {
                 title,
@@ -670,7 +691,8 @@ impl AddUser {
         let inner = frame(f, r, "Add user", theme, false);
         let rows = Layout::vertical([Constraint::Length(1); 8]).split(inner);
         f.render_widget(
-            Paragraph::new("The user is invited: an activation code lets them choose a password."),
+            Paragraph::new("Invited: an activation code lets them choose a password.")
+                .wrap(Wrap { trim: true }),
             rows[0],
         );
         self.username

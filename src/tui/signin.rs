@@ -145,7 +145,8 @@ impl SignInScreen {
                         Ok((addr, exp)) => {
                             s.error = None;
                             s.info = Some(format!(
-                                "A code was sent to {addr}; it expires at {}.",
+                                "A code was sent to {}; it expires at {}.",
+                                crate::core::text::mask_email(&addr),
                                 crate::core::clock::format_time(exp)
                             ));
                         }
@@ -311,7 +312,10 @@ impl SignInScreen {
                         Method::Email => (
                             format!(
                                 "Press F3 to email a code to {}, then type it.",
-                                pending.email().unwrap_or("your address")
+                                pending
+                                    .email()
+                                    .map(crate::core::text::mask_email)
+                                    .unwrap_or_else(|| "your address".into())
                             ),
                             "Email code   ",
                         ),

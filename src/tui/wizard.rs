@@ -293,7 +293,9 @@ impl WizardPane {
                     enrollment_code.as_deref(),
                 ) {
                     Ok(p) => {
-                        let qr = QrWidget::new(p.uri()).ok();
+                        let qr = QrWidget::new(p.uri())
+                            .ok()
+                            .map(|q| q.plain(!ctx.theme.color));
                         self.step = Step::App {
                             pending: Box::new(p),
                             qr,

@@ -49,6 +49,8 @@ pub struct QrWidget {
     modules: Vec<bool>,
     /// Modules per side (without the quiet zone).
     width: usize,
+    /// Drawn with block characters alone (no colours), for `NO_COLOR`.
+    plain: bool,
 }
 
 impl QrWidget {
@@ -62,7 +64,21 @@ impl QrWidget {
             .into_iter()
             .map(|c| c == qrcode::Color::Dark)
             .collect();
-        Ok(Self { modules, width })
+        Ok(Self {
+            modules,
+            width,
+            plain: false,
+        })
+    }
+
+    /// Without colours (`NO_COLOR`, where the terminal shows none): light modules are drawn
+    /// as block characters in the terminal's own text colour and dark ones left blank, which
+    /// reads right on the usual light-on-dark terminal (and inverted on a light one, which
+    /// most phone apps also read; the secret below it works either way).
+    #[must_use]
+    pub fn plain(mut self, plain: bool) -> Self {
+        self.plain = plain;
+        self
     }
 
     /// Modules per side of the code itself, without the quiet zone.
@@ -148,11 +164,22 @@ impl Widget for &QrWidget {
         for row in 0..code.height {
             for col in 0..code.width {
                 let (x, y) = (usize::from(col), usize::from(row) * 2);
-                let top = module_colour(self.padded(x, y));
-                let bottom = module_colour(self.padded(x, y + 1));
-                if let Some(cell) = buf.cell_mut((code.x + col, code.y + row)) {
-                    cell.reset();
-                    cell.set_symbol(UPPER_HALF).set_fg(top).set_bg(bottom);
+                let (top_dark, bottom_dark) = (self.padded(x, y), self.padded(x, y + 1));
+                let Some(cell) = buf.cell_mut((code.x + col, code.y + row)) else {
+                    continue;
+                };
+                cell.reset();
+                if self.plain {
+                    cell.set_symbol(match (top_dark, bottom_dark) {
+                        (false, false) => FULL_BLOCK,
+                        (false, true) => UPPER_HALF,
+                        (true, false) => LOWER_HALF,
+                        (true, true) => " ",
+                    });
+                } else {
+                    cell.set_symbol(UPPER_HALF)
+                        .set_fg(module_colour(top_dark))
+                        .set_bg(module_colour(bottom_dark));
                 }
             }
         }
