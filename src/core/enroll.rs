@@ -107,7 +107,18 @@ impl Core {
         let uri = Zeroizing::new(
             totp::uri(&secret, &issuer, &user.username).map_err(CoreError::Invalid)?,
         );
-        let label = label.unwrap_or_else(|| "Authenticator app".to_string());
+        let existing = self.store.read(|tx| {
+            Ok::<_, CoreError>(
+                tx.enrollments_of(user.id)?
+                    .iter()
+                    .filter(|e| e.method == Method::Authenticator)
+                    .count(),
+            )
+        })?;
+        let label = label.unwrap_or_else(|| match existing {
+            0 => "Authenticator app".to_string(),
+            n => format!("Authenticator app {}", n + 1),
+        });
         Ok(PendingAuthenticator {
             user_id: user.id,
             username: user.username,

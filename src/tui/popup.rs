@@ -563,8 +563,12 @@ impl Reauth {
         ])
         .split(inner);
         f.render_widget(
-            Paragraph::new("Re-enter your password to continue; this lasts a few minutes.")
-                .wrap(Wrap { trim: true }),
+            Paragraph::new(if self.needs_code() {
+                "Re-enter your password and a code to continue; this lasts a few minutes."
+            } else {
+                "Re-enter your password to continue; this lasts a few minutes."
+            })
+            .wrap(Wrap { trim: true }),
             rows[0],
         );
         self.password

@@ -581,7 +581,11 @@ impl UsersPane {
                     theme.text()
                 };
                 let mark = if i == p.action { "▸" } else { " " };
-                spans.push(Span::styled(format!("{mark}{}", a.label()), style));
+                // No break inside a label when the line wraps.
+                spans.push(Span::styled(
+                    format!("{mark}{}", a.label().replace(' ', "\u{a0}")),
+                    style,
+                ));
                 spans.push(Span::raw(" "));
             }
             f.render_widget(

@@ -481,6 +481,13 @@ impl WizardPane {
             .map(|q| q.size().0)
             .unwrap_or(0)
             .min(area.width.saturating_sub(34));
+        // On a wide window, keep the code and its text together in the middle.
+        let used = (qr_w.max(20) + 50).min(area.width);
+        let area = Rect {
+            x: area.x + (area.width - used) / 2,
+            width: used,
+            ..area
+        };
         let [left, right] =
             Layout::horizontal([Constraint::Length(qr_w.max(20)), Constraint::Min(30)]).areas(area);
         match qr {
