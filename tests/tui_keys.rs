@@ -749,3 +749,29 @@ fn method_off_with_forget_all_devices_removes_every_enrollment() {
     assert!(n.contains("2 enrollment(s) forgotten"), "{n}");
     assert!(screen(&app).contains("MFA is DISABLED"), "{}", screen(&app));
 }
+
+#[test]
+fn a_user_disabled_while_signed_in_is_signed_out_at_the_next_refresh() {
+    let env = Env::new();
+    env.add("alice", Role::Member, Some(ALICE_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "alice", ALICE_PW);
+    assert!(is_main(&app));
+    env.core
+        .update_user(
+            Actor::Operator,
+            "alice",
+            mfa_console::core::UserChange {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    app.update(mfa_console::tui::app::Msg::Tick);
+    assert!(is_sign_in(&app), "{}", screen(&app));
+    assert!(
+        screen(&app).contains("disabled or removed"),
+        "{}",
+        screen(&app)
+    );
+}

@@ -608,6 +608,15 @@ impl Core {
         self.settle(decision)
     }
 
+    /// Does the session's account still exist and may it still sign in (not disabled)?
+    pub fn session_active(&self, session: &Session) -> Result<bool> {
+        self.store.read(|tx| match self.live_user(tx, session) {
+            Ok(_) => Ok(true),
+            Err(CoreError::NotAllowed(_)) => Ok(false),
+            Err(e) => Err(e),
+        })
+    }
+
     /// Is a re-authentication still fresh for this session?
     pub fn has_fresh_reauth(&self, session: &Session) -> Result<bool> {
         let actor = Actor::User(session);

@@ -159,6 +159,14 @@ impl MainScreen {
     /// Another process (or this one) changed something: reload what shows.
     pub fn reload(&mut self, ctx: &mut Ctx) {
         let Some(core) = ctx.core.clone() else { return };
+        // An account disabled or deleted meanwhile is signed out at once.
+        if matches!(core.session_active(&self.session), Ok(false)) {
+            ctx.act(Act::SignOut);
+            ctx.act(Act::Error(
+                "Signed out: this account was disabled or removed.".into(),
+            ));
+            return;
+        }
         self.org = core.organization().ok();
         self.rebuild_nav();
         let s = &self.session;
