@@ -1855,3 +1855,23 @@ fn the_log_file_is_private_and_holds_no_password_code_or_secret() {
         assert!(!text.contains(s.as_str()), "the log holds {s:?}:\n{text}");
     }
 }
+
+#[test]
+fn audit_exports_csv_newest_first_with_the_chain_hashes() {
+    let org = Org::with_alice();
+    let a = org.run(&["audit", "--format", "csv"], None).success();
+    let out = stdout_of(&a);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("seq,time,actor,kind,subject,details,hash")
+    );
+    let first: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let second: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let seq = |r: &Vec<&str>| r[0].parse::<u64>().unwrap();
+    assert!(seq(&first) > seq(&second), "newest first");
+    assert_eq!(first[3], "user.created");
+    assert_eq!(first[4], "alice");
+    let hash = first.last().unwrap();
+    assert_eq!(hash.len(), 64, "each row carries its chain hash: {first:?}");
+}

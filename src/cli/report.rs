@@ -24,6 +24,7 @@ pub struct ReportArgs {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum AuditFormat {
     Table,
+    Csv,
     Jsonl,
 }
 
@@ -68,6 +69,28 @@ pub fn run_audit(db: &Path, a: AuditArgs) -> CliResult {
                 &["#", "TIME", "ACTOR", "EVENT", "SUBJECT", "DETAILS"],
                 &rows,
             )?;
+        }
+        AuditFormat::Csv => {
+            let mut w = table::csv_out();
+            table::csv_row(
+                &mut w,
+                &["seq", "time", "actor", "kind", "subject", "details", "hash"].map(String::from),
+            )?;
+            for e in &events {
+                table::csv_row(
+                    &mut w,
+                    &[
+                        e.seq.to_string(),
+                        format_rfc3339(e.time),
+                        e.actor.clone(),
+                        e.kind.clone(),
+                        e.subject.clone(),
+                        e.details.clone(),
+                        e.hash.clone(),
+                    ],
+                )?;
+            }
+            w.flush()?;
         }
         AuditFormat::Jsonl => {
             use std::io::Write;
