@@ -14,6 +14,7 @@ pub mod setup;
 pub mod signin;
 pub mod strings;
 pub mod theme;
+pub mod trusted;
 pub mod users;
 pub mod widgets;
 pub mod wizard;

@@ -33,6 +33,7 @@ pub enum Pending {
     DeleteUser(String),
     RemoveEnrollment(u64),
     RegenerateRecovery,
+    TrustDevice,
 }
 
 impl Pending {
@@ -90,6 +91,16 @@ impl Pending {
                 Pending::RemoveEnrollment(id) => core
                     .remove_enrollment(actor, &me, *id)
                     .map(|_| "Enrollment removed.".to_string()),
+                Pending::TrustDevice => match core.trust_device(&session) {
+                    Ok(Some(token)) => {
+                        let db = core.store().path().to_path_buf();
+                        super::trusted::save(&db, session.username(), &token)
+                            .map(|()| "This terminal is remembered: no code is asked here until it expires.".to_string())
+                            .map_err(|e| CoreError::Invalid(format!("the terminal could not be remembered: {e}")))
+                    }
+                    Ok(None) => Ok("Remembering terminals is off in Security Controls.".to_string()),
+                    Err(e) => Err(e),
+                },
                 Pending::RegenerateRecovery => core
                     .regenerate_recovery_codes(actor, &me)
                     .map(|codes| codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")),

@@ -164,8 +164,14 @@ impl SignInScreen {
                 let user = self.username.value().trim().to_string();
                 let pw = Zeroizing::new(self.password.value().to_string());
                 self.password.clear();
+                let token = super::trusted::load(&ctx.db_path, &user).map(Zeroizing::new);
                 ctx.spawn("Signing in…", move |core| {
-                    let r = core.sign_in(&user, &pw, Channel::Console, None);
+                    let r = core.sign_in(
+                        &user,
+                        &pw,
+                        Channel::Console,
+                        token.as_deref().map(|t| t.as_str()),
+                    );
                     Box::new(move |app: &mut App| after(app, r)) as Apply
                 });
             }
@@ -411,7 +417,27 @@ fn after(app: &mut App, r: Result<SignInStep, CoreError>) {
     };
     s.error = None;
     match r {
-        Ok(SignInStep::SignedIn(session)) => app.ctx.act(Act::SignedIn(session)),
+        Ok(SignInStep::SignedIn(session)) => {
+            let after_code = matches!(s.step, Step::Code { .. });
+            app.ctx.act(Act::SignedIn(session));
+            let days = app
+                .ctx
+                .core
+                .as_ref()
+                .and_then(|c| c.organization().ok())
+                .map(|o| o.policy.trusted_device_days)
+                .unwrap_or(0);
+            if after_code && days > 0 {
+                app.ctx.act(Act::Push(super::popup::Popup::confirm(
+                    "Remember this terminal",
+                    vec![format!(
+                        "Skip the code when you sign in from this terminal (this account of this computer) for the next {days} day(s)? Choose only on a computer that is yours."
+                    )],
+                    super::pending::Pending::TrustDevice,
+                    true,
+                )));
+            }
+        }
         Ok(SignInStep::CodeRequired(pending)) => {
             s.step = Step::Code {
                 pending,
