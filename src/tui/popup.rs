@@ -101,7 +101,8 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn frame(f: &mut Frame, area: Rect, title: &str, theme: &Theme, danger: bool) -> Rect {
+/// A rounded, titled box over whatever was drawn there; returns the inside.
+pub fn frame(f: &mut Frame, area: Rect, title: &str, theme: &Theme, danger: bool) -> Rect {
     f.render_widget(Clear, area);
     let block = Block::bordered()
         .border_type(BorderType::Rounded)

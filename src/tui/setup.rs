@@ -7,12 +7,12 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use zeroize::Zeroizing;
 
 use super::app::{Act, App, Apply, Ctx, Outcome};
 use super::input::TextInput;
-use super::popup::centered;
+use super::popup::{centered, frame};
 use super::theme::Theme;
 use crate::core::{Channel, Core, NewUser, SignInStep};
 use crate::store::Role;
@@ -115,13 +115,13 @@ impl SetupScreen {
         app: &App,
         status: Option<(String, bool)>,
     ) {
-        let r = centered(area, 72, 20);
-        let block = Block::bordered()
-            .border_type(BorderType::Rounded)
-            .border_style(theme.focus_border())
-            .title(Span::styled(" mfa-console · first run ", theme.title()));
-        let inner = block.inner(r);
-        f.render_widget(block, r);
+        let inner = frame(
+            f,
+            centered(area, 72, 20),
+            "mfa-console · first run",
+            theme,
+            false,
+        );
         let rows = Layout::vertical([
             Constraint::Length(3),
             Constraint::Length(1),

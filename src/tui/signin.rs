@@ -6,12 +6,12 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use zeroize::Zeroizing;
 
 use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::input::TextInput;
-use super::popup::centered;
+use super::popup::{centered, frame};
 use super::theme::Theme;
 use crate::core::controls::method_name;
 use crate::core::{Channel, CodeKind, CoreError, PendingPasswordChange, PendingSignIn, SignInStep};
@@ -247,13 +247,8 @@ impl SignInScreen {
             .and_then(|c| c.organization().ok())
             .map(|o| crate::core::text::escape_control(&o.name))
             .unwrap_or_default();
-        let r = centered(area, 70, 18);
-        let block = Block::bordered()
-            .border_type(BorderType::Rounded)
-            .border_style(theme.focus_border())
-            .title(Span::styled(format!(" {org} · sign in "), theme.title()));
-        let inner = block.inner(r);
-        f.render_widget(block, r);
+        let title = format!("{org} · sign in");
+        let inner = frame(f, centered(area, 70, 18), &title, theme, false);
         let rows = Layout::vertical([
             Constraint::Length(2),
             Constraint::Length(1),
