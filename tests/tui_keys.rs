@@ -775,3 +775,40 @@ fn a_user_disabled_while_signed_in_is_signed_out_at_the_next_refresh() {
         screen(&app)
     );
 }
+
+#[test]
+fn users_i_imports_a_csv_file_and_the_roster_shows_the_new_users() {
+    let env = Env::new();
+    let csv = env.db.parent().unwrap().join("people.csv");
+    std::fs::write(
+        &csv,
+        "username,email,name,role\nzed,zed@example.com,Zed Zulu,member\nyan,yan@example.com,Yan,member\n",
+    )
+    .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2); // Users
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('i'));
+    type_text(&mut app, csv.to_str().unwrap());
+    press(&mut app, KeyCode::Enter);
+    assert!(screen(&app).contains("Import done"), "{}", screen(&app));
+    press(&mut app, KeyCode::Enter);
+    assert!(roster_shows(&app, "zed"), "{}", screen(&app));
+    assert!(roster_shows(&app, "yan"), "{}", screen(&app));
+    // A bad file imports nothing and says why.
+    let bad = env.db.parent().unwrap().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "username,email,name,role\nxavier,not-an-address,X,member\n",
+    )
+    .unwrap();
+    press(&mut app, KeyCode::Char('i'));
+    type_text(&mut app, bad.to_str().unwrap());
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(
+        s.contains("Nothing imported") && s.contains("line 2"),
+        "{s}"
+    );
+}

@@ -33,12 +33,16 @@ pub enum Outcome {
 /// Work for the background: it gets the core, and returns what to do with the app.
 pub type Apply = Box<dyn FnOnce(&mut App) + Send>;
 pub type JobFn = Box<dyn FnOnce(&Core) -> Apply + Send>;
+/// A job that is also given a way to say how far it is.
+pub type ProgressJobFn = Box<dyn FnOnce(&Core, &dyn Fn(String)) -> Apply + Send>;
 
 /// Messages the event loop receives.
 pub enum Msg {
     Key(KeyEvent),
     Resize,
     Done(u64, Apply),
+    /// Work in progress says how far it is (replaces its "working…" label).
+    Progress(u64, String),
     Tick,
     /// The process was asked to end (SIGTERM, SIGHUP): leave as if the user quit.
     Quit,
@@ -71,6 +75,8 @@ pub struct Ctx {
 
 pub enum Job {
     WithCore(JobFn),
+    /// Long work that reports how far it is through the function it is given.
+    WithProgress(ProgressJobFn),
     /// Work that makes the core itself (first-run setup).
     Raw(Box<dyn FnOnce() -> Apply + Send>),
 }
@@ -86,6 +92,15 @@ impl Ctx {
     pub fn spawn_quiet(&mut self, f: impl FnOnce(&Core) -> Apply + Send + 'static) {
         self.jobs
             .push((String::new(), Job::WithCore(Box::new(f)), true));
+    }
+    /// Like [`Ctx::spawn`], for long work that reports its progress in words.
+    pub fn spawn_with_progress(
+        &mut self,
+        label: &str,
+        f: impl FnOnce(&Core, &dyn Fn(String)) -> Apply + Send + 'static,
+    ) {
+        self.jobs
+            .push((label.to_string(), Job::WithProgress(Box::new(f)), false));
     }
     pub fn spawn_raw(&mut self, label: &str, f: impl FnOnce() -> Apply + Send + 'static) {
         self.jobs
@@ -178,6 +193,13 @@ impl App {
                     self.busy = None;
                     apply(self);
                     self.run_pending();
+                }
+            }
+            Msg::Progress(id, text) => {
+                if let Some((b, label)) = &mut self.busy
+                    && *b == id
+                {
+                    *label = text;
                 }
             }
             Msg::Tick => self.refresh_if_changed(),
@@ -304,11 +326,16 @@ impl App {
     }
 
     fn start(&mut self, label: String, job: Job, quiet: bool) {
-        let run: Box<dyn FnOnce() -> Apply + Send> = match job {
-            Job::Raw(f) => f,
+        type Run = Box<dyn FnOnce(&dyn Fn(String)) -> Apply + Send>;
+        let run: Run = match job {
+            Job::Raw(f) => Box::new(move |_| f()),
             Job::WithCore(f) => {
                 let Some(core) = self.core() else { return };
-                Box::new(move || f(&core))
+                Box::new(move |_| f(&core))
+            }
+            Job::WithProgress(f) => {
+                let Some(core) = self.core() else { return };
+                Box::new(move |report| f(&core, report))
             }
         };
         let id = if quiet {
@@ -320,13 +347,17 @@ impl App {
         };
         match &self.runner {
             Runner::Inline => {
-                let apply = run();
+                let apply = run(&|_| {});
                 self.update(Msg::Done(id, apply));
             }
             Runner::Threads(tx) => {
                 let tx = tx.clone();
                 std::thread::spawn(move || {
-                    let _ = tx.send(Msg::Done(id, run()));
+                    let progress = tx.clone();
+                    let report = move |s: String| {
+                        let _ = progress.send(Msg::Progress(id, s));
+                    };
+                    let _ = tx.send(Msg::Done(id, run(&report)));
                 });
             }
         }

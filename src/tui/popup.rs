@@ -79,6 +79,7 @@ pub struct InputPopup {
 }
 
 pub enum InputThen {
+    ImportCsv,
     TempPassword(String),
     Policy(crate::core::controls::PolicyKey),
 }
@@ -227,6 +228,16 @@ impl Popup {
             help: "12 characters or more, shown as you type so you can hand it over; the user must change it at their next sign-in.".into(),
             input: TextInput::new(),
             then: InputThen::TempPassword(user.into()),
+        })
+    }
+
+    pub fn import_csv() -> Popup {
+        Popup::Input(InputPopup {
+            title: "Import users from a CSV file".into(),
+            label: "File".into(),
+            help: "Header: username,email,name,role. All or nothing; each user is invited and gets an activation code by mail.".into(),
+            input: TextInput::new(),
+            then: InputThen::ImportCsv,
         })
     }
 
@@ -750,7 +761,13 @@ impl InputPopup {
             KeyCode::Enter => {
                 ctx.act(Act::Pop);
                 let value = self.input.value().to_string();
+                if matches!(self.then, InputThen::ImportCsv) {
+                    self.input.clear();
+                    start_import(ctx, std::path::PathBuf::from(value.trim()));
+                    return;
+                }
                 let p = match &self.then {
+                    InputThen::ImportCsv => return,
                     InputThen::TempPassword(u) => {
                         Pending::TempPassword(u.clone(), zeroize::Zeroizing::new(value))
                     }
@@ -790,4 +807,65 @@ impl InputPopup {
             rows[3],
         );
     }
+}
+
+/// Imports a CSV file in the background, with its progress in the status line.
+fn start_import(ctx: &mut Ctx, path: std::path::PathBuf) {
+    use crate::core::import::{CodeDelivery, Phase, parse_csv};
+    let Some(session) = ctx.session.clone() else {
+        return;
+    };
+    ctx.spawn_with_progress("Reading the file…", move |core, report| {
+        let result = std::fs::File::open(&path)
+            .map_err(|e| {
+                CoreError::Invalid(format!(
+                    "cannot open {}: {e}; check the path",
+                    path.display()
+                ))
+            })
+            .and_then(|f| parse_csv(std::io::BufReader::new(f), &path.display().to_string()))
+            .and_then(|rows| {
+                core.import_users(
+                    crate::core::Actor::User(&session),
+                    rows,
+                    CodeDelivery::Mail,
+                    &mut |phase, done, total| {
+                        let what = match phase {
+                            Phase::Writing => "Adding users",
+                            Phase::Mailing => "Mailing activation codes",
+                        };
+                        report(format!("{what}: {done} of {total}…"));
+                    },
+                )
+            });
+        Box::new(move |app: &mut App| match result {
+            Ok(r) => {
+                let mut lines = vec![format!(
+                    "{} user(s) imported as invited; activation codes went to {}.",
+                    r.added,
+                    app.ctx.mailer.describe()
+                )];
+                if r.mail_failures > 0 {
+                    lines.push(format!(
+                        "{} mail(s) could not be sent: {}",
+                        r.mail_failures,
+                        r.first_mail_error.unwrap_or_default()
+                    ));
+                }
+                app.ctx.act(Act::Push(Popup::message(
+                    "Import done",
+                    lines,
+                    r.mail_failures > 0,
+                )));
+                if let super::app::Screen::Main(m) = &mut app.screen {
+                    m.reload(&mut app.ctx);
+                }
+            }
+            Err(e) => app.ctx.act(Act::Push(Popup::message(
+                "Nothing imported",
+                vec![e.to_string()],
+                true,
+            ))),
+        }) as Apply
+    });
 }

@@ -218,6 +218,7 @@ impl UsersPane {
             ("n", "not configured"),
             ("s", "sort"),
             ("a", "add user"),
+            ("i", "import"),
         ]
     }
 
@@ -228,6 +229,7 @@ impl UsersPane {
             ("n", "show only users who have not configured MFA"),
             ("s / S", "sort by the next column / reverse"),
             ("a", "add a user (invited)"),
+            ("i", "import users from a CSV file"),
             ("PgUp/PgDn Home/End", "page, jump"),
         ]
     }
@@ -304,6 +306,7 @@ impl UsersPane {
                 self.rebuild_view();
             }
             KeyCode::Char('a') => ctx.act(Act::Push(Popup::add_user())),
+            KeyCode::Char('i') => ctx.act(Act::Push(Popup::import_csv())),
             KeyCode::Enter => {
                 if let Some(r) = self.selected_row() {
                     match core.user_detail(Actor::User(s), r.username) {
