@@ -55,6 +55,8 @@ pub struct Session {
     nonce: u64,
     /// This sign-in passed a second factor (not the password or a trusted device alone).
     second_factor: bool,
+    /// Signed in with a recovery code: how many are left.
+    pub recovery_codes_left: Option<usize>,
     /// Enforcement is `required` and this user has not configured MFA yet.
     pub must_enroll: bool,
     /// Days left to configure MFA, while `must_enroll`.

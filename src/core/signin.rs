@@ -832,6 +832,16 @@ impl Core {
             scope,
             nonce: crate::random::u64()?,
             second_factor: matches!(how, "authenticator" | "email code" | "recovery code"),
+            recovery_codes_left: if how == "recovery code" {
+                Some(
+                    tx.recovery_codes(user.id)?
+                        .iter()
+                        .filter(|(_, c)| c.used_at.is_none())
+                        .count(),
+                )
+            } else {
+                None
+            },
             must_enroll,
             grace_days_left,
         }))

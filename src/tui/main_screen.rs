@@ -91,6 +91,11 @@ impl MainScreen {
             let first = m.nav.first().copied().unwrap_or(NavItem::SignOut);
             m.select(first, ctx);
         }
+        if let Some(left) = m.session.recovery_codes_left {
+            ctx.act(Act::Notice(format!(
+                "Signed in with a recovery code: {left} left. Make new ones in Configure my MFA (g)."
+            )));
+        }
         m
     }
 

@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Sparkline};
+use ratatui::widgets::{Gauge, Paragraph, Sparkline};
 
 use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::main_screen::pane_block;
@@ -101,22 +101,26 @@ impl OverviewPane {
         } else {
             self.configured as f64 / self.people as f64
         };
+        let [label, bar] =
+            Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(gauge);
         f.render_widget(
-            Gauge::default()
-                .block(
-                    Block::default()
-                        .borders(Borders::NONE)
-                        .title(Span::styled("Users with MFA configured", theme.title())),
-                )
-                .gauge_style(theme.ok())
-                .ratio(ratio.clamp(0.0, 1.0))
-                .label(format!(
+            Paragraph::new(Line::from(vec![Span::styled(
+                format!(
                     "{} of {} users configured · {:.1} %",
                     self.configured,
                     self.people,
                     ratio * 100.0
-                )),
-            Rect { height: 2, ..gauge },
+                ),
+                theme.title(),
+            )])),
+            label,
+        );
+        f.render_widget(
+            Gauge::default()
+                .gauge_style(theme.ok())
+                .ratio(ratio.clamp(0.0, 1.0))
+                .label(""),
+            bar,
         );
         let warn = |n: usize| if n > 0 { theme.warn() } else { theme.text() };
         let lines = vec![
