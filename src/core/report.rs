@@ -124,7 +124,7 @@ impl Core {
                     locks.get(&text::normalize_username(&u.username)).copied()
                 };
                 f(self.row(&org, u, m, lock));
-                Ok::<_, CoreError>(())
+                Ok::<_, CoreError>(true)
             })
         })
     }
@@ -247,10 +247,11 @@ impl Core {
             let today = self.now().div_euclid(86400);
             let first = today - days as i64 + 1;
             let mut out = vec![0u64; days];
-            for e in tx.recent_audit_events(usize::MAX)? {
+            // Newest first, stopping at the first event older than the window.
+            tx.for_each_audit_newest_first(|e| {
                 let day = e.time.div_euclid(86400);
                 if day < first {
-                    break;
+                    return Ok(false);
                 }
                 if matches!(
                     e.kind.as_str(),
@@ -261,7 +262,8 @@ impl Core {
                 {
                     *slot += 1;
                 }
-            }
+                Ok(true)
+            })?;
             Ok(out)
         })
     }

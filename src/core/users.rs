@@ -252,12 +252,13 @@ impl Core {
 
     /// Refuses to leave the organization without an active administrator.
     fn guard_last_admin(&self, tx: &Tx, user: &User) -> Result<()> {
-        let others = tx
-            .users()?
-            .into_iter()
-            .filter(|u| u.id != user.id && u.role == Role::Admin && !u.disabled)
-            .count();
-        if others == 0 {
+        // Stops at the first other active admin rather than reading everyone.
+        let mut other = false;
+        tx.for_each_user(|u| {
+            other = u.id != user.id && u.role == Role::Admin && !u.disabled;
+            Ok::<_, CoreError>(!other)
+        })?;
+        if !other {
             return Err(CoreError::Conflict(format!(
                 "{} is the last active administrator: make another user admin first",
                 user.username

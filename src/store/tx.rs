@@ -284,19 +284,18 @@ impl<'s> Tx<'s> {
         self.remove_key(USERS, id).map(|_| ())
     }
 
-    pub fn user_count(&self) -> Result<u64> {
-        with_table!(self, USERS, |t| t.len().map_err(|e| self.err(e)))
-    }
-
-    /// Calls `f` with every user in id order, decoding one at a time.
+    /// Calls `f` with every user in id order, decoding one at a time, until it returns
+    /// `false`.
     pub fn for_each_user<E: From<StoreError>>(
         &self,
-        mut f: impl FnMut(User) -> std::result::Result<(), E>,
+        mut f: impl FnMut(User) -> std::result::Result<bool, E>,
     ) -> std::result::Result<(), E> {
         with_table!(self, USERS, |t| {
             for row in t.iter().map_err(|e| self.err(e))? {
                 let (_, v) = row.map_err(|e| self.err(e))?;
-                f(self.decode("user", v.value())?)?;
+                if !f(self.decode("user", v.value())?)? {
+                    break;
+                }
             }
             Ok(())
         })
@@ -563,13 +562,28 @@ impl<'s> Tx<'s> {
 
     /// The newest `limit` audit events, newest first.
     pub fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        let mut out = Vec::new();
+        self.for_each_audit_newest_first(|e| {
+            out.push(e);
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with audit events from the newest back, decoding one at a time, until it
+    /// returns `false`.
+    pub fn for_each_audit_newest_first(
+        &self,
+        mut f: impl FnMut(AuditEvent) -> Result<bool>,
+    ) -> Result<()> {
         with_table!(self, AUDIT, |t| {
-            let mut out = Vec::new();
-            for row in t.iter().map_err(|e| self.err(e))?.rev().take(limit) {
+            for row in t.iter().map_err(|e| self.err(e))?.rev() {
                 let (_, v) = row.map_err(|e| self.err(e))?;
-                out.push(self.decode("audit event", v.value())?);
+                if !f(self.decode("audit event", v.value())?)? {
+                    break;
+                }
             }
-            Ok(out)
+            Ok(())
         })
     }
 
