@@ -173,8 +173,8 @@ pub struct Store {
 
 struct Shared {
     path: PathBuf,
-    /// The read-only handle every read uses; `check_integrity` takes it alone.
-    reader: RwLock<ReadOnlyDatabase>,
+    /// The read-only handle every read uses.
+    reader: ReadOnlyDatabase,
     /// The writable handle and our writer lock, opened at the first write. The mutex orders
     /// this process's writers; the lock file orders processes.
     writer: Mutex<Writer>,
@@ -298,7 +298,7 @@ impl Store {
     fn from_parts(path: &Path, reader: ReadOnlyDatabase, writer: Writer, key: SecretKey) -> Store {
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
-            reader: RwLock::new(reader),
+            reader,
             writer: Mutex::new(writer),
             key_id: RwLock::new(key.fingerprint()),
             key: RwLock::new(Arc::new(key)),
@@ -477,8 +477,10 @@ impl Store {
         let shared = Arc::clone(&self.shared);
         let path = self.path().to_path_buf();
         bounded(self.path(), move || {
-            let reader = shared.reader.read().unwrap_or_else(|p| p.into_inner());
-            reader.begin_read().map_err(|e| db_err(&path, e.into()))
+            shared
+                .reader
+                .begin_read()
+                .map_err(|e| db_err(&path, e.into()))
         })
     }
 
@@ -550,7 +552,7 @@ impl Store {
     }
 
     /// redb's structural check of the file (page checksums, the allocator, every tree).
-    /// Takes the writer lock like a write; holds off this process's reads meanwhile. A
+    /// Takes the writer lock like a write; reads go on meanwhile. A
     /// failure leaves the `<database>.damaged` marker, so every process refuses changes
     /// until a check passes again; a pass removes it.
     pub fn check_integrity(&self) -> Result<bool> {
@@ -566,11 +568,6 @@ impl Store {
             return Ok(false);
         };
         let _held = lock.acquire(started, deadline)?;
-        let _reads = self
-            .shared
-            .reader
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
         let outcome = guarded(path, || {
             if db.is_none() {
                 *db = Some(open_writer(path)?);
