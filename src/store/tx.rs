@@ -26,6 +26,8 @@ pub struct Tx<'s> {
     /// Where the next audit event goes (sequence before it, link it follows), once looked
     /// up in this transaction.
     audit_tail: RefCell<Option<(u64, String)>>,
+    /// Events were appended: the chain head moves to the newest, once, at commit.
+    appended: Cell<bool>,
     /// Something changed: the generation counter goes up once, at commit.
     changed: Cell<bool>,
 }
@@ -66,6 +68,7 @@ impl<'s> Tx<'s> {
             path,
             key,
             audit_tail: RefCell::new(None),
+            appended: Cell::new(false),
             changed: Cell::new(false),
         }
     }
@@ -76,11 +79,18 @@ impl<'s> Tx<'s> {
             path,
             key,
             audit_tail: RefCell::new(None),
+            appended: Cell::new(false),
             changed: Cell::new(false),
         }
     }
 
     pub(super) fn commit(self) -> Result<()> {
+        let tail = self.audit_tail.borrow().clone();
+        if self.appended.get()
+            && let Some((seq, mac)) = tail
+        {
+            self.put_chain_head(seq, &mac)?;
+        }
         if self.changed.get() {
             let n = self.generation()? + 1;
             self.put_meta_u64("generation", n)?;
@@ -542,7 +552,8 @@ impl<'s> Tx<'s> {
         })
     }
 
-    /// The stored chain head, as found (not yet verified).
+    /// The stored chain head, as found (not yet verified); events appended in this
+    /// transaction move it only when it commits.
     pub fn chain_head(&self) -> Result<Option<ChainHead>> {
         match self.meta(CHAIN_HEAD_KEY)? {
             Some(bytes) => Ok(Some(self.decode("audit chain head", &bytes)?)),
@@ -582,8 +593,9 @@ impl<'s> Tx<'s> {
         Ok(tail)
     }
 
-    /// Appends one event to the chain and moves the head to it, in this transaction: the
-    /// event lands with the act or not at all. Returns its sequence number.
+    /// Appends one event to the chain, in this transaction: the event lands with the act
+    /// or not at all. The chain head moves to the newest event when the transaction
+    /// commits (once, however many events it appends). Returns its sequence number.
     pub fn append_audit(
         &self,
         time: Timestamp,
@@ -606,7 +618,8 @@ impl<'s> Tx<'s> {
         };
         e.hash = chain::event_mac(key, &e)?;
         self.put_json(AUDIT, e.seq, &e)?;
-        self.put_chain_head(e.seq, &e.hash)?;
+        self.audit_tail.replace(Some((e.seq, e.hash)));
+        self.appended.set(true);
         Ok(e.seq)
     }
 
