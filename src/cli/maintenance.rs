@@ -45,18 +45,18 @@ pub fn check(db: &Path) -> CliResult {
     let rolled_back = match &head {
         HeadComparison::Consistent { seq, .. } => {
             println!(
-                "chain head vs log: ok (event {seq}, recorded in {})",
+                "chain head vs log:  ok (event {seq}, recorded in {})",
                 log.display()
             );
             false
         }
         HeadComparison::NoHead => {
-            println!("chain head vs log: not compared (the chain head does not verify)");
+            println!("chain head vs log:  not compared (the chain head does not verify)");
             false
         }
         HeadComparison::RolledBack { logged, seq } => {
             println!(
-                "chain head vs log: FAILED: the database looks rolled back to an older copy: {} says event {} was the newest at {}, the database's newest is event {seq}",
+                "chain head vs log:  FAILED: the database looks rolled back to an older copy: {} says event {} was the newest at {}, the database's newest is event {seq}",
                 log.display(),
                 logged.seq,
                 logged.time
@@ -65,7 +65,7 @@ pub fn check(db: &Path) -> CliResult {
         }
         HeadComparison::Diverged { logged, seq } => {
             println!(
-                "chain head vs log: FAILED: the database's event {} is not the one {} recorded at {} (the database's newest is event {seq}): it looks replaced by another copy",
+                "chain head vs log:  FAILED: the database's event {} is not the one {} recorded at {} (the database's newest is event {seq}): it looks replaced by another copy",
                 logged.seq,
                 log.display(),
                 logged.time
