@@ -124,11 +124,12 @@ fn stopped_importer(dir: &Path, db: &Path) -> Child {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
+    // The holder of the writer lock writes its pid first in the lock file.
     let lock = mfa_console::store::lock::lock_path(db);
     let started = Instant::now();
     loop {
-        if std::fs::metadata(&lock)
-            .map(|m| m.len() > 0)
+        if std::fs::read_to_string(&lock)
+            .map(|r| r.starts_with(&format!("{}\t", child.id())))
             .unwrap_or(false)
         {
             break;
@@ -141,8 +142,10 @@ fn stopped_importer(dir: &Path, db: &Path) -> Child {
     }
     std::thread::sleep(Duration::from_millis(100));
     signal(&child, "-STOP");
+    // Still inside: the commit would have been followed by the codes file.
     assert!(
-        std::fs::metadata(&lock).unwrap().len() > 0,
+        !dir.join("codes.csv").exists()
+            || std::fs::metadata(dir.join("codes.csv")).unwrap().len() == 0,
         "the import finished its write before it was stopped"
     );
     child

@@ -38,10 +38,13 @@ pub(crate) struct Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let _ = self.lock.file.set_len(0);
+        // The record stays: it is read only while somebody holds the lock, who wrote it.
         let _ = self.lock.file.unlock();
     }
 }
+
+/// The owner record's fixed size: each holder overwrites it in one write, no truncation.
+const RECORD_BYTES: usize = 320;
 
 impl WriterLock {
     pub fn open(db: &Path) -> Result<WriterLock> {
@@ -110,9 +113,10 @@ impl WriterLock {
             .take(200)
             .collect();
         let since = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
-        let line = format!("{}\t{since}\t{command}\n", std::process::id());
-        let _ = self.file.set_len(0);
-        let _ = self.file.write_all_at(line.as_bytes(), 0);
+        let mut line = format!("{}\t{since}\t{command}", std::process::id()).into_bytes();
+        line.resize(RECORD_BYTES - 1, b' ');
+        line.push(b'\n');
+        let _ = self.file.write_all_at(&line, 0);
     }
 
     fn owner(&self) -> Option<String> {
