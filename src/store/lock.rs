@@ -124,7 +124,7 @@ impl WriterLock {
     }
 }
 
-/// "process 1234 (`mfa-console user import big.csv`) has held it since …", when a holder
+/// "process 1234 (mfa-console user import big.csv) has been writing to it since …", when a holder
 /// wrote its record in `<db>.lock`.
 pub fn owner_of(db: &Path) -> Option<String> {
     let mut text = String::new();
@@ -134,7 +134,10 @@ pub fn owner_of(db: &Path) -> Option<String> {
     let pid: u32 = parts.next()?.parse().ok()?;
     let since = parts.next()?;
     let command = parts.next().unwrap_or("");
+    // Today's holders by time of day; older ones with the date.
+    let today = chrono::Local::now().format("%Y-%m-%d ").to_string();
+    let since = since.strip_prefix(&today).unwrap_or(since);
     Some(format!(
-        "process {pid} (`{command}`) has held it since {since}"
+        "process {pid} ({command}) has been writing to it since {since}"
     ))
 }

@@ -97,8 +97,8 @@ pub enum StoreError {
     )]
     NewerSchema { path: PathBuf, found: u64 },
     #[error(
-        "the database {path} is busy: another process is writing to it{who} (waited {waited} s); wait for it to finish and try again, or stop that process if it hangs",
-        who = holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
+        "the database {path} is busy: {who}; try again when it is done, or stop it if it hangs",
+        who = holder.clone().unwrap_or_else(|| format!("another process has been writing to it for over {waited} s"))
     )]
     Busy {
         path: PathBuf,
@@ -723,7 +723,7 @@ fn lock_until<'a>(
                     return Err(StoreError::Busy {
                         path: path.to_path_buf(),
                         waited: now.duration_since(started).as_secs(),
-                        holder: Some("a write of this same process".into()),
+                        holder: Some("a write of this same process holds it".into()),
                     });
                 }
                 std::thread::sleep(pause.min(deadline - now));
@@ -757,7 +757,8 @@ fn bounded<T: Send + 'static>(
             path: path.to_path_buf(),
             waited: started.elapsed().as_secs(),
             holder: lock::owner_of(path)
-                .map(|h| format!("{h}, and is stopped or stuck part-way through a commit")),
+                .map(|h| format!("{h}, and is stopped or stuck part-way through a commit"))
+                .or_else(|| Some("a process is stopped or stuck part-way through a commit".into())),
         }),
     }
 }
@@ -778,7 +779,7 @@ fn open_reader(path: &Path) -> Result<ReadOnlyDatabase> {
                     return Err(StoreError::Busy {
                         path: path.to_path_buf(),
                         waited: now.duration_since(started).as_secs(),
-                        holder: Some("a program that locks the whole file".into()),
+                        holder: Some("a program that locks the whole file has it open".into()),
                     });
                 }
                 std::thread::sleep(pause.min(deadline - now));

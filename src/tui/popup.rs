@@ -746,8 +746,9 @@ impl AddUser {
         };
         f.render_widget(
             Paragraph::new(msg).wrap(Wrap { trim: true }),
+            // The rest of the box: an error such as "database busy" names a process.
             Rect {
-                height: 2,
+                height: inner.bottom().saturating_sub(rows[7].y).max(1),
                 ..rows[7]
             },
         );
