@@ -407,3 +407,46 @@ fn engine_errors_name_the_file_and_say_what_to_do() {
         "{err}"
     );
 }
+
+/// Holds the storage engine's header lock (the first 320 bytes of the file, which a writer
+/// holds exclusively while it publishes a commit) from this process, as a writer stopped
+/// right then would.
+#[allow(unsafe_code)]
+fn hold_header_lock(db: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(db)
+        .unwrap();
+    // SAFETY: a zeroed `flock` is a valid value; the fd is open for the call's duration.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = 0;
+    lock.l_len = 320;
+    // SAFETY: F_OFD_SETLK with a valid pointer to an initialised flock.
+    let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &mut lock) };
+    assert_eq!(rc, 0, "could not take the header lock");
+    f
+}
+
+#[test]
+fn a_read_behind_a_writer_stopped_mid_commit_gives_up_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let held = hold_header_lock(&db);
+    let mut list = cmd(&db, &["user", "list"]);
+    list.env("MFA_CONSOLE_BUSY_SECONDS", "2");
+    let (out, took) = run_bounded(list, Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(took < Duration::from_secs(10), "waited {took:?}");
+    assert!(
+        err.contains("is busy") && err.contains("part-way through a commit"),
+        "{err}"
+    );
+    drop(held);
+    let out = run(&db, &["user", "list"]);
+    assert!(out.status.success());
+}

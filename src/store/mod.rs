@@ -189,7 +189,12 @@ struct Shared {
     key_id: RwLock<String>,
     /// Set when the engine panicked on this file: later writes are refused.
     damaged: Mutex<Option<String>>,
+    /// The thread that begins read transactions, so that a read can stop waiting for the
+    /// engine's header lock; started at the first read.
+    begins: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Default)]
 struct Writer {
@@ -309,6 +314,7 @@ impl Store {
             key_id: RwLock::new(key.fingerprint()),
             key: RwLock::new(Arc::new(key)),
             damaged: Mutex::new(None),
+            begins: Mutex::new(None),
         });
         register(&shared);
         Store { shared }
@@ -469,15 +475,47 @@ impl Store {
         }
     }
 
+    /// Begins a read on this database's begin thread and waits for it until the busy
+    /// timeout (see [`bounded`]; one long-lived thread rather than one per read).
     fn begin_read_bounded(&self) -> Result<redb::ReadTransaction> {
+        let path = self.path();
+        let started = Instant::now();
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
         let shared = Arc::clone(&self.shared);
-        let path = self.path().to_path_buf();
-        bounded(self.path(), move || {
-            shared
-                .reader
-                .begin_read()
-                .map_err(|e| db_err(&path, e.into()))
-        })
+        let job: Job = Box::new(move || {
+            let r = guarded(&shared.path, || {
+                shared
+                    .reader
+                    .begin_read()
+                    .map_err(|e| db_err(&shared.path, e.into()))
+            });
+            let _ = reply.send(r);
+        });
+        {
+            let mut begins = self.shared.begins.lock().unwrap_or_else(|p| p.into_inner());
+            // A thread that ended (it cannot, short of a bug) hands the job back.
+            let job = match begins.as_ref() {
+                Some(s) => s.send(job).err().map(|std::sync::mpsc::SendError(job)| job),
+                None => Some(job),
+            };
+            if let Some(job) = job {
+                let (send, receive) = std::sync::mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name("database reads".into())
+                    .spawn(move || {
+                        while let Ok(job) = receive.recv() {
+                            job();
+                        }
+                    })
+                    .map_err(|e| io_err(path, e))?;
+                let _ = send.send(job);
+                *begins = Some(send);
+            }
+        }
+        match answer.recv_timeout(busy_timeout()) {
+            Ok(r) => r,
+            Err(_) => Err(stuck_in_commit(path, started)),
+        }
     }
 
     /// One atomic, durable unit of work: committed with immediate durability when `f`
@@ -753,13 +791,17 @@ fn bounded<T: Send + 'static>(
     }
     match receive.recv_timeout(busy_timeout()) {
         Ok(r) => r,
-        Err(_) => Err(StoreError::Busy {
-            path: path.to_path_buf(),
-            waited: started.elapsed().as_secs(),
-            holder: lock::owner_of(path)
-                .map(|h| format!("{h}, and is stopped or stuck part-way through a commit"))
-                .or_else(|| Some("a process is stopped or stuck part-way through a commit".into())),
-        }),
+        Err(_) => Err(stuck_in_commit(path, started)),
+    }
+}
+
+fn stuck_in_commit(path: &Path, started: Instant) -> StoreError {
+    StoreError::Busy {
+        path: path.to_path_buf(),
+        waited: started.elapsed().as_secs(),
+        holder: lock::owner_of(path)
+            .map(|h| format!("{h}, and is stopped or stuck part-way through a commit"))
+            .or_else(|| Some("a process is stopped or stuck part-way through a commit".into())),
     }
 }
 
