@@ -2,8 +2,8 @@
 //! first; one bad row (named by its line) means nothing is written. Imported users are
 //! invited: each gets an activation code by mail.
 
-use std::collections::HashSet;
-use std::io::Read;
+use std::collections::HashMap;
+use std::io::{Read, Write};
 
 use zeroize::Zeroizing;
 
@@ -42,72 +42,276 @@ pub struct ImportReport {
     pub first_mail_error: Option<String>,
 }
 
-/// Reads and checks every row; errors name the line (header is line 1).
-pub fn parse_csv(input: impl Read, source: &str) -> Result<Vec<NewUser>> {
+/// The header of an import file, and of `user export`.
+pub const HEADER: [&str; 4] = ["username", "email", "name", "role"];
+/// The most rows one import takes (twice the largest organization the product is
+/// measured at); more go in several files.
+pub const MAX_ROWS: usize = 250_000;
+/// The largest import file.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The longest row, line breaks inside quotes included.
+pub const MAX_ROW_BYTES: u64 = 64 * 1024;
+/// The longest field: every field the import takes is far shorter.
+pub const MAX_FIELD_BYTES: usize = 1024;
+/// How far the CSV reader reads ahead of the row it parses.
+const READ_AHEAD: usize = 8 * 1024;
+
+/// The rows of an import file, each with the line it starts on.
+#[derive(Clone, Debug, Default)]
+pub struct ImportRows {
+    users: Vec<NewUser>,
+    /// Parallel to `users`; empty for rows not read from a file.
+    lines: Vec<u64>,
+}
+
+impl ImportRows {
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+    pub fn users(&self) -> &[NewUser] {
+        &self.users
+    }
+    /// Where row `i` is: "line N" of the file, or "row N".
+    fn place(&self, i: usize) -> String {
+        match self.lines.get(i) {
+            Some(l) => format!("line {l}"),
+            None => format!("row {}", i + 1),
+        }
+    }
+}
+
+impl From<Vec<NewUser>> for ImportRows {
+    fn from(users: Vec<NewUser>) -> Self {
+        ImportRows {
+            users,
+            lines: Vec::new(),
+        }
+    }
+}
+
+impl IntoIterator for ImportRows {
+    type Item = NewUser;
+    type IntoIter = std::vec::IntoIter<NewUser>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.users.into_iter()
+    }
+}
+
+/// Which bound a read went past.
+#[derive(Clone, Copy, Debug)]
+enum Overrun {
+    File,
+    Row,
+}
+
+impl std::fmt::Display for Overrun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Overrun::File => "the file is too large",
+            Overrun::Row => "the row is too long",
+        })
+    }
+}
+
+impl std::error::Error for Overrun {}
+
+/// The file under the CSV reader: stops with an [`Overrun`] error as soon as the file
+/// passes [`MAX_FILE_BYTES`] or the row being read passes [`MAX_ROW_BYTES`], so that no
+/// input (`/dev/zero`, a file without line breaks, a quote that never closes) is held
+/// in memory beyond that.
+struct Bounded<R> {
+    inner: R,
+    read: u64,
+    /// Where the row being parsed starts, as the parser last said.
+    row_start: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let row_so_far = self.read.saturating_sub(self.row_start.get());
+        if row_so_far > MAX_ROW_BYTES + READ_AHEAD as u64 {
+            return Err(std::io::Error::other(Overrun::Row));
+        }
+        if self.read > MAX_FILE_BYTES {
+            return Err(std::io::Error::other(Overrun::File));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+fn overrun(e: &csv::Error) -> Option<Overrun> {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => io.get_ref()?.downcast_ref::<Overrun>().copied(),
+        _ => None,
+    }
+}
+
+fn overrun_message(o: Overrun, line: u64) -> String {
+    match o {
+        Overrun::File => format!(
+            "the file is larger than {} MiB: split it into parts (at most {MAX_ROWS} rows each) and import each",
+            MAX_FILE_BYTES / (1024 * 1024)
+        ),
+        Overrun::Row => format!(
+            "line {line}: the row starting here runs past {} KiB (a quote that never closes, no line breaks, or not a CSV file?): fix the row or check that this is the right file",
+            MAX_ROW_BYTES / 1024
+        ),
+    }
+}
+
+/// Writes users in the import format with their real values (the CSV writer quotes
+/// what needs it), so an export imports back unchanged.
+pub fn write_csv<'a, W: Write>(
+    out: W,
+    rows: impl IntoIterator<Item = [&'a str; 4]>,
+) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(HEADER).map_err(std::io::Error::other)?;
+    for r in rows {
+        w.write_record(r).map_err(std::io::Error::other)?;
+    }
+    w.flush()
+}
+
+/// Reads and checks every row; errors name the line a row starts on (header is line 1;
+/// blank lines and line breaks inside quotes count). Reads at most [`MAX_FILE_BYTES`],
+/// rows of at most [`MAX_ROW_BYTES`] and [`MAX_ROWS`] rows.
+pub fn parse_csv(input: impl Read, source: &str) -> Result<ImportRows> {
+    let row_start = std::rc::Rc::new(std::cell::Cell::new(0));
+    let bounded = Bounded {
+        inner: input,
+        read: 0,
+        row_start: row_start.clone(),
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
-        .from_reader(input);
-    let headers = rdr
-        .headers()
-        .map_err(|e| CoreError::Invalid(format!("{source}: cannot read the header line: {e}")))?
-        .clone();
-    let want = ["username", "email", "name", "role"];
+        .buffer_capacity(READ_AHEAD)
+        .from_reader(bounded);
+    let fail = |what: String| {
+        CoreError::Invalid(format!(
+            "{source}: nothing was imported; fix these lines and run the import again:\n  {what}"
+        ))
+    };
+    let headers = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(match overrun(&e) {
+                Some(o) => fail(overrun_message(o, 1)),
+                None => CoreError::Invalid(format!(
+                    "{source}: cannot read the header line: {}",
+                    csv_reason(&e)
+                )),
+            });
+        }
+    };
     let got: Vec<String> = headers
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
-    if got != want {
+    if got != HEADER {
         return Err(CoreError::Invalid(format!(
             "{source}: line 1: the header must be `username,email,name,role` (found `{}`)",
-            text::escape_control(&headers.iter().collect::<Vec<_>>().join(","))
+            text::escape_control(
+                &headers
+                    .iter()
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )
         )));
     }
-    let mut out = Vec::new();
+    let mut out = ImportRows::default();
     let mut errors = Vec::new();
-    let mut seen = HashSet::new();
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
+    // Skeleton → (username, line): two rows alike, or only looking alike.
+    let mut seen: HashMap<String, (String, u64)> = HashMap::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let next_line = rdr.position().line();
+        row_start.set(rdr.position().byte());
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                if let Some(o) = overrun(&e) {
+                    errors.push(overrun_message(o, next_line));
+                    break;
+                }
+                let line = e.position().map(|p| p.line()).unwrap_or(next_line);
                 errors.push(format!("line {line}: {}", csv_reason(&e)));
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
                 continue;
             }
-        };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        let field = |i: usize| rec.get(i).unwrap_or("").to_string();
-        let row = (|| {
-            let role = parse_role(&field(3))?;
-            let u = NewUser {
-                username: field(0),
-                email: field(1),
-                name: field(2),
-                role,
-                password: None,
-            };
-            validate_new(&u)?;
-            if !seen.insert(text::normalize_username(&u.username)) {
-                return Err(CoreError::Invalid(format!(
-                    "{:?} appears twice in the file",
-                    u.username
-                )));
+        }
+        let line = rec.position().map(|p| p.line()).unwrap_or(next_line);
+        if out.len() + errors.len() >= MAX_ROWS {
+            errors.push(format!(
+                "line {line}: the file has more than {MAX_ROWS} rows: split it into parts of at most {MAX_ROWS} rows and import each"
+            ));
+            break;
+        }
+        if let Some((i, f)) = rec
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() > MAX_FIELD_BYTES)
+        {
+            errors.push(format!(
+                "line {line}: the {} field has {} bytes; a field holds at most {MAX_FIELD_BYTES} bytes",
+                HEADER.get(i).copied().unwrap_or("extra"),
+                f.len()
+            ));
+        } else {
+            let field = |i: usize| rec.get(i).unwrap_or("").to_string();
+            let row = (|| {
+                let role = parse_role(&field(3))?;
+                let u = NewUser {
+                    username: field(0),
+                    email: field(1),
+                    name: field(2),
+                    role,
+                    password: None,
+                };
+                validate_new(&u)?;
+                let skeleton = text::username_skeleton(&u.username);
+                if let Some((other, at)) = seen.get(&skeleton) {
+                    return Err(CoreError::Invalid(
+                        if text::normalize_username(other) == text::normalize_username(&u.username)
+                        {
+                            format!("{:?} appears twice in the file (line {at} too)", u.username)
+                        } else {
+                            format!(
+                                "{:?} looks like {other:?} on line {at} (look-alike characters): choose names that cannot be mistaken for each other",
+                                text::escape_control(&u.username)
+                            )
+                        },
+                    ));
+                }
+                seen.insert(skeleton, (u.username.clone(), line));
+                Ok(u)
+            })();
+            match row {
+                Ok(u) => {
+                    out.users.push(u);
+                    out.lines.push(line);
+                }
+                Err(e) => errors.push(format!("line {line}: {e}")),
             }
-            Ok(u)
-        })();
-        match row {
-            Ok(u) => out.push(u),
-            Err(e) => errors.push(format!("line {line}: {e}")),
         }
         if errors.len() >= 20 {
             break;
         }
     }
     if !errors.is_empty() {
-        return Err(CoreError::Invalid(format!(
-            "{source}: nothing was imported; fix these lines and run the import again:\n  {}",
-            errors.join("\n  ")
-        )));
+        return Err(fail(errors.join("\n  ")));
     }
     Ok(out)
 }
@@ -120,6 +324,7 @@ fn csv_reason(e: &csv::Error) -> String {
             format!("expected {expected_len} fields, found {len}")
         }
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8 text".into(),
+        csv::ErrorKind::Io(io) => io.to_string(),
         _ => e.to_string(),
     }
 }
@@ -130,10 +335,11 @@ impl Core {
     pub fn import_users(
         &self,
         actor: Actor,
-        rows: Vec<NewUser>,
+        rows: impl Into<ImportRows>,
         delivery: CodeDelivery,
         progress: &mut dyn FnMut(Phase, usize, usize),
     ) -> Result<ImportReport> {
+        let rows: ImportRows = rows.into();
         let now = self.now();
         let total = rows.len();
         let expires = now + super::ACTIVATION_DAYS * 86400;
@@ -146,7 +352,7 @@ impl Core {
             let who = actor.name();
             let mut users: Vec<User> = Vec::with_capacity(total);
             let mut errors = Vec::new();
-            for (i, row) in rows.iter().enumerate() {
+            for (i, row) in rows.users().iter().enumerate() {
                 match insert_user(tx, now, &who, row, None) {
                     Ok(u) => {
                         tx.put_activation_code(
@@ -162,11 +368,9 @@ impl Core {
                         )?;
                         users.push(u);
                     }
-                    Err(CoreError::Conflict(_)) => errors.push(format!(
-                        "line {}: a user named {:?} already exists",
-                        i + 2,
-                        row.username
-                    )),
+                    Err(CoreError::Conflict(why)) => {
+                        errors.push(format!("{}: {why}", rows.place(i)))
+                    }
                     Err(e) => return Err(e),
                 }
                 if i % 1000 == 0 {
@@ -176,7 +380,7 @@ impl Core {
             if !errors.is_empty() {
                 errors.truncate(20);
                 return Err(CoreError::Conflict(format!(
-                    "nothing was imported; these users already exist:\n  {}",
+                    "nothing was imported; these users already exist or look like users who do:\n  {}",
                     errors.join("\n  ")
                 )));
             }

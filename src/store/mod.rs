@@ -35,6 +35,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 pub(crate) const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
+/// (confusable skeleton of the username, user id): finds a username that looks like
+/// another without reading every user.
+pub(crate) const USERNAME_SKELETONS: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("username_skeletons");
 pub(crate) const ENROLLMENTS: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("enrollments");
 pub(crate) const RECOVERY_CODES: TableDefinition<(u64, u32), &[u8]> =
@@ -495,6 +499,7 @@ fn load_key(db: &Path, key_id: &str) -> Result<SecretKey> {
 /// the first: the step from each later version's predecessor goes here as it comes.
 fn migrate(tx: &Tx, _from: u64) -> Result<()> {
     tx.create_tables()?;
+    tx.backfill_username_skeletons()?;
     tx.put_meta_u64("schema_version", SCHEMA_VERSION)
 }
 

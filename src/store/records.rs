@@ -202,3 +202,12 @@ pub struct AuditEvent {
     pub prev: String,
     pub hash: String,
 }
+
+/// The key of the confusable-username index: the UTS #39 skeleton of the username in its
+/// compared form (trimmed, NFKC, lowercase), so that `paul`, `pаul` (Cyrillic а), `pau1`
+/// and `PAUL` share one.
+pub fn username_skeleton(username: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let compared = username.trim().nfkc().collect::<String>().to_lowercase();
+    unicode_security::skeleton(&compared).collect()
+}
