@@ -255,11 +255,16 @@ fn a_huge_password_on_stdin_is_refused() {
         &huge[..10_000],
     );
     refused(&r, &["standard input", "4096 bytes"]);
-    let other = tempfile::tempdir().unwrap();
-    let r = org.run(
+    let other = Org {
+        dir: tempfile::tempdir().unwrap(),
+        db: PathBuf::new(),
+    };
+    let other = Org {
+        db: other.path("new.redb"),
+        ..other
+    };
+    let r = other.run(
         &[
-            "--db",
-            other.path().join("new.redb").to_str().unwrap(),
             "init",
             "--org",
             "B",
@@ -272,14 +277,17 @@ fn a_huge_password_on_stdin_is_refused() {
         &huge,
     );
     refused(&r, &["standard input", "4096 bytes"]);
-    assert!(!other.path().join("new.redb").exists());
+    assert!(!other.db.exists());
 }
 
 #[test]
 fn a_long_password_within_the_limit_is_still_read_whole() {
     let org = Org::new();
     // 1024 code points of four bytes each: the longest password there is.
-    let longest: String = "𝄞".repeat(1024);
+    let longest: String = (0..1024u32)
+        .map(|i| char::from_u32(0x1F600 + i % 64).unwrap())
+        .collect();
+    assert_eq!(longest.len(), 4096);
     let r = org.run(
         &[
             "user",

@@ -2,8 +2,10 @@
 //! first; one bad row (named by its line) means nothing is written. Imported users are
 //! invited: each gets an activation code by mail.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
+use std::rc::Rc;
 
 use zeroize::Zeroizing;
 
@@ -121,24 +123,52 @@ impl std::error::Error for Overrun {}
 /// The file under the CSV reader: stops with an [`Overrun`] error as soon as the file
 /// passes [`MAX_FILE_BYTES`] or the row being read passes [`MAX_ROW_BYTES`], so that no
 /// input (`/dev/zero`, a file without line breaks, a quote that never closes) is held
-/// in memory beyond that.
+/// in memory beyond that. It also notes where the line breaks are, for [`Lines`].
 struct Bounded<R> {
     inner: R,
     read: u64,
+    shared: Rc<RefCell<Shared>>,
+}
+
+#[derive(Default)]
+struct Shared {
     /// Where the row being parsed starts, as the parser last said.
-    row_start: std::rc::Rc<std::cell::Cell<u64>>,
+    row_start: u64,
+    /// Offsets of the line breaks read but not yet passed by [`Shared::line_at`]: at most
+    /// a row and the read-ahead's worth.
+    breaks: VecDeque<u64>,
+    passed: u64,
+}
+
+impl Shared {
+    /// The line (from 1) that the byte at `offset` is on. Offsets asked for only grow.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while self.breaks.front().is_some_and(|b| *b < offset) {
+            self.breaks.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
 }
 
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let row_so_far = self.read.saturating_sub(self.row_start.get());
-        if row_so_far > MAX_ROW_BYTES + READ_AHEAD as u64 {
+        let mut shared = self.shared.borrow_mut();
+        if self.read.saturating_sub(shared.row_start) > MAX_ROW_BYTES + READ_AHEAD as u64 {
             return Err(std::io::Error::other(Overrun::Row));
         }
         if self.read > MAX_FILE_BYTES {
             return Err(std::io::Error::other(Overrun::File));
         }
         let n = self.inner.read(buf)?;
+        let base = self.read;
+        shared.breaks.extend(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| base + i as u64),
+        );
         self.read += n as u64;
         Ok(n)
     }
@@ -182,15 +212,17 @@ pub fn write_csv<'a, W: Write>(
 /// blank lines and line breaks inside quotes count). Reads at most [`MAX_FILE_BYTES`],
 /// rows of at most [`MAX_ROW_BYTES`] and [`MAX_ROWS`] rows.
 pub fn parse_csv(input: impl Read, source: &str) -> Result<ImportRows> {
-    let row_start = std::rc::Rc::new(std::cell::Cell::new(0));
+    let shared = Rc::new(RefCell::new(Shared::default()));
     let bounded = Bounded {
         inner: input,
         read: 0,
-        row_start: row_start.clone(),
+        shared: Rc::clone(&shared),
     };
+    // Fields are trimmed here rather than by the reader, so that the line breaks inside
+    // quotes can be counted: a row's line is where it ends, less the breaks inside it.
     let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
+        .has_headers(false)
+        .flexible(true)
         .buffer_capacity(READ_AHEAD)
         .from_reader(bounded);
     let fail = |what: String| {
@@ -198,79 +230,99 @@ pub fn parse_csv(input: impl Read, source: &str) -> Result<ImportRows> {
             "{source}: nothing was imported; fix these lines and run the import again:\n  {what}"
         ))
     };
-    let headers = match rdr.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            return Err(match overrun(&e) {
-                Some(o) => fail(overrun_message(o, 1)),
-                None => CoreError::Invalid(format!(
-                    "{source}: cannot read the header line: {}",
-                    csv_reason(&e)
-                )),
-            });
-        }
-    };
-    let got: Vec<String> = headers
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
-    if got != HEADER {
-        return Err(CoreError::Invalid(format!(
-            "{source}: line 1: the header must be `username,email,name,role` (found `{}`)",
-            text::escape_control(
-                &headers
-                    .iter()
-                    .collect::<Vec<_>>()
-                    .join(",")
-                    .chars()
-                    .take(200)
-                    .collect::<String>()
-            )
-        )));
-    }
     let mut out = ImportRows::default();
     let mut errors = Vec::new();
     // Skeleton → (username, line): two rows alike, or only looking alike.
     let mut seen: HashMap<String, (String, u64)> = HashMap::new();
-    let mut rec = csv::StringRecord::new();
+    let mut rec = csv::ByteRecord::new();
+    let mut header = true;
     loop {
-        let next_line = rdr.position().line();
-        row_start.set(rdr.position().byte());
-        match rdr.read_record(&mut rec) {
+        let start = rdr.position().byte();
+        shared.borrow_mut().row_start = start;
+        match rdr.read_byte_record(&mut rec) {
             Ok(true) => {}
-            Ok(false) => break,
+            Ok(false) => {
+                if header {
+                    return Err(CoreError::Invalid(format!(
+                        "{source}: the file is empty: the first line must be the header `username,email,name,role`"
+                    )));
+                }
+                break;
+            }
             Err(e) => {
+                let line = shared.borrow_mut().line_at(start);
                 if let Some(o) = overrun(&e) {
-                    errors.push(overrun_message(o, next_line));
-                    break;
+                    errors.push(overrun_message(o, line));
+                } else if header {
+                    return Err(CoreError::Invalid(format!(
+                        "{source}: cannot read the header line: {}; check that this is the CSV file",
+                        csv_reason(&e)
+                    )));
+                } else {
+                    errors.push(format!("line {line}: {}", csv_reason(&e)));
                 }
-                let line = e.position().map(|p| p.line()).unwrap_or(next_line);
-                errors.push(format!("line {line}: {}", csv_reason(&e)));
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    break;
-                }
-                continue;
+                break;
             }
         }
-        let line = rec.position().map(|p| p.line()).unwrap_or(next_line);
+        let end = rdr.position().byte();
+        let inside = rec
+            .iter()
+            .map(|f| f.iter().filter(|b| **b == b'\n').count() as u64)
+            .sum::<u64>();
+        let line = shared
+            .borrow_mut()
+            .line_at(end.saturating_sub(1))
+            .saturating_sub(inside);
+        let mut fields = Vec::with_capacity(4);
+        let mut problem = None;
+        for (i, f) in rec.iter().enumerate() {
+            let name = HEADER.get(i).copied().unwrap_or("extra");
+            if f.len() > MAX_FIELD_BYTES {
+                problem = Some(format!(
+                    "the {name} field has {} bytes; a field holds at most {MAX_FIELD_BYTES} bytes",
+                    f.len()
+                ));
+                break;
+            }
+            match std::str::from_utf8(f) {
+                Ok(t) => fields.push(t.trim()),
+                Err(_) => {
+                    problem = Some(format!("the {name} field is not valid UTF-8 text"));
+                    break;
+                }
+            }
+        }
+        if header {
+            header = false;
+            let got: Vec<String> = fields
+                .iter()
+                .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
+                .collect();
+            if problem.is_some() || got != HEADER {
+                return Err(CoreError::Invalid(format!(
+                    "{source}: line {line}: the header must be `username,email,name,role` (found `{}`)",
+                    text::escape_control(&fields.join(",").chars().take(200).collect::<String>())
+                )));
+            }
+            continue;
+        }
         if out.len() + errors.len() >= MAX_ROWS {
             errors.push(format!(
                 "line {line}: the file has more than {MAX_ROWS} rows: split it into parts of at most {MAX_ROWS} rows and import each"
             ));
             break;
         }
-        if let Some((i, f)) = rec
-            .iter()
-            .enumerate()
-            .find(|(_, f)| f.len() > MAX_FIELD_BYTES)
-        {
-            errors.push(format!(
-                "line {line}: the {} field has {} bytes; a field holds at most {MAX_FIELD_BYTES} bytes",
-                HEADER.get(i).copied().unwrap_or("extra"),
-                f.len()
+        if problem.is_none() && fields.len() != HEADER.len() {
+            problem = Some(format!(
+                "expected {} fields, found {}",
+                HEADER.len(),
+                fields.len()
             ));
+        }
+        if let Some(p) = problem {
+            errors.push(format!("line {line}: {p}"));
         } else {
-            let field = |i: usize| rec.get(i).unwrap_or("").to_string();
+            let field = |i: usize| fields.get(i).copied().unwrap_or("").to_string();
             let row = (|| {
                 let role = parse_role(&field(3))?;
                 let u = NewUser {
@@ -429,3 +481,4 @@ impl Core {
         Ok(report)
     }
 }
+

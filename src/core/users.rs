@@ -65,10 +65,16 @@ pub(super) fn insert_user(
     phc: Option<String>,
 ) -> Result<User> {
     let norm = text::normalize_username(&u.username);
-    if tx.user_id_by_name(&norm)?.is_some() {
+    if let Some(id) = tx.user_id_by_name(&norm)? {
+        let existing = tx.user(id)?.map(|o| o.username).unwrap_or_default();
+        let also = if existing == u.username.trim() {
+            String::new()
+        } else {
+            format!(" as {:?}", text::escape_control(&existing))
+        };
         return Err(CoreError::Conflict(format!(
-            "a user named {:?} already exists (usernames ignore case): choose another name",
-            u.username
+            "a user named {:?} already exists{also} (usernames ignore case): choose another name",
+            text::escape_control(&u.username)
         )));
     }
     // One that only looks the same (`pаul` with a Cyrillic а, `pau1`) would let someone
