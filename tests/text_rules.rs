@@ -462,3 +462,44 @@ fn a_failed_import_removes_its_codes_file() {
     assert!(!codes.exists());
     drop(org.core());
 }
+
+/// Databases made before the look-alike index have it filled when they are migrated: the
+/// step `migrate()` runs is this one.
+#[test]
+fn the_lookalike_index_is_backfilled_for_older_databases() {
+    let org = Org::new();
+    org.add("paul", "Paul").success();
+    org.add("olga", "Olga").success();
+    {
+        // As a database from before the index: no such table.
+        let mut b = redb::Builder::new();
+        b.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
+        let db = b.open(&org.db).unwrap();
+        let w = db.begin_write().unwrap();
+        let def: redb::TableDefinition<(&str, u64), ()> =
+            redb::TableDefinition::new("username_skeletons");
+        assert!(w.delete_table(def).unwrap());
+        w.commit().unwrap();
+    }
+    let core = org.core();
+    let n = core
+        .store()
+        .write(|tx| tx.backfill_username_skeletons())
+        .unwrap();
+    assert_eq!(n, 3, "admin, paul, olga");
+    drop(core);
+    org.add("p\u{430}ul", "Impostor")
+        .code(1)
+        .stderr(contains("looks like").and(contains("paul")));
+    org.add("o1ga", "Impostor")
+        .code(1)
+        .stderr(contains("looks like").and(contains("olga")));
+    // Run twice, it gives the same index.
+    let core = org.core();
+    assert_eq!(
+        core.store()
+            .write(|tx| tx.backfill_username_skeletons())
+            .unwrap(),
+        3
+    );
+}
