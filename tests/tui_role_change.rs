@@ -178,3 +178,35 @@ fn a_user_made_an_integration_account_is_signed_out() {
     assert!(matches!(app.screen, Screen::SignIn(_)), "{}", screen(&app));
     assert!(screen(&app).contains("integration"), "{}", screen(&app));
 }
+
+/// A name from before control characters were refused at input is drawn escaped on the
+/// roster and in the profile: it cannot repaint the screen.
+#[test]
+fn a_stored_control_character_is_escaped_on_the_roster_and_in_the_profile() {
+    let env = Env::new();
+    env.core
+        .store()
+        .write(|tx| {
+            let id = tx.user_id_by_name("alice")?.unwrap();
+            let mut u = tx.user(id)?.unwrap();
+            u.name = "Al\u{1b}[2Jice\nadmin".into();
+            u.email = "alice@exa\u{202e}mple.com".into();
+            tx.put_user(&u)
+        })
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(s.contains("Al\\u{1b}[2Jice"), "{s}");
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}'), "{s:?}");
+    // The profile of alice (second row).
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(s.contains("Profile · alice"), "{s}");
+    assert!(s.contains("alice@exa\\u{202e}mple.com"), "{s}");
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}'), "{s:?}");
+}
