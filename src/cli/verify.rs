@@ -18,10 +18,12 @@ pub fn run(db: &Path, a: VerifyArgs) -> CliResult {
     let code = read_line(None)?;
     let outcome = match core.sign_in(&a.username, &password, Channel::Api, None) {
         Ok(SignInStep::SignedIn(_)) => Ok(()),
-        Ok(SignInStep::CodeRequired(pending)) => match code.as_ref().map(|c| c.trim()) {
-            Some(c) if !c.is_empty() => core.submit_code(&pending, c, CodeKind::Any).map(|_| ()),
-            _ => Err(CoreError::Refused),
-        },
+        // A missing code is a wrong code: it counts toward lockout like any other, so the
+        // count never tells a right password from a wrong one.
+        Ok(SignInStep::CodeRequired(pending)) => {
+            let code = code.as_ref().map(|c| c.trim()).unwrap_or("");
+            core.submit_code(&pending, code, CodeKind::Any).map(|_| ())
+        }
         Ok(SignInStep::PasswordChangeRequired(_)) => Err(CoreError::NotAllowed(
             "refused: this account has a temporary password; sign in to the console to set a new one".into(),
         )),

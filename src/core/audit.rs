@@ -87,6 +87,7 @@ pub mod kind {
     pub const PASSWORD_OK_CODE_NEEDED: &str = "sign-in.password-accepted";
     pub const CODE_FAILED: &str = "code.failed";
     pub const LOCKOUT: &str = "account.locked";
+    pub const LOCKED_ATTEMPT: &str = "sign-in.while-locked";
     pub const UNLOCK: &str = "account.unlocked";
     pub const METHOD_ON: &str = "method.on";
     pub const METHOD_OFF: &str = "method.off";

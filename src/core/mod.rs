@@ -43,6 +43,8 @@ pub const MAX_AUTHENTICATORS: usize = 5;
 pub const RECOVERY_CODE_COUNT: u32 = 10;
 /// The longest a lockout lasts, however often it repeats.
 pub const MAX_LOCK_SECONDS: i64 = 24 * 3600;
+/// At most one "attempt while locked" audit event per account in this many seconds.
+pub const LOCKED_AUDIT_SECONDS: i64 = 10;
 
 /// A signed-in person. Only the core makes one; every act re-reads the user, so a role
 /// change or a disabled account takes effect at once.
@@ -386,6 +388,49 @@ impl Core {
         }
         tx.put_lockout(norm, &l)?;
         Ok(locked)
+    }
+
+    /// Records an attempt on a locked account in the caller's transaction. Every attempt
+    /// is audited, but at most one event per account each [`LOCKED_AUDIT_SECONDS`]: the
+    /// attempts in between are counted and told by the next event, so a flood of attempts
+    /// cannot flood the log.
+    fn note_locked_attempt(&self, tx: &Tx, norm: &str, until: i64) -> Result<()> {
+        let now = self.now();
+        let mut l = tx.lockout(norm)?;
+        l.locked_attempts = l.locked_attempts.saturating_add(1);
+        let due = l
+            .locked_audit_at
+            .is_none_or(|t| now.saturating_sub(t) >= LOCKED_AUDIT_SECONDS || now < t);
+        if due {
+            let detail = if l.locked_attempts > 1 {
+                format!(
+                    "{} attempts since the last such event; locked until {}",
+                    l.locked_attempts,
+                    clock::format_rfc3339(until)
+                )
+            } else {
+                format!("locked until {}", clock::format_rfc3339(until))
+            };
+            self.audit(
+                tx,
+                "system",
+                &text::escape_control(norm),
+                audit::kind::LOCKED_ATTEMPT,
+                &detail,
+            )?;
+            l.locked_attempts = 0;
+            l.locked_audit_at = Some(now);
+        }
+        Ok(tx.put_lockout(norm, &l)?)
+    }
+
+    /// The refusal for an attempt found locked outside a write: the attempt is recorded
+    /// in one of its own (best effort: the refusal stands either way).
+    fn refuse_locked(&self, norm: &str, until: i64) -> CoreError {
+        let _ = self
+            .store
+            .write(|tx| self.note_locked_attempt(tx, norm, until));
+        CoreError::Locked { until }
     }
 
     /// The end of a running lockout for `norm`, if any.

@@ -85,10 +85,21 @@ pub fn verify(password: &str, phc: &str) -> bool {
     hasher().verify_password(p.as_bytes(), phc).is_ok()
 }
 
+/// An argon2id hash, with the parameters of [`hasher`], of a random password nobody kept.
+/// Fixed at build time: made on first use, it cost a process its first unknown username
+/// one extra hash, which told that the user did not exist.
+pub const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$Ne91angyWFTgOpY5xiKMxw$OfxYmC2OOaRP5+h9QomTcvz3C0jb/n4mwdoMmR5CkEc";
+
 /// Spends the same time as checking a real password, for accounts that do not exist,
 /// are invited, or are locked, so timing tells nothing.
 pub fn verify_dummy(password: &str) {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let phc = DUMMY.get_or_init(|| hash("dummy password for timing").unwrap_or_default());
-    let _ = verify(password, phc);
+    let _ = verify(password, DUMMY_PHC);
+}
+
+/// Whether a stored hash was made with today's parameters, as [`DUMMY_PHC`] must be.
+pub fn same_parameters(phc: &str) -> bool {
+    let params = |s: &str| s.split('$').nth(3).map(str::to_string);
+    hash("parameters probe")
+        .ok()
+        .is_some_and(|fresh| params(&fresh).is_some() && params(&fresh) == params(phc))
 }

@@ -83,6 +83,8 @@ enum Decision<T> {
 /// Longest username or password looked at (bytes); anything longer is refused the
 /// generic way. New passwords are held to the same bound.
 const MAX_INPUT: usize = password::MAX_BYTES;
+/// Longest username a sign-in looks up (bytes): above any name an account can have.
+const MAX_USERNAME_BYTES: usize = 256;
 
 impl Core {
     fn settle<T>(&self, d: Decision<T>) -> Result<T> {
@@ -111,7 +113,9 @@ impl Core {
         device_token: Option<&str>,
     ) -> Result<SignInStep> {
         let norm = text::normalize_username(username);
-        if norm.len() > MAX_INPUT || password_in.len() > MAX_INPUT {
+        // No account has an empty or overlong name: such a name is refused with the same
+        // cost and message, and never becomes an audit event or a lockout counter.
+        if norm.is_empty() || norm.len() > MAX_USERNAME_BYTES || password_in.len() > MAX_INPUT {
             password::verify_dummy(password_in);
             return Err(CoreError::Refused);
         }
@@ -131,11 +135,12 @@ impl Core {
             }
         };
         if let Some(until) = locked {
-            return Err(CoreError::Locked { until });
+            return Err(self.refuse_locked(&norm, until));
         }
         let user = user.filter(|u| password_ok && !u.disabled);
         let decision = self.store.write(|tx| -> Result<Decision<SignInStep>> {
             if let Some(until) = self.locked_until(tx, &norm)? {
+                self.note_locked_attempt(tx, &norm, until)?;
                 return Ok(Decision::Locked(until));
             }
             let org = tx.organization()?;
@@ -214,6 +219,7 @@ impl Core {
         let decision = self.store.write(|tx| -> Result<Decision<SignInStep>> {
             // Locked is locked: the code is not even looked at, so a right one is not revealed.
             if let Some(until) = self.locked_until(tx, &pending.norm)? {
+                self.note_locked_attempt(tx, &pending.norm, until)?;
                 return Ok(Decision::Locked(until));
             }
             let org = tx.organization()?;
@@ -256,7 +262,7 @@ impl Core {
             ));
         };
         if let Some(until) = self.store.read(|tx| self.locked_until(tx, &pending.norm))? {
-            return Err(CoreError::Locked { until });
+            return Err(self.refuse_locked(&pending.norm, until));
         }
         let expires = self.send_email_code(pending.user_id, EmailCodePurpose::SignIn, &address)?;
         Ok((address, expires))
@@ -351,7 +357,7 @@ impl Core {
     ) -> Result<SignInStep> {
         let norm = text::normalize_username(username);
         if let Some(until) = self.store.read(|tx| self.locked_until(tx, &norm))? {
-            return Err(CoreError::Locked { until });
+            return Err(self.refuse_locked(&norm, until));
         }
         password::check_new(new_password, username).map_err(CoreError::Invalid)?;
         let phc = password::hash(new_password).map_err(CoreError::Invalid)?;
@@ -360,6 +366,7 @@ impl Core {
             .store
             .write(|tx| -> Result<Decision<Result<SignInStep, ()>>> {
                 if let Some(until) = self.locked_until(tx, &norm)? {
+                    self.note_locked_attempt(tx, &norm, until)?;
                     return Ok(Decision::Locked(until));
                 }
                 let org = tx.organization()?;
@@ -477,7 +484,7 @@ impl Core {
         let user = self.store.read(|tx| self.live_user(tx, session))?;
         let norm = text::normalize_username(&user.username);
         if let Some(until) = self.store.read(|tx| self.locked_until(tx, &norm))? {
-            return Err(CoreError::Locked { until });
+            return Err(self.refuse_locked(&norm, until));
         }
         let ok = user
             .password_hash
@@ -564,6 +571,7 @@ impl Core {
         };
         let decision = self.store.write(|tx| -> Result<Decision<()>> {
             if let Some(until) = self.locked_until(tx, &norm)? {
+                self.note_locked_attempt(tx, &norm, until)?;
                 return Ok(Decision::Locked(until));
             }
             let org = tx.organization()?;

@@ -1,14 +1,22 @@
 //! The one redb file that holds everything, and its typed tables.
 //!
-//! Concurrency model: every process opens the file in redb's multi-writer mode and keeps
-//! it open. Any number of consoles and commands share one database: reads run on a
-//! snapshot and never wait; write transactions take the file's writer lock in turn (a
-//! process that finds it held waits, with a short back-off, up to [`BUSY_TIMEOUT`]), so
-//! none fails because another is open and no write is lost. Each commit is durable before
-//! it returns, and the next transaction of any other process sees it. Within one process,
-//! opening the same path again shares the handle.
+//! Concurrency model: every process opens the file in redb's multi-writer mode, read-only,
+//! and keeps it open: reads run on a snapshot and never wait, however long another
+//! process's write lasts. Writes go through a second, writable handle opened when the
+//! first write comes, and every write first takes our own writer lock (`<db>.lock`, see
+//! [`lock`]) with a deadline of [`busy_timeout`]: a writer that cannot get it in time says
+//! the database is busy and which process holds it, instead of waiting without bound. So
+//! any number of consoles and commands share one database, none fails because another is
+//! open, and no write is lost. Each commit is durable before it returns, and the next
+//! transaction of any other process sees it. Within one process, opening the same path
+//! again shares the handles.
+//!
+//! Every call into the engine runs inside [`guard::catch`]: a panic on a damaged file
+//! becomes [`StoreError::Damaged`], and this process refuses further writes to that file.
 
 pub mod crypto;
+pub mod guard;
+pub mod lock;
 pub mod records;
 mod tx;
 
@@ -19,9 +27,11 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{
-    Builder, ConcurrencyMode, Database, DatabaseError, ReadableDatabase, ReadableTable,
-    TableDefinition, TransactionError,
+    Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase,
+    ReadableTable, TableDefinition, TransactionError,
 };
+
+use lock::WriterLock;
 
 pub use crypto::{SecretKey, key_path, staged_key_path};
 pub use records::*;
@@ -29,8 +39,19 @@ pub use tx::Tx;
 
 /// The schema this build reads and writes. Older files are migrated forward on open.
 pub const SCHEMA_VERSION: u64 = 1;
-/// How long a unit of work waits for another process to release the database.
+/// How long a write waits for another process to release the database, unless the
+/// environment says otherwise (`MFA_CONSOLE_BUSY_SECONDS`).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The wait before a write gives up: `MFA_CONSOLE_BUSY_SECONDS` (0–3600) or [`BUSY_TIMEOUT`].
+pub fn busy_timeout() -> Duration {
+    std::env::var("MFA_CONSOLE_BUSY_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .unwrap_or(BUSY_TIMEOUT)
+}
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
@@ -77,8 +98,33 @@ pub enum StoreError {
         "{path} was written by a newer mfa-console (schema {found}, this build reads up to {SCHEMA_VERSION}): upgrade mfa-console"
     )]
     NewerSchema { path: PathBuf, found: u64 },
-    #[error("the database {0} stayed busy for {secs} s: another process holds it; try again", secs = BUSY_TIMEOUT.as_secs())]
-    Busy(PathBuf),
+    #[error(
+        "the database {path} is busy: another process is writing to it{who} (waited {waited} s); wait for it to finish and try again, or stop that process if it hangs",
+        who = holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
+    )]
+    Busy {
+        path: PathBuf,
+        waited: u64,
+        holder: Option<String>,
+    },
+    #[error(
+        "the database {path} is damaged ({detail}); restore it from a backup (`mfa-console backup` makes one) or run `mfa-console check`"
+    )]
+    Damaged { path: PathBuf, detail: String },
+    #[error(
+        "the database {path} was found damaged by `mfa-console check` ({detail}), so changes are refused: restore it from a backup (`mfa-console backup` makes one), then run `mfa-console check`"
+    )]
+    WritesRefused { path: PathBuf, detail: String },
+    #[error("{0} is a folder, not a database file: give the path of the database file with --db")]
+    IsAFolder(PathBuf),
+    #[error(
+        "cannot open {path}: permission denied; run mfa-console as the account that owns the database (see `ls -l {path}`), or fix the file's permissions"
+    )]
+    PermissionDenied { path: PathBuf },
+    #[error(
+        "cannot write to {path}: it is on a read-only file system; remount it read-write or move the database to a writable disk (reading still works)"
+    )]
+    ReadOnlyFileSystem { path: PathBuf },
     #[error(
         "key file {0} is missing: the TOTP secrets cannot be read without it; restore it from the backup taken with the database"
     )]
@@ -131,11 +177,22 @@ pub struct Store {
 
 struct Shared {
     path: PathBuf,
-    /// Transactions share the handle; `check_integrity` needs it alone.
-    db: RwLock<Database>,
+    /// The read-only handle every read uses.
+    reader: ReadOnlyDatabase,
+    /// The writable handle and our writer lock, opened at the first write. The mutex orders
+    /// this process's writers; the lock file orders processes.
+    writer: Mutex<Writer>,
     key: RwLock<Arc<SecretKey>>,
     /// The fingerprint of `key`, to notice a rotation done by another process.
     key_id: RwLock<String>,
+    /// Set when the engine panicked on this file: later writes are refused.
+    damaged: Mutex<Option<String>>,
+}
+
+#[derive(Default)]
+struct Writer {
+    lock: Option<WriterLock>,
+    db: Option<Database>,
 }
 
 /// Databases this process has open, so a second open of one path shares the handle.
@@ -164,18 +221,35 @@ fn builder() -> Builder {
     b
 }
 
+/// Runs engine work at the store boundary: a panic becomes [`StoreError::Damaged`].
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    guard::catch(f).unwrap_or_else(|detail| {
+        Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: format!("the storage engine stopped on it: {detail}"),
+        })
+    })
+}
+
+/// The `<database>.damaged` marker `check` leaves on a file it found damaged.
+pub fn damaged_marker_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".damaged");
+    PathBuf::from(p)
+}
+
 impl Store {
     /// Creates a new database with its key file (both mode 0600) and runs `init` in the
     /// first write transaction.
     pub fn create(path: &Path, init: impl FnOnce(&Tx) -> Result<()>) -> Result<Store> {
+        if path.is_dir() {
+            return Err(StoreError::IsAFolder(path.to_path_buf()));
+        }
         if path.exists() {
             return Err(StoreError::AlreadyExists(path.to_path_buf()));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| StoreError::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            })?;
+            fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         }
         let kpath = key_path(path);
         if kpath.exists() {
@@ -187,22 +261,27 @@ impl Store {
             .create_new(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| StoreError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            })?;
+            .map_err(|e| io_err(path, e))?;
         let key = SecretKey::generate()?;
         let result = (|| {
             key.write_new(&kpath)?;
             let fingerprint = key.fingerprint();
-            let db = builder().create(path).map_err(|e| db_err(path, e.into()))?;
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| {
-                StoreError::Io {
-                    path: path.to_path_buf(),
-                    source: e,
-                }
+            let lock = WriterLock::open(path)?;
+            let db = guarded(path, || {
+                builder().create(path).map_err(|e| db_err(path, e.into()))
             })?;
-            let store = Store::from_parts(path, db, key);
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(|e| io_err(path, e))?;
+            let reader = open_reader(path)?;
+            let store = Store::from_parts(
+                path,
+                reader,
+                Writer {
+                    lock: Some(lock),
+                    db: Some(db),
+                },
+                key,
+            );
             store.write(|tx| {
                 tx.create_tables()?;
                 tx.put_meta(MAGIC_KEY, MAGIC)?;
@@ -215,33 +294,51 @@ impl Store {
         if result.is_err() {
             let _ = fs::remove_file(path);
             let _ = fs::remove_file(&kpath);
+            let _ = fs::remove_file(lock::lock_path(path));
         }
         result
     }
 
-    fn from_parts(path: &Path, db: Database, key: SecretKey) -> Store {
+    fn from_parts(path: &Path, reader: ReadOnlyDatabase, writer: Writer, key: SecretKey) -> Store {
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
-            db: RwLock::new(db),
+            reader,
+            writer: Mutex::new(writer),
             key_id: RwLock::new(key.fingerprint()),
             key: RwLock::new(Arc::new(key)),
+            damaged: Mutex::new(None),
         });
         register(&shared);
         Store { shared }
     }
 
     /// Opens an existing database: checks it is ours, reads and checks the key file,
-    /// finishes an interrupted key rotation, and migrates an older schema forward.
+    /// finishes an interrupted key rotation, and migrates an older schema forward. Never
+    /// waits for another process's write, except to repair a file left by a crash.
     pub fn open(path: &Path) -> Result<Store> {
+        if path.is_dir() {
+            return Err(StoreError::IsAFolder(path.to_path_buf()));
+        }
         if !path.exists() {
             return Err(StoreError::NotFound(path.to_path_buf()));
         }
         if let Some(shared) = registered(path) {
             return Ok(Store { shared });
         }
-        let db = open_with_retry(path)?;
-        let (magic, version, key_id) = {
-            let rtx = db.begin_read().map_err(|e| db_err(path, e.into()))?;
+        let (reader, writer) = match open_reader(path) {
+            Ok(r) => (r, Writer::default()),
+            // A writer died part-way: the next writable open repairs the file, under our lock.
+            Err(StoreError::Db {
+                source: redb::Error::RepairAborted,
+                ..
+            }) => {
+                let writer = repair(path)?;
+                (open_reader(path)?, writer)
+            }
+            Err(e) => return Err(e),
+        };
+        let (magic, version, key_id) = guarded(path, || {
+            let rtx = reader.begin_read().map_err(|e| db_err(path, e.into()))?;
             match rtx.open_table(META) {
                 Ok(t) => {
                     let get = |k: &str| -> Result<Option<Vec<u8>>> {
@@ -249,11 +346,12 @@ impl Store {
                             .map_err(|e| db_err(path, e.into()))?
                             .map(|v| v.value().to_vec()))
                     };
-                    (get(MAGIC_KEY)?, get("schema_version")?, get("key_id")?)
+                    Ok((get(MAGIC_KEY)?, get("schema_version")?, get("key_id")?))
                 }
-                Err(_) => (None, None, None),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok((None, None, None)),
+                Err(e) => Err(db_err(path, e.into())),
             }
-        };
+        })?;
         if magic.as_deref() != Some(MAGIC) {
             return Err(StoreError::ForeignDatabase(path.to_path_buf()));
         }
@@ -268,7 +366,7 @@ impl Store {
         }
         let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
         let key = load_key(path, &key_id)?;
-        let store = Store::from_parts(path, db, key);
+        let store = Store::from_parts(path, reader, writer, key);
         if version < SCHEMA_VERSION {
             store.write(|tx| {
                 // Another process may have migrated it meanwhile.
@@ -316,58 +414,190 @@ impl Store {
         Ok(key)
     }
 
-    fn db(&self) -> std::sync::RwLockReadGuard<'_, Database> {
-        self.shared.db.read().unwrap_or_else(|p| p.into_inner())
+    fn mark_damaged(&self, e: &StoreError) {
+        if let StoreError::Damaged { detail, .. } = e
+            && let Ok(mut d) = self.shared.damaged.lock()
+        {
+            *d = Some(detail.clone());
+        }
     }
 
-    /// One read-only unit of work on a snapshot; never waits for writers.
+    /// Refuses a change to a file this process saw the engine fail on, or that `check`
+    /// found damaged.
+    fn refuse_if_damaged(&self) -> Result<()> {
+        let path = self.path();
+        if let Some(detail) = self.shared.damaged.lock().ok().and_then(|d| d.clone()) {
+            return Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail,
+            });
+        }
+        let marker = damaged_marker_path(path);
+        if marker.exists() {
+            let mut detail = String::new();
+            if let Ok(f) = fs::File::open(&marker) {
+                let _ =
+                    std::io::Read::read_to_string(&mut std::io::Read::take(f, 1024), &mut detail);
+            }
+            return Err(StoreError::WritesRefused {
+                path: path.to_path_buf(),
+                detail: detail.trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// One read-only unit of work on a snapshot; never waits for writers. The engine takes
+    /// a short shared lock on the file's header to begin it; a writer stopped inside a
+    /// commit (SIGSTOP, a stalled disk) holds that lock, so the wait for it is bounded.
     pub fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let path = self.path();
-        let db = self.db();
-        let rtx = db.begin_read().map_err(|e| db_err(path, e.into()))?;
-        let id = key_id_in(
-            &rtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
-            path,
-        )?;
-        let tx = Tx::read(rtx, path, self.key_for(id)?);
-        f(&tx)
-    }
-
-    /// One atomic, durable unit of work: committed with immediate durability when `f`
-    /// returns `Ok`, rolled back entirely otherwise.
-    pub fn write<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E> {
-        let path = self.path();
-        let db = self.db();
-        let wtx = begin_write_with_retry(&db, path)?;
-        let id = key_id_in(
-            &wtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
-            path,
-        )?;
-        let tx = Tx::write(wtx, path, self.key_for(id)?);
-        match f(&tx) {
-            Ok(v) => {
-                tx.commit()?;
-                Ok(v)
-            }
-            Err(e) => {
-                tx.abort()?;
-                Err(e)
+        let rtx = self.begin_read_bounded()?;
+        let run = || -> std::result::Result<T, E> {
+            let id = key_id_in(
+                &rtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
+                path,
+            )?;
+            let tx = Tx::read(rtx, path, self.key_for(id)?);
+            f(&tx)
+        };
+        match guard::catch(run) {
+            Ok(r) => r,
+            Err(detail) => {
+                let e = StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: format!("the storage engine stopped on it: {detail}"),
+                };
+                self.mark_damaged(&e);
+                Err(e.into())
             }
         }
     }
 
-    /// redb's own structural check of the file. Waits for other processes' writes and holds
-    /// off new ones meanwhile.
+    fn begin_read_bounded(&self) -> Result<redb::ReadTransaction> {
+        let shared = Arc::clone(&self.shared);
+        let path = self.path().to_path_buf();
+        bounded(self.path(), move || {
+            shared
+                .reader
+                .begin_read()
+                .map_err(|e| db_err(&path, e.into()))
+        })
+    }
+
+    /// One atomic, durable unit of work: committed with immediate durability when `f`
+    /// returns `Ok`, rolled back entirely otherwise. Waits at most [`busy_timeout`] for
+    /// other writers, then fails with [`StoreError::Busy`].
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.refuse_if_damaged()?;
+        let path = self.path();
+        let started = Instant::now();
+        let deadline = started + busy_timeout();
+        let mut slot = lock_until(&self.shared.writer, path, started, deadline)?;
+        if slot.lock.is_none() {
+            slot.lock = Some(WriterLock::open(path)?);
+        }
+        let run = |slot: &mut Writer| -> std::result::Result<T, E> {
+            let Writer { lock, db } = slot;
+            let Some(lock) = lock.as_ref() else {
+                return Err(StoreError::Io {
+                    path: lock::lock_path(path),
+                    source: std::io::Error::other("the writer lock is not open"),
+                }
+                .into());
+            };
+            let _held = lock.acquire(started, deadline)?;
+            if db.is_none() {
+                *db = Some(open_writer(path)?);
+            }
+            let Some(db) = db.as_ref() else {
+                return Err(StoreError::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other("the database is not open for writing"),
+                }
+                .into());
+            };
+            let wtx = begin_write_with_retry(db, path, started, deadline)?;
+            let id = key_id_in(
+                &wtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
+                path,
+            )?;
+            let tx = Tx::write(wtx, path, self.key_for(id)?);
+            match f(&tx) {
+                Ok(v) => {
+                    tx.commit()?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    tx.abort()?;
+                    Err(e)
+                }
+            }
+        };
+        match guard::catch(|| run(&mut slot)) {
+            Ok(r) => r,
+            Err(detail) => {
+                // The writable handle may be left inconsistent: let it go.
+                let _ = guard::catch(|| slot.db.take());
+                let e = StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    detail: format!("the storage engine stopped on it: {detail}"),
+                };
+                self.mark_damaged(&e);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// redb's structural check of the file (page checksums, the allocator, every tree).
+    /// Takes the writer lock like a write; reads go on meanwhile. A
+    /// failure leaves the `<database>.damaged` marker, so every process refuses changes
+    /// until a check passes again; a pass removes it.
     pub fn check_integrity(&self) -> Result<bool> {
-        let mut db = self.shared.db.write().unwrap_or_else(|p| p.into_inner());
-        db.check_integrity()
-            .map_err(|e| db_err(&self.shared.path, e.into()))
+        let path = self.path();
+        let started = Instant::now();
+        let deadline = started + busy_timeout();
+        let mut slot = lock_until(&self.shared.writer, path, started, deadline)?;
+        if slot.lock.is_none() {
+            slot.lock = Some(WriterLock::open(path)?);
+        }
+        let Writer { lock, db } = &mut *slot;
+        let Some(lock) = lock.as_ref() else {
+            return Ok(false);
+        };
+        let _held = lock.acquire(started, deadline)?;
+        let outcome = guarded(path, || {
+            if db.is_none() {
+                *db = Some(open_writer(path)?);
+            }
+            match db.as_mut() {
+                Some(db) => db.check_integrity().map_err(|e| db_err(path, e.into())),
+                None => Ok(false),
+            }
+        });
+        let marker = damaged_marker_path(path);
+        match &outcome {
+            Ok(true) => {
+                if marker.exists() {
+                    fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
+                }
+                if let Ok(mut d) = self.shared.damaged.lock() {
+                    *d = None;
+                }
+            }
+            Ok(false) => write_marker(&marker, "redb found damage and repaired what it could"),
+            Err(e) => {
+                let _ = guard::catch(|| db.take());
+                write_marker(&marker, &damage_detail(e));
+            }
+        }
+        outcome
     }
 
     /// Copies the database to `dest` while holding the writer lock (so no write lands
@@ -380,35 +610,37 @@ impl Store {
             }
         }
         let copy = |from: &Path, to: &Path| -> Result<()> {
-            let io = |e| StoreError::Io {
-                path: to.to_path_buf(),
-                source: e,
-            };
-            let mut src = fs::File::open(from).map_err(|e| StoreError::Io {
-                path: from.to_path_buf(),
-                source: e,
-            })?;
+            let mut src = fs::File::open(from).map_err(|e| io_err(from, e))?;
             let mut out = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(to)
-                .map_err(io)?;
-            std::io::copy(&mut src, &mut out).map_err(io)?;
-            out.sync_all().map_err(io)
+                .map_err(|e| io_err(to, e))?;
+            std::io::copy(&mut src, &mut out).map_err(|e| io_err(to, e))?;
+            out.sync_all().map_err(|e| io_err(to, e))
         };
         let path = self.path();
+        let started = Instant::now();
+        let deadline = started + busy_timeout();
         {
-            let db = self.db();
-            let hold = begin_write_with_retry(&db, path)?;
-            let copied = copy(path, dest);
-            hold.abort().map_err(|e| db_err(path, e.into()))?;
-            copied?;
+            let mut slot = lock_until(&self.shared.writer, path, started, deadline)?;
+            if slot.lock.is_none() {
+                slot.lock = Some(WriterLock::open(path)?);
+            }
+            let Writer { lock, .. } = &*slot;
+            if let Some(lock) = lock.as_ref() {
+                let _held = lock.acquire(started, deadline)?;
+                let copied = copy(path, dest);
+                if copied.is_err() {
+                    let _ = fs::remove_file(dest);
+                }
+                copied?;
+            }
         }
         copy(&key_path(path), &dest_key)?;
         Ok(())
     }
-
     /// Re-encrypts every sealed secret under a fresh key in one transaction, then puts the
     /// new key file in place. A crash in between is finished by the next [`Store::open`].
     pub fn rotate_key(
@@ -453,21 +685,186 @@ fn key_id_in(
         .map(|v| v.value().to_vec()))
 }
 
-fn begin_write_with_retry(db: &Database, path: &Path) -> Result<redb::WriteTransaction> {
-    let start = Instant::now();
+fn begin_write_with_retry(
+    db: &Database,
+    path: &Path,
+    started: Instant,
+    deadline: Instant,
+) -> Result<redb::WriteTransaction> {
     let mut pause = Duration::from_micros(50);
     loop {
         match db.try_begin_write() {
             Ok(tx) => return Ok(tx),
+            // Only a writer that does not take our lock (another tool) gets here.
             Err(TransactionError::WouldBlock) => {
-                if start.elapsed() > BUSY_TIMEOUT {
-                    return Err(StoreError::Busy(path.to_path_buf()));
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(StoreError::Busy {
+                        path: path.to_path_buf(),
+                        waited: now.duration_since(started).as_secs(),
+                        holder: None,
+                    });
                 }
-                std::thread::sleep(pause);
+                std::thread::sleep(pause.min(deadline - now));
                 pause = (pause * 2).min(Duration::from_millis(2));
             }
             Err(e) => return Err(db_err(path, e.into())),
         }
+    }
+}
+
+/// This process's writer slot, waiting for another thread's write until `deadline`.
+fn lock_until<'a>(
+    m: &'a Mutex<Writer>,
+    path: &Path,
+    started: Instant,
+    deadline: Instant,
+) -> Result<std::sync::MutexGuard<'a, Writer>> {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Ok(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(StoreError::Busy {
+                        path: path.to_path_buf(),
+                        waited: now.duration_since(started).as_secs(),
+                        holder: Some("a write of this same process".into()),
+                    });
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own and waits for it until the busy timeout: the engine
+/// takes its header lock with a blocking call, which a writer stopped inside a commit
+/// holds. A thread left waiting finishes on its own once that writer goes on.
+fn bounded<T: Send + 'static>(
+    path: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let started = Instant::now();
+    let (send, receive) = std::sync::mpsc::sync_channel(1);
+    let p = path.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("database".into())
+        .spawn(move || {
+            let _ = send.send(guarded(&p, f));
+        });
+    if let Err(e) = spawned {
+        return Err(io_err(path, e));
+    }
+    match receive.recv_timeout(busy_timeout()) {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Busy {
+            path: path.to_path_buf(),
+            waited: started.elapsed().as_secs(),
+            holder: lock::owner_of(path)
+                .map(|h| format!("{h}, and is stopped or stuck part-way through a commit")),
+        }),
+    }
+}
+
+/// The read-only handle: shares the file with any writer and never waits for one.
+fn open_reader(path: &Path) -> Result<ReadOnlyDatabase> {
+    let started = Instant::now();
+    let deadline = started + busy_timeout();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let p = path.to_path_buf();
+        match bounded(path, move || Ok(builder().open_read_only(&p))) {
+            Ok(Ok(db)) => return Ok(db),
+            // Only a process holding the whole file (another tool, an old build) gets here.
+            Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(StoreError::Busy {
+                        path: path.to_path_buf(),
+                        waited: now.duration_since(started).as_secs(),
+                        holder: Some("a program that locks the whole file".into()),
+                    });
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+            Ok(Err(e)) => {
+                if !path.exists() {
+                    return Err(StoreError::NotFound(path.to_path_buf()));
+                }
+                return Err(db_err(path, e.into()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The writable handle. Called with our writer lock held, so the engine's own writer lock,
+/// which this open takes without a deadline, is free or about to be.
+fn open_writer(path: &Path) -> Result<Database> {
+    guarded(path, || {
+        builder().open(path).map_err(|e| {
+            if !path.exists() {
+                StoreError::NotFound(path.to_path_buf())
+            } else {
+                db_err(path, e.into())
+            }
+        })
+    })
+}
+
+/// Repairs a file a crashed writer left behind: a writable open under our lock does it.
+fn repair(path: &Path) -> Result<Writer> {
+    let lock = WriterLock::open(path)?;
+    let started = Instant::now();
+    let db = {
+        let _held = lock.acquire(started, started + busy_timeout())?;
+        open_writer(path)?
+    };
+    Ok(Writer {
+        lock: Some(lock),
+        db: Some(db),
+    })
+}
+
+fn write_marker(marker: &Path, detail: &str) {
+    let when = chrono::Local::now().format("%Y-%m-%d %H:%M");
+    let _ = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(marker)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, format!("{detail}; found at {when}\n").as_bytes())
+        });
+}
+
+fn damage_detail(e: &StoreError) -> String {
+    match e {
+        StoreError::Damaged { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> StoreError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::PermissionDenied => StoreError::PermissionDenied {
+            path: path.to_path_buf(),
+        },
+        ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnlyFileSystem {
+            path: path.to_path_buf(),
+        },
+        ErrorKind::IsADirectory => StoreError::IsAFolder(path.to_path_buf()),
+        _ => StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
     }
 }
 
@@ -503,40 +900,95 @@ fn migrate(tx: &Tx, _from: u64) -> Result<()> {
     tx.put_meta_u64("schema_version", SCHEMA_VERSION)
 }
 
+/// A person's reading of an engine error: what it means for this file and what to do.
 pub(crate) fn db_err(path: &Path, e: redb::Error) -> StoreError {
-    if let redb::Error::Io(io) = &e {
-        match io.kind() {
-            std::io::ErrorKind::InvalidData => return StoreError::NotADatabase(path.to_path_buf()),
-            std::io::ErrorKind::NotFound => return StoreError::NotFound(path.to_path_buf()),
-            _ => {}
-        }
-    }
-    StoreError::Db {
+    use std::io::ErrorKind;
+    let damaged = |detail: String| StoreError::Damaged {
         path: path.to_path_buf(),
-        source: e,
+        detail,
+    };
+    match e {
+        redb::Error::Io(io) => match io.kind() {
+            ErrorKind::InvalidData => StoreError::NotADatabase(path.to_path_buf()),
+            ErrorKind::NotFound => StoreError::NotFound(path.to_path_buf()),
+            ErrorKind::UnexpectedEof => {
+                damaged("the file is shorter than its own header says: it was cut off".into())
+            }
+            _ => io_err(path, io),
+        },
+        redb::Error::Corrupted(detail) => damaged(detail),
+        redb::Error::UpgradeRequired(v) => damaged(format!(
+            "its header names an old file format ({v}) that mfa-console never writes"
+        )),
+        redb::Error::PreviousIo => damaged(
+            "an earlier write to it failed part-way; reopen it so the engine can recover".into(),
+        ),
+        other => StoreError::Db {
+            path: path.to_path_buf(),
+            source: other,
+        },
     }
 }
 
-fn open_with_retry(path: &Path) -> Result<Database> {
-    let start = Instant::now();
-    let mut pause = Duration::from_micros(100);
-    loop {
-        match builder().open(path) {
-            Ok(db) => return Ok(db),
-            Err(DatabaseError::DatabaseAlreadyOpen) => {
-                if start.elapsed() > BUSY_TIMEOUT {
-                    return Err(StoreError::Busy(path.to_path_buf()));
-                }
-                let jitter = crate::random::u64().unwrap_or(0) % (pause.as_micros() as u64 + 1);
-                std::thread::sleep(pause + Duration::from_micros(jitter));
-                pause = (pause * 2).min(Duration::from_millis(10));
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn file_system_refusals_say_what_they_mean_and_what_to_do() {
+        let p = Path::new("/srv/mfa/org.redb");
+        let text = |kind| io_err(p, Error::from(kind)).to_string();
+        let ro = text(ErrorKind::ReadOnlyFilesystem);
+        assert!(ro.contains("/srv/mfa/org.redb") && ro.contains("read-only file system"));
+        assert!(
+            ro.contains("remount") && ro.contains("writable disk"),
+            "{ro}"
+        );
+        let denied = text(ErrorKind::PermissionDenied);
+        assert!(denied.contains("/srv/mfa/org.redb") && denied.contains("permission denied"));
+        assert!(denied.contains("owns the database"), "{denied}");
+        let folder = text(ErrorKind::IsADirectory);
+        assert!(
+            folder.contains("is a folder") && folder.contains("--db"),
+            "{folder}"
+        );
+    }
+
+    #[test]
+    fn engine_errors_read_as_damage_with_the_way_out() {
+        let p = Path::new("/srv/mfa/org.redb");
+        for e in [
+            redb::Error::Corrupted("Primary is corrupted despite 2-phase commit".into()),
+            redb::Error::Corrupted("Malformed allocator state".into()),
+            redb::Error::Corrupted("Expected file format version <= 3, found 252".into()),
+            redb::Error::UpgradeRequired(2),
+            redb::Error::Io(Error::new(
+                ErrorKind::UnexpectedEof,
+                "failed to fill whole buffer",
+            )),
+        ] {
+            let text = db_err(p, e).to_string();
+            assert!(text.contains("/srv/mfa/org.redb is damaged"), "{text}");
+            assert!(text.contains("restore it from a backup"), "{text}");
+            assert!(text.contains("mfa-console check"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_the_boundary_is_caught_quietly() {
+        let r: Result<()> = guarded(Path::new("/x.redb"), || {
+            let v: Vec<u8> = Vec::new();
+            let i = v.len() + 3;
+            let _ = v[i];
+            Ok(())
+        });
+        match r {
+            Err(StoreError::Damaged { detail, .. }) => {
+                assert!(detail.contains("index out of bounds"))
             }
-            Err(e) => {
-                if !path.exists() {
-                    return Err(StoreError::NotFound(path.to_path_buf()));
-                }
-                return Err(db_err(path, e.into()));
-            }
+            other => panic!("{:?}", other.err()),
         }
     }
 }

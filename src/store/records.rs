@@ -189,6 +189,11 @@ pub struct Lockout {
     /// Lockouts in a row without a successful sign-in; each doubles the next one.
     #[serde(default)]
     pub lock_count: u32,
+    /// Attempts while locked not yet told by an audit event, and when the last was told.
+    #[serde(default)]
+    pub locked_attempts: u32,
+    #[serde(default)]
+    pub locked_audit_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

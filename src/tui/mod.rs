@@ -49,6 +49,9 @@ pub fn run(
     demo_credentials: Option<(String, String)>,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
+    // A storage-engine panic on a damaged file is an error shown in the console, not a
+    // reason to restore the terminal: keep the store's filter outside ratatui's hook.
+    crate::store::guard::reinstall();
     let _guard = TerminalGuard;
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut app = App::new(
