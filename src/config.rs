@@ -198,12 +198,14 @@ impl Config {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| Self::default_path(db));
         let text = match crate::bounded::read(&file, MAX_CONFIG_BYTES) {
-            Ok(Some(bytes)) => Some(String::from_utf8(bytes).map_err(|_| {
-                ConfigError::Unreadable {
-                    path: file.clone(),
-                    reason: "it is not UTF-8 text".into(),
-                }
-            })?),
+            Ok(Some(bytes)) => {
+                Some(
+                    String::from_utf8(bytes).map_err(|_| ConfigError::Unreadable {
+                        path: file.clone(),
+                        reason: "it is not UTF-8 text".into(),
+                    })?,
+                )
+            }
             Ok(None) => {
                 return Err(ConfigError::Unreadable {
                     path: file,

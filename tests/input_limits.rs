@@ -126,7 +126,13 @@ impl Org {
 
 /// Exit status 1, quickly, with every `words` in the message.
 fn refused(r: &Run, words: &[&str]) {
-    assert_eq!(r.code, Some(1), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout,
+        r.stderr
+    );
     for w in words {
         assert!(r.stderr.contains(w), "{w:?} not in:\n{}", r.stderr);
     }

@@ -125,10 +125,15 @@ impl Env {
 fn one_method_off_names_the_method_and_the_last_one_off_says_mfa_is_off() {
     let mut env = Env::new();
     env.core
-        .add_user(Actor::Operator, user("alice", Role::Member, Some("quiet meadow lantern 9")))
+        .add_user(
+            Actor::Operator,
+            user("alice", Role::Member, Some("quiet meadow lantern 9")),
+        )
         .unwrap();
     for m in [Method::Authenticator, Method::Email] {
-        env.core.set_method(Actor::Operator, m, true, false).unwrap();
+        env.core
+            .set_method(Actor::Operator, m, true, false)
+            .unwrap();
     }
     env.enroll_authenticator("alice");
     env.enroll_email("alice");
@@ -144,7 +149,11 @@ fn one_method_off_names_the_method_and_the_last_one_off_says_mfa_is_off() {
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].subject, "Acme turned off sign-in codes by email");
     assert!(!mail[0].subject.contains("multi-factor authentication"));
-    assert!(mail[0].body.contains("Other MFA methods stay on"), "{}", mail[0].body);
+    assert!(
+        mail[0].body.contains("Other MFA methods stay on"),
+        "{}",
+        mail[0].body
+    );
     assert!(!mail[0].body.contains("needs only"), "{}", mail[0].body);
 
     // The authenticator off too: now MFA is off.
@@ -156,9 +165,16 @@ fn one_method_off_names_the_method_and_the_last_one_off_says_mfa_is_off() {
     let mail = env.new_mail();
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].to, "\"alice Example\" <alice@example.com>");
-    assert_eq!(mail[0].subject, "Acme turned off multi-factor authentication");
+    assert_eq!(
+        mail[0].subject,
+        "Acme turned off multi-factor authentication"
+    );
     assert!(mail[0].body.contains("needs only"), "{}", mail[0].body);
-    assert!(mail[0].body.contains("authenticator apps"), "{}", mail[0].body);
+    assert!(
+        mail[0].body.contains("authenticator apps"),
+        "{}",
+        mail[0].body
+    );
     assert!(mail[0].body.contains("was removed"), "{}", mail[0].body);
 }
 
@@ -166,10 +182,16 @@ fn one_method_off_names_the_method_and_the_last_one_off_says_mfa_is_off() {
 fn mfa_reset_mail_goes_out_only_when_something_was_removed() {
     let mut env = Env::new();
     env.core
-        .add_user(Actor::Operator, user("alice", Role::Member, Some("quiet meadow lantern 9")))
+        .add_user(
+            Actor::Operator,
+            user("alice", Role::Member, Some("quiet meadow lantern 9")),
+        )
         .unwrap();
     env.core
-        .add_user(Actor::Operator, user("bob", Role::Member, Some("amber harbor compass 7")))
+        .add_user(
+            Actor::Operator,
+            user("bob", Role::Member, Some("amber harbor compass 7")),
+        )
         .unwrap();
     env.core
         .set_method(Actor::Operator, Method::Authenticator, true, false)
@@ -182,7 +204,10 @@ fn mfa_reset_mail_goes_out_only_when_something_was_removed() {
     assert!(removed.is_empty(), "{removed:?}");
     assert!(env.new_mail().is_empty());
 
-    let removed = env.core.reset_mfa_removing(Actor::Operator, "alice").unwrap();
+    let removed = env
+        .core
+        .reset_mfa_removing(Actor::Operator, "alice")
+        .unwrap();
     assert_eq!(removed.enrollments, 1, "{removed:?}");
     assert_eq!(removed.recovery_codes, 10, "{removed:?}");
     let mail = env.new_mail();
@@ -215,19 +240,40 @@ fn placeholder_values_never_add_lines_or_control_characters() {
         Template::ActivationCode,
         "eve@example.com",
         "Eve",
-        &[("org", "Acme"), ("name", "Eve"), ("username", "eve"), ("code", "abcd"), ("expires", "noon")],
+        &[
+            ("org", "Acme"),
+            ("name", "Eve"),
+            ("username", "eve"),
+            ("code", "abcd"),
+            ("expires", "noon"),
+        ],
     );
     let m = mfa_console::mail::render(
         Template::ActivationCode,
         "eve@example.com",
         hostile,
-        &[("org", hostile), ("name", hostile), ("username", hostile), ("code", "abcd"), ("expires", "noon")],
+        &[
+            ("org", hostile),
+            ("name", hostile),
+            ("username", hostile),
+            ("code", "abcd"),
+            ("expires", "noon"),
+        ],
     );
     assert_clean(&m.body);
     assert_clean(&m.subject);
-    assert_eq!(m.body.lines().count(), plain.body.lines().count(), "{}", m.body);
+    assert_eq!(
+        m.body.lines().count(),
+        plain.body.lines().count(),
+        "{}",
+        m.body
+    );
     assert!(!m.body.lines().any(|l| l.starts_with("Bcc:")), "{}", m.body);
-    assert!(m.body.contains("Eve Bcc: everyone@example.com"), "{}", m.body);
+    assert!(
+        m.body.contains("Eve Bcc: everyone@example.com"),
+        "{}",
+        m.body
+    );
 }
 
 #[test]
@@ -235,7 +281,10 @@ fn a_stored_name_with_control_characters_reaches_the_outbox_clean() {
     // A record from before such names were refused at input.
     let mut env = Env::new();
     env.core
-        .add_user(Actor::Operator, user("eve", Role::Member, Some("amber harbor compass 7")))
+        .add_user(
+            Actor::Operator,
+            user("eve", Role::Member, Some("amber harbor compass 7")),
+        )
         .unwrap();
     env.core
         .store()
@@ -266,5 +315,11 @@ fn a_stored_name_with_control_characters_reaches_the_outbox_clean() {
         mail[0].raw
     );
     assert_clean(&mail[0].body);
-    assert!(mail[0].body.contains("Hello Eve Bcc: everyone@example.com [31mRed"), "{}", mail[0].body);
+    assert!(
+        mail[0]
+            .body
+            .contains("Hello Eve Bcc: everyone@example.com [31mRed"),
+        "{}",
+        mail[0].body
+    );
 }

@@ -43,14 +43,12 @@ fn role() -> impl Strategy<Value = String> {
 
 /// Users whose names are told apart by the import (no two alike or confusable).
 fn users() -> impl Strategy<Value = Vec<Row>> {
-    prop::collection::vec((username(), email(), display_name(), role()), 0..40).prop_map(
-        |rows| {
-            let mut seen = HashSet::new();
-            rows.into_iter()
-                .filter(|r| seen.insert(text::username_skeleton(&r.0)))
-                .collect()
-        },
-    )
+    prop::collection::vec((username(), email(), display_name(), role()), 0..40).prop_map(|rows| {
+        let mut seen = HashSet::new();
+        rows.into_iter()
+            .filter(|r| seen.insert(text::username_skeleton(&r.0)))
+            .collect()
+    })
 }
 
 fn to_csv(rows: &[Row]) -> Vec<u8> {
@@ -417,7 +415,10 @@ fn an_older_record_with_a_control_character_exports_its_real_value() {
         .unwrap();
     assert_eq!(kim["name"], "Kim\tTab \u{1b}[31mRed", "escaped once: {kim}");
     let csv = String::from_utf8(a.out(&["user", "export"])).unwrap();
-    assert!(csv.contains("kim,kim@example.com,Kim\tTab \u{1b}[31mRed,member"), "{csv:?}");
+    assert!(
+        csv.contains("kim,kim@example.com,Kim\tTab \u{1b}[31mRed,member"),
+        "{csv:?}"
+    );
     // Terminal views still show it escaped.
     let table = String::from_utf8(a.out(&["user", "list"])).unwrap();
     assert!(table.contains("Kim\\u{9}Tab \\u{1b}[31mRed"), "{table}");

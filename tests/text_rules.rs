@@ -78,7 +78,9 @@ impl Org {
     }
 
     fn usernames(&self) -> Vec<String> {
-        let a = self.run(&["user", "export", "--format", "json"], "").success();
+        let a = self
+            .run(&["user", "export", "--format", "json"], "")
+            .success();
         let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
         v.as_array()
             .unwrap()
@@ -144,8 +146,11 @@ fn user_add_and_set_refuse_control_characters_in_names_and_addresses() {
     }
     assert_eq!(org.usernames(), vec!["admin", "alice"]);
     // Ordinary text from any script still goes in.
-    org.run(&["user", "set", "alice", "--name", "Ålice Ödegård 爱丽丝"], "")
-        .success();
+    org.run(
+        &["user", "set", "alice", "--name", "Ålice Ödegård 爱丽丝"],
+        "",
+    )
+    .success();
 }
 
 #[test]
@@ -164,8 +169,14 @@ fn import_refuses_control_characters_naming_the_line() {
         .run(&["user", "import", file.to_str().unwrap()], "")
         .code(1);
     let e = stderr(&a);
-    assert!(e.contains("line 3") && e.contains("control or invisible"), "{e}");
-    assert!(e.contains("line 4") && e.contains("not an email address"), "{e}");
+    assert!(
+        e.contains("line 3") && e.contains("control or invisible"),
+        "{e}"
+    );
+    assert!(
+        e.contains("line 4") && e.contains("not an email address"),
+        "{e}"
+    );
     assert!(!e.contains('\u{1b}'), "{e:?}");
     assert_eq!(org.usernames(), vec!["admin"]);
 }
@@ -250,13 +261,17 @@ fn usernames_confusable_with_an_existing_one_are_refused() {
     }
     // Letters that only look alike in combination ("rn" and "m").
     org.add("marta", "Marta").success();
-    org.add("rnarta", "Impostor").code(1).stderr(contains("marta"));
+    org.add("rnarta", "Impostor")
+        .code(1)
+        .stderr(contains("marta"));
     assert_eq!(org.usernames(), vec!["admin", "marta", "paul"]);
 
     // The index follows removals: once paul is gone the name is free again.
     org.run(&["user", "remove", "paul"], "").success();
     org.add("p\u{430}ul", "Now allowed").success();
-    org.add("paul", "Impostor").code(1).stderr(contains("looks like"));
+    org.add("paul", "Impostor")
+        .code(1)
+        .stderr(contains("looks like"));
 }
 
 #[test]
@@ -295,7 +310,11 @@ fn usernames_are_bounded_and_without_spaces() {
     let a = org.add(&long, "Long").code(1);
     let e = stderr(&a);
     assert!(e.contains("at most 64 characters"), "{e}");
-    assert!(e.len() < 1000, "the name is not echoed whole: {} bytes", e.len());
+    assert!(
+        e.len() < 1000,
+        "the name is not echoed whole: {} bytes",
+        e.len()
+    );
     org.add(&"b".repeat(64), "Longest").success();
     org.add(&"c".repeat(65), "Too long").code(1);
     for bad in ["bo b", "bob\t", "\u{a0}bob", "bo\u{2003}b", "bob\u{200b}"] {
@@ -351,12 +370,13 @@ fn import_conflicts_name_the_rows_real_line() {
 fn backup_into_a_missing_folder_says_so() {
     let org = Org::new();
     let dest = org.path("no/such/folder/copy.redb");
-    let a = org
-        .run(&["backup", dest.to_str().unwrap()], "")
-        .code(1);
+    let a = org.run(&["backup", dest.to_str().unwrap()], "").code(1);
     let e = stderr(&a);
     assert!(e.contains("does not exist"), "{e}");
-    assert!(e.contains(org.path("no/such/folder").to_str().unwrap()), "{e}");
+    assert!(
+        e.contains(org.path("no/such/folder").to_str().unwrap()),
+        "{e}"
+    );
     assert!(e.contains("mkdir -p"), "{e}");
     // A file where the folder should be.
     fs::write(org.path("plain-file"), "x").unwrap();
@@ -377,7 +397,9 @@ fn interrupted_import_removes_the_codes_file(signal: i32, status: i32) {
     let file = org.path("big.csv");
     let mut text = String::from("username,email,name,role\n");
     for i in 0..150_000 {
-        text.push_str(&format!("user{i:06},user{i:06}@example.com,User {i},member\n"));
+        text.push_str(&format!(
+            "user{i:06},user{i:06}@example.com,User {i},member\n"
+        ));
     }
     fs::write(&file, text).unwrap();
     let codes = org.path("codes.csv");
@@ -408,7 +430,10 @@ fn interrupted_import_removes_the_codes_file(signal: i32, status: i32) {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(status), "{err}");
-    assert!(err.contains("interrupted") && err.contains("removed"), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("removed"),
+        "{err}"
+    );
     assert!(!codes.exists(), "the codes file is left behind");
     assert_eq!(org.usernames(), vec!["admin"], "nothing imported");
 }
@@ -447,7 +472,11 @@ fn a_failed_import_removes_its_codes_file() {
     .code(1);
     assert!(!codes.exists());
     // Nothing to import with a bad file either: no codes file is made at all.
-    fs::write(&file, "username,email,name,role\nbob,not-an-address,B,member\n").unwrap();
+    fs::write(
+        &file,
+        "username,email,name,role\nbob,not-an-address,B,member\n",
+    )
+    .unwrap();
     org.run(
         &[
             "user",

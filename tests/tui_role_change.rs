@@ -42,8 +42,10 @@ impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("mfa.redb");
-        let mailer: Arc<dyn Mailer> =
-            Arc::new(Outbox::new(dir.path().join("outbox"), "MFA <mfa@localhost>"));
+        let mailer: Arc<dyn Mailer> = Arc::new(Outbox::new(
+            dir.path().join("outbox"),
+            "MFA <mfa@localhost>",
+        ));
         let core = Core::create(
             &db,
             "Acme Corp",
@@ -116,7 +118,10 @@ fn screen(app: &App) -> String {
 }
 
 fn notice(app: &App) -> String {
-    app.notice.as_ref().map(|(s, _)| s.clone()).unwrap_or_default()
+    app.notice
+        .as_ref()
+        .map(|(s, _)| s.clone())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -130,7 +135,10 @@ fn an_admin_demoted_by_another_process_sees_the_member_console_at_the_next_refre
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Enter);
     let s = screen(&app);
-    assert!(s.contains("Users") && s.contains("Security Controls"), "{s}");
+    assert!(
+        s.contains("Users") && s.contains("Security Controls"),
+        "{s}"
+    );
     assert!(s.contains("admin Example"), "the roster is up: {s}");
     // A dialog opened as an admin (add user) is open when the change lands.
     press(&mut app, KeyCode::Char('a'));
@@ -163,7 +171,10 @@ fn an_admin_demoted_by_another_process_sees_the_member_console_at_the_next_refre
     env.set_role("alice", "admin");
     app.update(Msg::Tick);
     let s = screen(&app);
-    assert!(s.contains("Security Controls") && s.contains("Users"), "{s}");
+    assert!(
+        s.contains("Security Controls") && s.contains("Users"),
+        "{s}"
+    );
     assert!(notice(&app).contains("admin"), "{}", notice(&app));
 }
 

@@ -392,13 +392,7 @@ fn set(db: &Path, a: SetArgs) -> CliResult {
 }
 
 fn import_file(db: &Path, file: &Path, codes_out: Option<&Path>) -> CliResult {
-    let f = File::open(file).map_err(|e| {
-        CliError::Message(format!(
-            "cannot open {}: {e}; check the path",
-            file.display()
-        ))
-    })?;
-    let rows = import::parse_csv(std::io::BufReader::new(f), &file.display().to_string())?;
+    let rows = import::read_file(file)?;
     let core = open(db)?;
     // The codes file is made (empty, private) before anything is imported, so that a
     // path that cannot be written stops the import rather than losing the codes. Until

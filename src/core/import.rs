@@ -194,6 +194,25 @@ fn overrun_message(o: Overrun, line: u64) -> String {
     }
 }
 
+/// Opens and reads an import file: a regular file larger than [`MAX_FILE_BYTES`] is
+/// refused before a byte of it is parsed; anything else (a pipe, a device) is read with
+/// the same bounds as [`parse_csv`].
+pub fn read_file(path: &std::path::Path) -> Result<ImportRows> {
+    let shown = path.display().to_string();
+    let f = std::fs::File::open(path)
+        .map_err(|e| CoreError::Invalid(format!("cannot open {shown}: {e}; check the path")))?;
+    if let Ok(m) = f.metadata()
+        && m.is_file()
+        && m.len() > MAX_FILE_BYTES
+    {
+        return Err(CoreError::Invalid(format!(
+            "{shown}: nothing was imported: {}",
+            overrun_message(Overrun::File, 1)
+        )));
+    }
+    parse_csv(std::io::BufReader::new(f), &shown)
+}
+
 /// Writes users in the import format with their real values (the CSV writer quotes
 /// what needs it), so an export imports back unchanged.
 pub fn write_csv<'a, W: Write>(
@@ -481,4 +500,3 @@ impl Core {
         Ok(report)
     }
 }
-
