@@ -26,6 +26,11 @@ pub fn run(db: &Path) -> CliResult {
     } else {
         None
     };
+    if let Some(core) = &core
+        && let Err(e) = super::head_log::witness(db, core)
+    {
+        tracing::warn!("console: could not compare the audit chain head with the log: {e}");
+    }
     crate::tui::run(db.to_path_buf(), core, mailer, None)
         .map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
     Ok(ExitCode::SUCCESS)

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{CliError, CliResult, open};
+use super::{CliError, CliResult, head_log, log, open};
 use crate::core::Actor;
+use crate::core::audit::HeadComparison;
 use crate::store::key_path;
 
 #[derive(Args, Debug)]
@@ -58,6 +59,7 @@ pub fn backup(db: &Path, a: BackupArgs) -> CliResult {
 pub fn check(db: &Path) -> CliResult {
     let core = open(db)?;
     let r = core.check()?;
+    let head = head_log::witness(db, &core)?;
     let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
     println!("database structure: {}", mark(r.integrity_ok));
     println!(
@@ -69,6 +71,38 @@ pub fn check(db: &Path) -> CliResult {
             .map(|p| format!(": {p}"))
             .unwrap_or_default()
     );
+    let log = log::path_for(db);
+    let rolled_back = match &head {
+        HeadComparison::Consistent { seq, .. } => {
+            println!(
+                "chain head vs log:  ok (event {seq}, recorded in {})",
+                log.display()
+            );
+            false
+        }
+        HeadComparison::NoHead => {
+            println!("chain head vs log:  not compared (the chain head does not verify)");
+            false
+        }
+        HeadComparison::RolledBack { logged, seq } => {
+            println!(
+                "chain head vs log:  FAILED: the database looks rolled back to an older copy: {} says event {} was the newest at {}, the database's newest is event {seq}",
+                log.display(),
+                logged.seq,
+                logged.time
+            );
+            true
+        }
+        HeadComparison::Diverged { logged, seq } => {
+            println!(
+                "chain head vs log:  FAILED: the database's event {} is not the one {} recorded at {} (the database's newest is event {seq}): it looks replaced by another copy",
+                logged.seq,
+                log.display(),
+                logged.time
+            );
+            true
+        }
+    };
     println!(
         "users:              {} ({} users)",
         mark(r.index_problems.is_empty()),
@@ -85,16 +119,24 @@ pub fn check(db: &Path) -> CliResult {
     for p in &r.secret_problems {
         println!("  {p}");
     }
-    if r.ok() {
+    if r.ok() && !rolled_back {
         println!("All checks passed.");
-        Ok(ExitCode::SUCCESS)
-    } else {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rolled_back {
+        eprintln!(
+            "error: {} does not match the audit chain head recorded in {}: if you restored an older copy on purpose, move that log file aside and run `mfa-console check` again to start a new record; otherwise the database file was replaced: keep it aside for investigation and compare it with your backups",
+            db.display(),
+            log.display()
+        );
+    }
+    if !r.ok() {
         eprintln!(
             "error: {} failed its check: restore it from a backup (mfa-console backup) or keep it aside for investigation",
             db.display()
         );
-        Ok(ExitCode::from(1))
     }
+    Ok(ExitCode::from(1))
 }
 
 pub fn rotate_key(db: &Path) -> CliResult {

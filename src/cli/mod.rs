@@ -4,6 +4,7 @@ mod config;
 mod console;
 mod controls;
 mod enroll;
+mod head_log;
 mod init;
 pub mod log;
 mod maintenance;

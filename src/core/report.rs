@@ -280,7 +280,9 @@ impl Core {
         self.store.read(|tx| {
             let events = tx.audit_events()?;
             report.audit_events = events.len();
-            report.audit_problem = audit::verify_chain(&events).map(|(_, why)| why);
+            report.audit_problem =
+                audit::verify_chain(tx.audit_key()?, &events, tx.chain_head()?.as_ref())
+                    .map(|(_, why)| why);
             let users = tx.users()?;
             report.users = users.len() as u64;
             for u in &users {

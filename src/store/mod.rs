@@ -14,9 +14,11 @@
 //! Every call into the engine runs inside [`guard::catch`]: a panic on a damaged file
 //! becomes [`StoreError::Damaged`], and this process refuses further writes to that file.
 
+pub mod chain;
 pub mod crypto;
 pub mod guard;
 pub mod lock;
+mod migrate;
 pub mod records;
 mod tx;
 
@@ -33,12 +35,12 @@ use redb::{
 
 use lock::WriterLock;
 
-pub use crypto::{SecretKey, key_path, staged_key_path};
+pub use crypto::{AuditKey, SecretKey, key_path, staged_key_path};
 pub use records::*;
 pub use tx::Tx;
 
 /// The schema this build reads and writes. Older files are migrated forward on open.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 /// How long a write waits for another process to release the database, unless the
 /// environment says otherwise (`MFA_CONSOLE_BUSY_SECONDS`).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -132,13 +134,17 @@ pub enum StoreError {
     #[error("key file {0} can be read by other users: run `chmod 600 {0}` and try again")]
     KeyFileTooOpen(PathBuf),
     #[error(
-        "key file {0} is not a valid key (expected 64 hexadecimal characters): restore it from a backup"
+        "key file {0} is not a valid key (expected the lines `sealing-key HEX` and `audit-key HEX`, 64 hexadecimal characters each): restore it from a backup"
     )]
     KeyFileInvalid(PathBuf),
     #[error(
         "key file {0} does not belong to this database: restore the matching key file from a backup"
     )]
     KeyMismatch(PathBuf),
+    #[error(
+        "key file {key} has no audit key, but the audit chain of {db} is keyed with one: restore the key file from the backup taken with the database"
+    )]
+    NoAuditKey { key: PathBuf, db: PathBuf },
     #[error("key file {path}: {source}")]
     KeyFileIo {
         path: PathBuf,
@@ -367,17 +373,7 @@ impl Store {
         let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
         let key = load_key(path, &key_id)?;
         let store = Store::from_parts(path, reader, writer, key);
-        if version < SCHEMA_VERSION {
-            store.write(|tx| {
-                // Another process may have migrated it meanwhile.
-                let now = tx.meta_u64("schema_version")?;
-                if now < SCHEMA_VERSION {
-                    migrate(tx, now)
-                } else {
-                    Ok(())
-                }
-            })?;
-        }
+        migrate::bring_up_to_date(&store, version)?;
         Ok(store)
     }
 
@@ -655,7 +651,7 @@ impl Store {
                 source: e,
             })?;
         }
-        let new_key = SecretKey::generate()?;
+        let new_key = self.key().rotated()?;
         new_key.write_new(&staged)?;
         let count = self.write(|tx| {
             let n = reseal(tx, &new_key)?;
@@ -892,11 +888,14 @@ fn load_key(db: &Path, key_id: &str) -> Result<SecretKey> {
     }
 }
 
-/// Lifts an older schema to this build's, in the caller's one transaction. Schema 1 is
-/// the first: the step from each later version's predecessor goes here as it comes.
-fn migrate(tx: &Tx, _from: u64) -> Result<()> {
+/// Lifts an older schema to this build's, in the caller's one transaction. Each step lifts
+/// one version to the next; the steps live in `migrate.rs`.
+fn migrate(tx: &Tx, from: u64) -> Result<()> {
     tx.create_tables()?;
     tx.backfill_username_skeletons()?;
+    if from < 2 {
+        migrate::audit_chain_to_v2(tx)?;
+    }
     tx.put_meta_u64("schema_version", SCHEMA_VERSION)
 }
 

@@ -204,7 +204,10 @@ pub struct AuditEvent {
     pub subject: String,
     pub kind: String,
     pub details: String,
+    /// The link of the event before it (a fixed genesis value for event 1).
     pub prev: String,
+    /// This event's link: HMAC-SHA-256 under the key file's audit key over the fields
+    /// above (schema 1: a plain SHA-256 hash).
     pub hash: String,
 }
 
@@ -215,4 +218,16 @@ pub fn username_skeleton(username: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let compared = username.trim().nfkc().collect::<String>().to_lowercase();
     unicode_security::skeleton(&compared).collect()
+}
+
+/// The newest event of the audit chain, kept beside it and updated in the same transaction
+/// as each append, so that deleting the newest events is noticed. `tag` is a MAC under the
+/// audit key over `seq` and `mac`: without the key file nobody can point the head at an
+/// older event.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    /// The newest event's `hash`.
+    pub mac: String,
+    pub tag: String,
 }

@@ -10,7 +10,12 @@ use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::chain;
+use super::crypto::AuditKey;
 use super::*;
+
+/// The meta record holding the audit chain head.
+const CHAIN_HEAD_KEY: &str = "audit_chain_head";
 
 /// One transaction: a snapshot to read (which never waits for writers), or the one write
 /// transaction of the moment (which waits for other processes' writes to finish).
@@ -18,8 +23,11 @@ pub struct Tx<'s> {
     inner: Inner,
     path: &'s Path,
     key: Arc<SecretKey>,
-    /// The audit chain's last (sequence, hash), once looked up in this transaction.
+    /// Where the next audit event goes (sequence before it, link it follows), once looked
+    /// up in this transaction.
     audit_tail: RefCell<Option<(u64, String)>>,
+    /// Events were appended: the chain head moves to the newest, once, at commit.
+    appended: Cell<bool>,
     /// Something changed: the generation counter goes up once, at commit.
     changed: Cell<bool>,
 }
@@ -60,6 +68,7 @@ impl<'s> Tx<'s> {
             path,
             key,
             audit_tail: RefCell::new(None),
+            appended: Cell::new(false),
             changed: Cell::new(false),
         }
     }
@@ -70,11 +79,18 @@ impl<'s> Tx<'s> {
             path,
             key,
             audit_tail: RefCell::new(None),
+            appended: Cell::new(false),
             changed: Cell::new(false),
         }
     }
 
     pub(super) fn commit(self) -> Result<()> {
+        let tail = self.audit_tail.borrow().clone();
+        if self.appended.get()
+            && let Some((seq, mac)) = tail
+        {
+            self.put_chain_head(seq, &mac)?;
+        }
         if self.changed.get() {
             let n = self.generation()? + 1;
             self.put_meta_u64("generation", n)?;
@@ -105,6 +121,11 @@ impl<'s> Tx<'s> {
 
     pub fn key(&self) -> &SecretKey {
         &self.key
+    }
+
+    /// The database file this transaction is on.
+    pub fn path(&self) -> &Path {
+        self.path
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -573,21 +594,112 @@ impl<'s> Tx<'s> {
         })
     }
 
-    /// The last audit event's (sequence, hash): looked up once per transaction, then
-    /// kept as events are appended.
-    pub fn audit_tail(&self) -> Result<Option<(u64, String)>> {
-        if let Some(t) = self.audit_tail.borrow().clone() {
-            return Ok(Some(t));
+    /// The stored chain head, as found (not yet verified); events appended in this
+    /// transaction move it only when it commits.
+    pub fn chain_head(&self) -> Result<Option<ChainHead>> {
+        match self.meta(CHAIN_HEAD_KEY)? {
+            Some(bytes) => Ok(Some(self.decode("audit chain head", &bytes)?)),
+            None => Ok(None),
         }
-        let tail = self.audit_head()?.map(|e| (e.seq, e.hash));
-        self.audit_tail.replace(tail.clone());
+    }
+
+    /// The key file's audit key, or a clear error when the key file has none.
+    pub fn audit_key(&self) -> Result<&AuditKey> {
+        self.key
+            .audit()
+            .ok_or_else(|| chain::no_audit_key(self.path))
+    }
+
+    /// Where the next event goes: (its sequence number, the link it follows). Looked up
+    /// once per transaction, then kept as events are appended.
+    fn audit_tail(&self) -> Result<(u64, String)> {
+        if let Some(t) = self.audit_tail.borrow().clone() {
+            return Ok(t);
+        }
+        let key = self.audit_key()?;
+        let last_seq = with_table!(self, AUDIT, |t| {
+            let last = t.last().map_err(|e| self.err(e))?;
+            Ok::<_, StoreError>(last.map(|(k, _)| k.value()))
+        })?;
+        let head = self
+            .chain_head()?
+            .filter(|h| chain::head_tag_matches(key, h.seq, &h.mac, &h.tag));
+        let tail = match (head, last_seq) {
+            // Never over an existing event, even one beyond the head.
+            (Some(h), last) => (h.seq.max(last.unwrap_or(0)), h.mac),
+            (None, None) => (0, chain::GENESIS.to_string()),
+            // Events but no head that verifies: link to nothing, so the break stays visible.
+            (None, Some(last)) => (last, chain::BROKEN_HEAD.to_string()),
+        };
+        self.audit_tail.replace(Some(tail.clone()));
         Ok(tail)
     }
 
-    pub fn put_audit(&self, e: &AuditEvent) -> Result<()> {
-        self.put_json(AUDIT, e.seq, e)?;
-        self.audit_tail.replace(Some((e.seq, e.hash.clone())));
+    /// Appends one event to the chain, in this transaction: the event lands with the act
+    /// or not at all. The chain head moves to the newest event when the transaction
+    /// commits (once, however many events it appends). Returns its sequence number.
+    pub fn append_audit(
+        &self,
+        time: Timestamp,
+        actor: &str,
+        subject: &str,
+        kind: &str,
+        details: &str,
+    ) -> Result<u64> {
+        let key = self.audit_key()?;
+        let (last, prev) = self.audit_tail()?;
+        let mut e = AuditEvent {
+            seq: last + 1,
+            time,
+            actor: actor.to_string(),
+            subject: subject.to_string(),
+            kind: kind.to_string(),
+            details: details.to_string(),
+            prev,
+            hash: String::new(),
+        };
+        e.hash = chain::event_mac(key, &e)?;
+        self.put_json(AUDIT, e.seq, &e)?;
+        self.audit_tail.replace(Some((e.seq, e.hash)));
+        self.appended.set(true);
+        Ok(e.seq)
+    }
+
+    /// Points the chain head at (`seq`, `mac`), with its MAC.
+    pub(super) fn put_chain_head(&self, seq: u64, mac: &str) -> Result<()> {
+        let key = self.audit_key()?;
+        let head = ChainHead {
+            seq,
+            mac: mac.to_string(),
+            tag: chain::head_tag(key, seq, mac)?,
+        };
+        let bytes = self.encode(&head)?;
+        self.put_meta(CHAIN_HEAD_KEY, &bytes)?;
+        self.audit_tail.replace(Some((seq, head.mac)));
         Ok(())
+    }
+
+    /// Every audit event with the key it is stored under, in key order: what a migration
+    /// rewrites in place.
+    pub(super) fn audit_events_by_key(&self) -> Result<Vec<(u64, AuditEvent)>> {
+        with_table!(self, AUDIT, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                out.push((k.value(), self.decode("audit event", v.value())?));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes `e` under `key` as it is (a migration re-linking the chain).
+    pub(super) fn put_audit_at(&self, key: u64, e: &AuditEvent) -> Result<()> {
+        self.put_json(AUDIT, key, e)
+    }
+
+    /// The audit event stored under `seq`.
+    pub fn audit_event(&self, seq: u64) -> Result<Option<AuditEvent>> {
+        self.get_json(AUDIT, seq, "audit event")
     }
 
     /// Audit events, oldest first.
