@@ -130,6 +130,20 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The look-alike index's key: its quick path for ASCII names gives what the whole
+    /// UTS #39 computation gives.
+    #[test]
+    fn username_skeletons_match_the_full_computation(s in "[ -~]{0,30}|[a-zA-Z0-9._@+аеорсхі-]{1,20}") {
+        use unicode_normalization::UnicodeNormalization;
+        let compared = s.trim().nfkc().collect::<String>().to_lowercase();
+        let full: String = unicode_security::skeleton(&compared).collect();
+        prop_assert_eq!(text::username_skeleton(&s), full);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // otpauth:// URIs
 // ---------------------------------------------------------------------------------------

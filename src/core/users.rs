@@ -80,7 +80,8 @@ pub(super) fn insert_user(
     // One that only looks the same (`pаul` with a Cyrillic а, `pau1`) would let someone
     // pass for another user in lists, logs and mail.
     let skeleton = text::username_skeleton(&u.username);
-    if let Some(other) = tx.user_id_by_skeleton(&skeleton)? {
+    let id = tx.next_id("user")?;
+    if let Some(other) = tx.claim_username_skeleton(&skeleton, id)? {
         let other = tx.user(other)?.map(|o| o.username).unwrap_or_default();
         return Err(CoreError::Conflict(format!(
             "{:?} looks like the existing user {:?} (letters from other scripts or look-alike characters): choose a name that cannot be mistaken for it",
@@ -89,7 +90,7 @@ pub(super) fn insert_user(
         )));
     }
     let user = User {
-        id: tx.next_id("user")?,
+        id,
         username: u.username.trim().to_string(),
         name: u.name.trim().to_string(),
         email: u.email.trim().to_string(),
@@ -104,7 +105,6 @@ pub(super) fn insert_user(
     };
     tx.put_user(&user)?;
     tx.put_username(&norm, user.id)?;
-    tx.put_username_skeleton(&skeleton, user.id)?;
     let state = if user.password_hash.is_some() {
         "active"
     } else {

@@ -302,24 +302,24 @@ impl<'s> Tx<'s> {
         self.remove_key(USERNAMES, normalized).map(|_| ())
     }
 
-    /// A user whose username has this confusable skeleton (see [`username_skeleton`]).
-    /// Only in write transactions: databases made before the index have it only once
-    /// migrated.
-    pub fn user_id_by_skeleton(&self, skeleton: &str) -> Result<Option<u64>> {
-        let t = table!(self, USERNAME_SKELETONS);
-        let mut range = t
-            .range((skeleton, 0)..=(skeleton, u64::MAX))
-            .map_err(|e| self.err(e))?;
-        match range.next() {
-            Some(row) => Ok(Some(row.map_err(|e| self.err(e))?.0.value().1)),
-            None => Ok(None),
-        }
-    }
-
-    pub fn put_username_skeleton(&self, skeleton: &str, id: u64) -> Result<()> {
+    /// Enters `id` under `skeleton` (see [`username_skeleton`]) unless another user is
+    /// there already, whose id it then gives (and enters nothing). Only in write
+    /// transactions: databases made before the index have it once migrated.
+    pub fn claim_username_skeleton(&self, skeleton: &str, id: u64) -> Result<Option<u64>> {
         let mut t = table!(self, USERNAME_SKELETONS);
-        t.insert((skeleton, id), ()).map_err(|e| self.err(e))?;
-        Ok(())
+        let taken = {
+            let mut range = t
+                .range((skeleton, 0)..=(skeleton, u64::MAX))
+                .map_err(|e| self.err(e))?;
+            match range.next() {
+                Some(row) => Some(row.map_err(|e| self.err(e))?.0.value().1),
+                None => None,
+            }
+        };
+        if taken.is_none() {
+            t.insert((skeleton, id), ()).map_err(|e| self.err(e))?;
+        }
+        Ok(taken)
     }
 
     pub fn remove_username_skeleton(&self, skeleton: &str, id: u64) -> Result<()> {
