@@ -39,6 +39,12 @@ pub const TEMPLATES_DIR: &str = "templates";
 pub const DEFAULT_FROM: &str = "MFA console <mfa-console@localhost>";
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
 const MAX_TIMEOUT_SECONDS: i64 = 300;
+/// The largest config file: a real one is a few hundred bytes.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// The largest relay password file.
+pub const MAX_PASSWORD_FILE_BYTES: u64 = 4 * 1024;
+/// The largest CA file (a whole system bundle is about 220 KiB).
+pub const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -191,13 +197,24 @@ impl Config {
         let file = explicit
             .map(Path::to_path_buf)
             .unwrap_or_else(|| Self::default_path(db));
-        let text = match fs::read(&file) {
-            Ok(bytes) => Some(
-                String::from_utf8(bytes).map_err(|_| ConfigError::Unreadable {
-                    path: file.clone(),
-                    reason: "it is not UTF-8 text".into(),
-                })?,
-            ),
+        let text = match crate::bounded::read(&file, MAX_CONFIG_BYTES) {
+            Ok(Some(bytes)) => {
+                Some(
+                    String::from_utf8(bytes).map_err(|_| ConfigError::Unreadable {
+                        path: file.clone(),
+                        reason: "it is not UTF-8 text".into(),
+                    })?,
+                )
+            }
+            Ok(None) => {
+                return Err(ConfigError::Unreadable {
+                    path: file,
+                    reason: format!(
+                        "it is larger than {}, far more than any config file; check the path",
+                        crate::bounded::size(MAX_CONFIG_BYTES)
+                    ),
+                });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if explicit.is_some() {
                     return Err(ConfigError::Missing(file));
@@ -664,13 +681,25 @@ impl Checker<'_> {
                     ));
                 }
                 let path = self.path(c, "ca_file")?;
-                let pem = fs::read(&path).map_err(|e| {
-                    self.at(
-                        c,
-                        "ca_file",
-                        format!("{} cannot be read ({e}); check the path", path.display()),
-                    )
-                })?;
+                let pem = crate::bounded::read(&path, MAX_CA_FILE_BYTES)
+                    .map_err(|e| {
+                        self.at(
+                            c,
+                            "ca_file",
+                            format!("{} cannot be read ({e}); check the path", path.display()),
+                        )
+                    })?
+                    .ok_or_else(|| {
+                        self.at(
+                            c,
+                            "ca_file",
+                            format!(
+                                "{} is larger than {}: give the file with only the internal CA's certificate(s)",
+                                path.display(),
+                                crate::bounded::size(MAX_CA_FILE_BYTES)
+                            ),
+                        )
+                    })?;
                 let text = String::from_utf8_lossy(&pem);
                 if !text.contains("-----BEGIN CERTIFICATE-----")
                     || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err()
@@ -725,13 +754,26 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let bytes = Zeroizing::new(fs::read(path).map_err(|e| {
-            self.at(
-                v,
-                "password_file",
-                format!("{shown} cannot be read ({e}); check that this account owns it"),
-            )
-        })?);
+        let bytes = Zeroizing::new(
+            crate::bounded::read(path, MAX_PASSWORD_FILE_BYTES)
+                .map_err(|e| {
+                    self.at(
+                        v,
+                        "password_file",
+                        format!("{shown} cannot be read ({e}); check that this account owns it"),
+                    )
+                })?
+                .ok_or_else(|| {
+                    self.at(
+                        v,
+                        "password_file",
+                        format!(
+                            "{shown} is larger than {}: it should hold only the relay password",
+                            crate::bounded::size(MAX_PASSWORD_FILE_BYTES)
+                        ),
+                    )
+                })?,
+        );
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| self.at(v, "password_file", format!("{shown} is not UTF-8 text")))?;
         let password = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string());

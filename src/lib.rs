@@ -1,5 +1,6 @@
 //! mfa-console: multi-factor authentication for an organization, run on its own premises.
 
+pub mod bounded;
 pub mod cli;
 pub mod config;
 pub mod core;

@@ -2183,24 +2183,30 @@ fn removing_ones_own_enrollment_needs_reauthentication() {
 #[test]
 fn control_characters_in_user_text_are_escaped_on_the_roster() {
     let e = env();
+    let hostile = "Eve \u{1b}[31mRed\u{1b}[0m\nadmin";
     let mut u = new_user("eve", Role::Member, Some(ALICE_PW));
-    u.name = "Eve \u{1b}[31mRed\u{1b}[0m\nadmin".into();
+    u.name = hostile.into();
+    // Refused at input, without echoing the escape raw.
+    let er = err(e.core.add_user(Actor::Operator, u.clone()));
+    assert!(matches!(er, CoreError::Invalid(_)), "{er:?}");
+    assert!(!er.to_string().contains('\u{1b}'), "{er}");
+    // A record from before that rule keeps its real value in the core's rows (exports
+    // write it as it is); the screens and terminal tables escape it (tests/tui_role_change.rs,
+    // tests/cli.rs).
+    u.name = "Eve".into();
     e.core.add_user(Actor::Operator, u).unwrap();
+    e.core
+        .store()
+        .write(|tx| {
+            let id = tx.user_id_by_name("eve")?.unwrap();
+            let mut u = tx.user(id)?.unwrap();
+            u.name = hostile.into();
+            tx.put_user(&u)
+        })
+        .unwrap();
     let rows = e.core.users(Actor::Operator).unwrap();
     let row = rows.iter().find(|r| r.username == "eve").unwrap();
-    assert!(row.name.contains("\\u{1b}[31m"), "{:?}", row.name);
-    assert!(row.name.contains("\\u{a}"), "{:?}", row.name);
-    for r in &rows {
-        for field in [&r.username, &r.name, &r.email] {
-            assert!(!field.chars().any(char::is_control), "{field:?}");
-        }
-    }
-    let detail = e.core.user_detail(Actor::Operator, "eve").unwrap();
-    assert!(
-        !detail.row.name.chars().any(char::is_control),
-        "{:?}",
-        detail.row.name
-    );
+    assert_eq!(row.name, hostile);
     // Usernames cannot hold them at all.
     let er = err(e.core.add_user(
         Actor::Operator,

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{CliResult, head_log, log, open};
+use super::{CliError, CliResult, head_log, log, open};
 use crate::core::Actor;
 use crate::core::audit::HeadComparison;
 use crate::store::key_path;
@@ -15,6 +15,36 @@ pub struct BackupArgs {
 }
 
 pub fn backup(db: &Path, a: BackupArgs) -> CliResult {
+    // Said before the database is touched, in words that name the folder.
+    let folder = match a.dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match std::fs::metadata(&folder) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(CliError::Message(format!(
+                "cannot write the backup {}: {} is not a folder; choose a path in a folder",
+                a.dest.display(),
+                folder.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CliError::Message(format!(
+                "cannot write the backup {}: the folder {} does not exist; create it first (`mkdir -p {}`) or choose another path",
+                a.dest.display(),
+                folder.display(),
+                folder.display()
+            )));
+        }
+        Err(e) => {
+            return Err(CliError::Message(format!(
+                "cannot write the backup {}: the folder {} cannot be used ({e}); check its permissions",
+                a.dest.display(),
+                folder.display()
+            )));
+        }
+    }
     let core = open(db)?;
     core.store().backup(&a.dest)?;
     println!(

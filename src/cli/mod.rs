@@ -13,7 +13,7 @@ mod table;
 mod user;
 mod verify;
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -238,25 +238,40 @@ pub fn default_sigpipe() {
     }
 }
 
-/// Reads one line from stdin (without its line ending); `None` at end of input.
+/// The longest line read from standard input: a password has at most 1024 characters
+/// of at most 4 bytes each; codes are far shorter.
+pub const MAX_STDIN_LINE: usize = 4096;
+
+/// Reads one line from stdin (without its line ending); `None` at end of input. Never
+/// reads more than [`MAX_STDIN_LINE`] bytes (and a CRLF) of it.
 pub fn read_line(prompt: Option<&str>) -> Result<Option<Zeroizing<String>>, CliError> {
     if let Some(p) = prompt
         && std::io::stdin().is_terminal()
     {
         eprint!("{p}");
     }
-    let mut s = Zeroizing::new(String::new());
+    let mut buf = Zeroizing::new(Vec::new());
     let n = std::io::stdin()
         .lock()
-        .read_line(&mut s)
+        .take(MAX_STDIN_LINE as u64 + 2)
+        .read_until(b'\n', &mut buf)
         .map_err(|e| CliError::Message(format!("could not read standard input: {e}")))?;
     if n == 0 {
         return Ok(None);
     }
-    while s.ends_with('\n') || s.ends_with('\r') {
-        s.pop();
+    let ended = buf.ends_with(b"\n");
+    while buf.ends_with(b"\n") || buf.ends_with(b"\r") {
+        buf.pop();
     }
-    Ok(Some(s))
+    if buf.len() > MAX_STDIN_LINE || (!ended && n > MAX_STDIN_LINE) {
+        return Err(CliError::Message(format!(
+            "standard input: a line is longer than {MAX_STDIN_LINE} bytes (a password has at most 1024 characters): give one value per line"
+        )));
+    }
+    let text = std::str::from_utf8(&buf).map_err(|_| {
+        CliError::Message("standard input is not UTF-8 text: give one value per line".into())
+    })?;
+    Ok(Some(Zeroizing::new(text.to_string())))
 }
 
 /// A new password: from stdin with `--password-stdin`, else typed twice on the terminal

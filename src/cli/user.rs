@@ -123,10 +123,12 @@ pub fn run(db: &Path, c: UserCommand) -> CliResult {
         UserCommand::Show(a) => show(db, a),
         UserCommand::Set(a) => set(db, a),
         UserCommand::ResetMfa { username } => {
-            open(db)?.reset_mfa(Actor::Operator, &username)?;
-            println!(
-                "Reset MFA for {username}: enrollments, recovery codes, pending codes and trusted devices removed."
-            );
+            let removed = open(db)?.reset_mfa_removing(Actor::Operator, &username)?;
+            if removed.is_empty() {
+                println!("{username} had no MFA set up: nothing was removed and no mail was sent.");
+            } else {
+                println!("Reset MFA for {username}: {}.", removed.describe());
+            }
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::Remove { username } => {
@@ -390,15 +392,17 @@ fn set(db: &Path, a: SetArgs) -> CliResult {
 }
 
 fn import_file(db: &Path, file: &Path, codes_out: Option<&Path>) -> CliResult {
-    let f = File::open(file).map_err(|e| {
-        CliError::Message(format!(
-            "cannot open {}: {e}; check the path",
-            file.display()
-        ))
-    })?;
-    let rows = import::parse_csv(std::io::BufReader::new(f), &file.display().to_string())?;
+    let rows = import::read_file(file)?;
     let core = open(db)?;
+    // The codes file is made (empty, private) before anything is imported, so that a
+    // path that cannot be written stops the import rather than losing the codes. Until
+    // the users are committed, an interruption removes it again.
+    let codes = match codes_out {
+        Some(p) => Some(CodesFile::create(p)?),
+        None => None,
+    };
     let tty = std::io::stderr().is_terminal();
+    let mut committing = None;
     let mut progress = |phase: import::Phase, done: usize, total: usize| {
         if tty && total > 0 {
             let width = 30;
@@ -416,59 +420,68 @@ fn import_file(db: &Path, file: &Path, codes_out: Option<&Path>) -> CliResult {
                 eprintln!();
             }
         }
+        // The last report comes just before the commit: from here a signal waits for
+        // the outcome instead of removing a file whose codes may be about to count.
+        if phase == import::Phase::Writing
+            && done == total
+            && committing.is_none()
+            && let Some(c) = &codes
+        {
+            committing = Some(c.hold());
+        }
     };
-    // The codes file is made (empty, private) before anything is imported, so that a
-    // path that cannot be written stops the import rather than losing the codes.
-    let codes_file = match codes_out {
-        Some(p) => Some((
-            p,
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(p)
-                .map_err(|e| {
-                    CliError::Message(format!(
-                        "cannot create the codes file {}: {e}; give a new file in a folder you can write",
-                        p.display()
-                    ))
-                })?,
-        )),
-        None => None,
-    };
-    let delivery = if codes_file.is_some() {
+    let delivery = if codes.is_some() {
         import::CodeDelivery::Return
     } else {
         import::CodeDelivery::Mail
     };
-    let report = match core.import_users(Actor::Operator, rows, delivery, &mut progress) {
-        Ok(r) => r,
+    let result = core.import_users(Actor::Operator, rows, delivery, &mut progress);
+    let report = match result {
+        Ok(r) => {
+            if let Some(mut held) = committing {
+                *held = Stage::Committed;
+            } else if let Some(c) = &codes {
+                *c.hold() = Stage::Committed;
+            }
+            r
+        }
         Err(e) => {
-            if let Some((p, _)) = &codes_file {
-                let _ = std::fs::remove_file(p);
+            if let Some(c) = &codes {
+                c.remove();
             }
             return Err(e.into());
         }
     };
-    match codes_file {
-        Some((p, f)) => {
-            let mut w = csv::Writer::from_writer(std::io::BufWriter::new(f));
+    match &codes {
+        Some(c) => {
             let expires = crate::core::clock::format_rfc3339(report.expires);
-            table::csv_row(
-                &mut w,
-                &["username", "email", "activation_code", "expires"].map(String::from),
-            )?;
-            for (u, e, c) in &report.codes {
-                table::csv_row(
-                    &mut w,
-                    &[u.clone(), e.clone(), c.to_string(), expires.clone()],
-                )?;
+            let written = (|| -> std::io::Result<()> {
+                let mut w = csv::Writer::from_writer(std::io::BufWriter::new(c.file()?));
+                w.write_record(["username", "email", "activation_code", "expires"])
+                    .map_err(std::io::Error::other)?;
+                for (u, e, code) in &report.codes {
+                    w.write_record([u.as_str(), e.as_str(), code.as_str(), expires.as_str()])
+                        .map_err(std::io::Error::other)?;
+                }
+                w.flush()?;
+                w.into_inner()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                    .into_inner()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?
+                    .sync_all()
+            })();
+            if let Err(e) = written {
+                c.remove();
+                return Err(CliError::Message(format!(
+                    "{} user(s) were added as invited, but their activation codes could not be written to {} ({e}): the partial file was removed; give each user a temporary password (`mfa-console user set NAME --temp-password-stdin`), or remove them and import again",
+                    report.added,
+                    c.path.display()
+                )));
             }
-            w.flush()?;
             println!(
                 "Imported {} user(s) as invited; their activation codes are in {} (mode 0600): hand each one over, then delete the file.",
                 report.added,
-                p.display()
+                c.path.display()
             );
         }
         None => println!(
@@ -487,28 +500,108 @@ fn import_file(db: &Path, file: &Path, codes_out: Option<&Path>) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where an import with a codes file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing committed: an interruption removes the codes file and ends the process.
+    Importing,
+    /// The users are in: the codes are being written and must not be lost.
+    Committed,
+}
+
+/// The codes file of an import in progress, and the watch that removes it when the
+/// process is interrupted (SIGINT, SIGTERM, SIGHUP) before the users are committed.
+struct CodesFile {
+    path: PathBuf,
+    file: std::sync::Mutex<Option<File>>,
+    stage: std::sync::Arc<std::sync::Mutex<Stage>>,
+}
+
+impl CodesFile {
+    fn create(path: &Path) -> Result<CodesFile, CliError> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                CliError::Message(format!(
+                    "cannot create the codes file {}: {e}; give a new file in a folder you can write",
+                    path.display()
+                ))
+            })?;
+        let stage = std::sync::Arc::new(std::sync::Mutex::new(Stage::Importing));
+        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(CliError::Message(format!(
+                    "cannot watch for interruptions ({e}); nothing was imported"
+                )));
+            }
+        };
+        let (watched, shown) = (std::sync::Arc::clone(&stage), path.to_path_buf());
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                let stage = watched.lock().unwrap_or_else(|p| p.into_inner());
+                if *stage == Stage::Importing {
+                    let _ = std::fs::remove_file(&shown);
+                    eprintln!(
+                        "\ninterrupted: nothing was imported; the codes file {} was removed",
+                        shown.display()
+                    );
+                    // The write transaction was never committed: the database is as it
+                    // was before the import.
+                    std::process::exit(128 + sig);
+                }
+                // Committed: the codes are being written; let that finish.
+            }
+        });
+        Ok(CodesFile {
+            path: path.to_path_buf(),
+            file: std::sync::Mutex::new(Some(file)),
+            stage,
+        })
+    }
+
+    /// Holds off interruptions while held.
+    fn hold(&self) -> std::sync::MutexGuard<'_, Stage> {
+        self.stage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn file(&self) -> std::io::Result<File> {
+        self.file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| std::io::Error::other("the codes file was already written"))
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 fn export(db: &Path, a: ExportArgs) -> CliResult {
     let rows = open(db)?.users(Actor::Operator)?;
     match a.format {
+        // The real values: JSON and CSV escape and quote by their own rules, so an export
+        // imports back unchanged.
         ExportFormat::Json => print_json(&rows)?,
         ExportFormat::Csv => {
-            let mut w = table::csv_out();
-            table::csv_row(
-                &mut w,
-                &["username", "email", "name", "role"].map(String::from),
+            let out = std::io::stdout();
+            import::write_csv(
+                out.lock(),
+                rows.iter().map(|r| {
+                    [
+                        r.username.as_str(),
+                        r.email.as_str(),
+                        r.name.as_str(),
+                        r.role,
+                    ]
+                }),
             )?;
-            for r in &rows {
-                table::csv_row(
-                    &mut w,
-                    &[
-                        r.username.clone(),
-                        r.email.clone(),
-                        r.name.clone(),
-                        r.role.to_string(),
-                    ],
-                )?;
-            }
-            w.flush()?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -303,39 +303,29 @@ impl Core {
             Method::Email => "sign-in codes by email",
             Method::Authenticator => "sign-in codes from authenticator apps",
         };
-        let mut after = String::from("\n");
-        if mfa_enabled {
-            after.push_str(
-                "Other MFA methods stay on: sign in with one you have set up, or set\n\
-                 one up in \"Configure my MFA\".\n",
-            );
+        // MFA as a whole went off, or only this method: two different messages, so that
+        // nobody reads "MFA turned off" while another method still asks for a code.
+        let template = if mfa_enabled {
+            Template::MethodTurnedOff
         } else {
-            after.push_str(&format!(
-                "Multi-factor authentication is now off for {}: signing in needs only\n\
-                 your password.\n",
-                org.name
-            ));
-        }
-        if forgotten {
-            after.push_str(
-                "Your registration for it was removed, along with remembered devices:\n\
-                 if the method is turned on again, set it up again in \"Configure my MFA\".\n",
-            );
+            Template::MfaTurnedOff
+        };
+        let after = if forgotten {
+            "Your registration for it was removed, along with remembered devices:\n\
+             if the method is turned on again, set it up again in \"Configure my MFA\".\n"
         } else {
-            after.push_str(
-                "Your registration was kept: it works again if the method is turned back on.\n",
-            );
-        }
+            "Your registration was kept: it works again if the method is turned back on.\n"
+        };
         let (mut sent, mut failed) = (0, 0);
         for (i, user) in users.iter().enumerate() {
             let mail = self.render(
                 org,
-                Template::MfaTurnedOff,
+                template,
                 user,
                 &[
                     ("methods", methods),
                     ("time", time.as_str()),
-                    ("forgotten", after.as_str()),
+                    ("forgotten", after),
                 ],
             );
             match self.send_mail(&mail, &user.username) {

@@ -26,7 +26,7 @@ pub use error::{CoreError, GENERIC_REFUSAL, Result};
 pub use import::ImportReport;
 pub use report::{CheckReport, UserDetail, UserRow, UserStatus};
 pub use signin::{Channel, CodeKind, PendingPasswordChange, PendingSignIn, SignInStep};
-pub use users::{NewUser, UserChange};
+pub use users::{MfaRemoved, NewUser, UserChange};
 
 use crate::mail::{Mailer, OutgoingMail, Template};
 use crate::store::{Lockout, Method, Organization, Role, Store, Tx, User};
@@ -135,10 +135,10 @@ impl Core {
         let org_name = org_name.trim();
         if org_name.is_empty()
             || org_name.chars().count() > 64
-            || org_name.chars().any(char::is_control)
+            || org_name.chars().any(text::is_hostile)
         {
             return Err(CoreError::Invalid(
-                "the organization name needs 1 to 64 printable characters".into(),
+                "the organization name needs 1 to 64 printable characters (no control or invisible characters)".into(),
             ));
         }
         if admin.role != Role::Admin {

@@ -153,9 +153,11 @@ impl Core {
             && !configured
             && u.role != Role::Integration)
             .then(|| grace_days_left(org, &u, self.now()));
+        // The real values: each view escapes for its own medium (screens and terminal
+        // tables escape control characters; CSV and JSON writers quote and escape).
         UserRow {
-            name: text::escape_control(&u.name),
-            email: text::escape_control(&u.email),
+            name: u.name,
+            email: u.email,
             username: u.username,
             role: role_name(u.role),
             status,

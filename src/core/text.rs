@@ -8,16 +8,24 @@ pub fn normalize_username(s: &str) -> String {
     s.trim().nfkc().collect::<String>().to_lowercase()
 }
 
+/// The longest username, in characters.
+pub const USERNAME_MAX_CHARS: usize = 64;
+/// The longest display name, in characters.
+pub const NAME_MAX_CHARS: usize = 128;
+
 /// Usernames: 1–64 characters, letters, digits and `. _ - @ +`. No `:` (it separates
 /// issuer and account in an `otpauth://` URI) and no spaces or control characters.
 pub fn check_username(s: &str) -> Result<(), String> {
-    let n = s.chars().count();
+    // Counted without collecting, and never echoed whole: a 10,000-character name costs
+    // no more than a long one.
+    let n = s.chars().take(USERNAME_MAX_CHARS + 1).count();
     if n == 0 {
         return Err("a username cannot be empty".into());
     }
-    if n > 64 {
+    if n > USERNAME_MAX_CHARS {
         return Err(format!(
-            "a username has at most 64 characters (this one has {n})"
+            "a username has at most {USERNAME_MAX_CHARS} characters (this one has {}): choose a shorter one",
+            s.chars().count()
         ));
     }
     if let Some(c) = s
@@ -32,6 +40,12 @@ pub fn check_username(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The form two usernames that look alike share (UTS #39 confusable skeleton of the
+/// normalised name): `paul`, `pаul` (Cyrillic а), `pau1` and `PAUL` all have one.
+pub fn username_skeleton(s: &str) -> String {
+    crate::store::username_skeleton(s)
+}
+
 pub fn check_email(s: &str) -> Result<(), String> {
     let bad = || {
         format!(
@@ -39,7 +53,7 @@ pub fn check_email(s: &str) -> Result<(), String> {
             escape_control(s)
         )
     };
-    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || is_hostile(c)) {
         return Err(bad());
     }
     let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
@@ -53,13 +67,27 @@ pub fn check_email(s: &str) -> Result<(), String> {
 }
 
 pub fn check_display_name(s: &str) -> Result<(), String> {
-    let n = s.chars().count();
-    if n > 128 {
+    let n = s.chars().take(NAME_MAX_CHARS + 1).count();
+    if n > NAME_MAX_CHARS {
         return Err(format!(
-            "a name has at most 128 characters (this one has {n})"
+            "a name has at most {NAME_MAX_CHARS} characters (this one has {})",
+            s.chars().count()
         ));
     }
-    Ok(())
+    check_printable("a name", s)
+}
+
+/// Refuses control characters (C0, DEL, C1) and the invisible ones that reorder or hide
+/// text: they have no use in a name, and would reach screens, exports and mail.
+pub fn check_printable(what: &str, s: &str) -> Result<(), String> {
+    match s.chars().find(|c| is_hostile(*c)) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "{what} cannot hold a control or invisible character (found {} in {:?}): remove it and type the text again",
+            escape_control(&c.to_string()),
+            escape_control(&s.chars().take(80).collect::<String>())
+        )),
+    }
 }
 
 /// Control characters (terminal escapes, newlines, …) shown as `\u{1b}`-style escapes, so a
@@ -81,18 +109,30 @@ pub fn escape_control(s: &str) -> String {
 
 /// Control characters, and the invisible ones that reorder or hide text (bidirectional
 /// overrides and isolates, zero-width marks).
-fn is_hostile(c: char) -> bool {
+pub fn is_hostile(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
 }
 
-/// One line for a mail header or subject: controls become spaces.
+/// One line for a mail header, subject or placeholder: each run of control characters
+/// becomes one space, invisible format characters are dropped.
 pub fn single_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let mut out = String::with_capacity(s.len());
+    let mut gap = false;
+    for c in s.chars() {
+        if c.is_control() {
+            gap = true;
+        } else if is_hostile(c) {
+            continue;
+        } else {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
 }
 
 /// `a•••••@example.com`: enough to recognise one's own address, not to learn someone's.

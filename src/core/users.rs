@@ -65,14 +65,32 @@ pub(super) fn insert_user(
     phc: Option<String>,
 ) -> Result<User> {
     let norm = text::normalize_username(&u.username);
-    if tx.user_id_by_name(&norm)?.is_some() {
+    if let Some(id) = tx.user_id_by_name(&norm)? {
+        let existing = tx.user(id)?.map(|o| o.username).unwrap_or_default();
+        let also = if existing == u.username.trim() {
+            String::new()
+        } else {
+            format!(" as {:?}", text::escape_control(&existing))
+        };
         return Err(CoreError::Conflict(format!(
-            "a user named {:?} already exists (usernames ignore case): choose another name",
-            u.username
+            "a user named {:?} already exists{also} (usernames ignore case): choose another name",
+            text::escape_control(&u.username)
+        )));
+    }
+    // One that only looks the same (`pаul` with a Cyrillic а, `pau1`) would let someone
+    // pass for another user in lists, logs and mail.
+    let skeleton = text::username_skeleton(&u.username);
+    let id = tx.next_id("user")?;
+    if let Some(other) = tx.claim_username_skeleton(&skeleton, id)? {
+        let other = tx.user(other)?.map(|o| o.username).unwrap_or_default();
+        return Err(CoreError::Conflict(format!(
+            "{:?} looks like the existing user {:?} (letters from other scripts or look-alike characters): choose a name that cannot be mistaken for it",
+            text::escape_control(&u.username),
+            text::escape_control(&other)
         )));
     }
     let user = User {
-        id: tx.next_id("user")?,
+        id,
         username: u.username.trim().to_string(),
         name: u.name.trim().to_string(),
         email: u.email.trim().to_string(),
@@ -267,6 +285,21 @@ impl Core {
         Ok(())
     }
 
+    /// The session as the database has it now: `None` once the account is disabled or
+    /// deleted, else the same sign-in with the user's current role, so that a role changed
+    /// by another process (or another admin) takes effect in an open console.
+    pub fn refreshed_session(&self, session: &super::Session) -> Result<Option<super::Session>> {
+        self.store.read(|tx| match self.live_user(tx, session) {
+            Ok(u) => {
+                let mut s = session.clone();
+                s.role = u.role;
+                Ok(Some(s))
+            }
+            Err(CoreError::NotAllowed(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+
     pub fn unlock(&self, actor: Actor, username: &str) -> Result<()> {
         let change = UserChange {
             unlock: true,
@@ -287,7 +320,13 @@ impl Core {
     /// Removes every MFA credential of the user at once: enrollments (secrets), recovery
     /// codes, pending email codes, trusted devices, replay state. The user is told by mail.
     pub fn reset_mfa(&self, actor: Actor, username: &str) -> Result<()> {
-        let (org, user) = self.store.write(|tx| {
+        self.reset_mfa_removing(actor, username).map(drop)
+    }
+
+    /// [`Core::reset_mfa`], saying what it removed. The user is told by mail only when
+    /// something was removed: a reset of nothing changes nothing for them.
+    pub fn reset_mfa_removing(&self, actor: Actor, username: &str) -> Result<MfaRemoved> {
+        let (org, user, removed) = self.store.write(|tx| {
             self.require_admin(tx, actor)?;
             let user = self.find_user(tx, username)?;
             let removed = forget_user_mfa(tx, user.id)?;
@@ -296,14 +335,16 @@ impl Core {
                 &actor.name(),
                 &user.username,
                 audit::kind::MFA_RESET,
-                &format!("{removed} enrollment(s) removed"),
+                &removed.describe(),
             )?;
-            Ok::<_, CoreError>((tx.organization()?, user))
+            Ok::<_, CoreError>((tx.organization()?, user, removed))
         })?;
-        let time = super::clock::format_time(self.now());
-        let mail = self.render(&org, Template::MfaReset, &user, &[("time", time.as_str())]);
-        let _ = self.send_mail(&mail, &user.username);
-        Ok(())
+        if !removed.is_empty() {
+            let time = super::clock::format_time(self.now());
+            let mail = self.render(&org, Template::MfaReset, &user, &[("time", time.as_str())]);
+            let _ = self.send_mail(&mail, &user.username);
+        }
+        Ok(removed)
     }
 
     pub fn remove_user(&self, actor: Actor, username: &str) -> Result<()> {
@@ -325,6 +366,7 @@ impl Core {
             let norm = text::normalize_username(&user.username);
             tx.put_lockout(&norm, &Lockout::default())?;
             tx.remove_username(&norm)?;
+            tx.remove_username_skeleton(&text::username_skeleton(&user.username), user.id)?;
             tx.remove_user_record(user.id)?;
             self.audit(
                 tx,
@@ -373,17 +415,53 @@ impl Core {
     }
 }
 
-/// Deletes every MFA credential of one user; returns how many enrollments went.
-pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<usize> {
+/// What removing a user's MFA took away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MfaRemoved {
+    pub enrollments: usize,
+    pub recovery_codes: usize,
+    /// A waiting email code or enrollment code.
+    pub pending_codes: usize,
+    pub trusted_devices: usize,
+}
+
+impl MfaRemoved {
+    /// Nothing the user had set up or was about to use.
+    pub fn is_empty(&self) -> bool {
+        *self == MfaRemoved::default()
+    }
+
+    /// For the audit log and the command line.
+    pub fn describe(&self) -> String {
+        if self.is_empty() {
+            return "nothing to remove".into();
+        }
+        format!(
+            "{} enrollment(s), {} recovery code(s), {} pending code(s), {} trusted device(s) removed",
+            self.enrollments, self.recovery_codes, self.pending_codes, self.trusted_devices
+        )
+    }
+}
+
+/// Deletes every MFA credential of one user; says what went.
+pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<MfaRemoved> {
     let enrollments = tx.enrollments_of(user)?;
     for e in &enrollments {
         tx.remove_enrollment(user, e.id)?;
     }
-    tx.clear_recovery_codes(user)?;
+    let recovery_codes = tx.clear_recovery_codes(user)?;
+    let email_code = tx
+        .email_code(user)?
+        .is_some_and(|c| !c.used && !c.hash.is_empty());
     tx.remove_email_code(user)?;
-    tx.remove_enrollment_code(user)?;
-    tx.clear_trusted_devices(user)?;
+    let enrollment_code = tx.remove_enrollment_code(user)?;
+    let trusted_devices = tx.clear_trusted_devices(user)?;
     tx.remove_last_totp_step(user)?;
     tx.clear_reauth_grants(user)?;
-    Ok(enrollments.len())
+    Ok(MfaRemoved {
+        enrollments: enrollments.len(),
+        recovery_codes,
+        pending_codes: usize::from(email_code) + usize::from(enrollment_code),
+        trusted_devices,
+    })
 }

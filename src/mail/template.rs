@@ -17,21 +17,28 @@ pub enum Template {
     ActivationCode,
     EnrollmentCode,
     MfaReset,
+    /// The last method went off: MFA as a whole is off.
     MfaTurnedOff,
+    /// One method went off while another stays on.
+    MethodTurnedOff,
     Lockout,
     TestMessage,
 }
+
+/// The largest replacement template.
+pub const MAX_TEMPLATE_BYTES: u64 = 64 * 1024;
 
 /// Placeholders the core fills in every message.
 const COMMON: [&str; 3] = ["org", "username", "name"];
 
 impl Template {
-    pub const ALL: [Template; 7] = [
+    pub const ALL: [Template; 8] = [
         Template::VerificationCode,
         Template::ActivationCode,
         Template::EnrollmentCode,
         Template::MfaReset,
         Template::MfaTurnedOff,
+        Template::MethodTurnedOff,
         Template::Lockout,
         Template::TestMessage,
     ];
@@ -43,6 +50,7 @@ impl Template {
             Template::EnrollmentCode => "enrollment-code.txt",
             Template::MfaReset => "mfa-reset.txt",
             Template::MfaTurnedOff => "mfa-turned-off.txt",
+            Template::MethodTurnedOff => "method-turned-off.txt",
             Template::Lockout => "lockout.txt",
             Template::TestMessage => "test-message.txt",
         }
@@ -55,6 +63,7 @@ impl Template {
             Template::EnrollmentCode => include_str!("../../assets/mail/enrollment-code.txt"),
             Template::MfaReset => include_str!("../../assets/mail/mfa-reset.txt"),
             Template::MfaTurnedOff => include_str!("../../assets/mail/mfa-turned-off.txt"),
+            Template::MethodTurnedOff => include_str!("../../assets/mail/method-turned-off.txt"),
             Template::Lockout => include_str!("../../assets/mail/lockout.txt"),
             Template::TestMessage => include_str!("../../assets/mail/test-message.txt"),
         }
@@ -146,10 +155,27 @@ impl Templates {
                     ),
                 ));
             };
-            let text = fs::read_to_string(&path).map_err(|e| {
+            let bytes = crate::bounded::read(&path, MAX_TEMPLATE_BYTES)
+                .map_err(|e| {
+                    err(
+                        &path,
+                        format!("cannot be read ({e}); fix it or remove it to use the built-in text"),
+                    )
+                })?
+                .ok_or_else(|| {
+                    err(
+                        &path,
+                        format!(
+                            "is larger than {}, far more than a message text: shorten it or remove it to use the built-in text",
+                            crate::bounded::size(MAX_TEMPLATE_BYTES)
+                        ),
+                    )
+                })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
                 err(
                     &path,
-                    format!("cannot be read as UTF-8 text ({e}); fix it or remove it to use the built-in text"),
+                    "is not UTF-8 text: save it as UTF-8, or remove it to use the built-in text"
+                        .into(),
                 )
             })?;
             check(template, &text).map_err(|problem| err(&path, problem))?;
@@ -281,6 +307,24 @@ fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
+/// Placeholders that hold a paragraph the product writes itself: their line breaks stay.
+const BLOCKS: [&str; 1] = ["forgotten"];
+
+/// A value as a message may carry it: on one line (a newline in a name adds no line and
+/// no header), without control or invisible characters (no terminal escapes reach a mail
+/// reader that shows them).
+fn clean(key: &str, value: &str) -> String {
+    if BLOCKS.contains(&key) {
+        value
+            .split('\n')
+            .map(crate::core::text::single_line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        crate::core::text::single_line(value)
+    }
+}
+
 /// Replaces every `{key}` that `values` names; leaves any other brace text as it is.
 fn fill(text: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(text.len() + 32);
@@ -297,7 +341,7 @@ fn fill(text: &str, values: &[(&str, &str)]) -> String {
         });
         match value {
             Some((v, close)) => {
-                out.push_str(v);
+                out.push_str(&clean(&after[..close], v));
                 rest = &after[close + 1..];
             }
             None => {

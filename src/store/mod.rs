@@ -58,6 +58,10 @@ pub fn busy_timeout() -> Duration {
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 pub(crate) const USERNAMES: TableDefinition<&str, u64> = TableDefinition::new("usernames");
+/// (confusable skeleton of the username, user id): finds a username that looks like
+/// another without reading every user.
+pub(crate) const USERNAME_SKELETONS: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("username_skeletons");
 pub(crate) const ENROLLMENTS: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("enrollments");
 pub(crate) const RECOVERY_CODES: TableDefinition<(u64, u32), &[u8]> =
@@ -931,6 +935,7 @@ fn load_key(db: &Path, key_id: &str) -> Result<SecretKey> {
 /// one version to the next; the steps live in `migrate.rs`.
 fn migrate(tx: &Tx, from: u64) -> Result<()> {
     tx.create_tables()?;
+    tx.backfill_username_skeletons()?;
     if from < 2 {
         migrate::audit_chain_to_v2(tx)?;
     }

@@ -192,6 +192,7 @@ impl<'s> Tx<'s> {
         w.open_table(META).map_err(e)?;
         w.open_table(USERS).map_err(e)?;
         w.open_table(USERNAMES).map_err(e)?;
+        w.open_table(USERNAME_SKELETONS).map_err(e)?;
         w.open_table(ENROLLMENTS).map_err(e)?;
         w.open_table(RECOVERY_CODES).map_err(e)?;
         w.open_table(EMAIL_CODES).map_err(e)?;
@@ -301,6 +302,43 @@ impl<'s> Tx<'s> {
         self.remove_key(USERNAMES, normalized).map(|_| ())
     }
 
+    /// Enters `id` under `skeleton` (see [`username_skeleton`]) unless another user is
+    /// there already, whose id it then gives (and enters nothing). Only in write
+    /// transactions: databases made before the index have it once migrated.
+    pub fn claim_username_skeleton(&self, skeleton: &str, id: u64) -> Result<Option<u64>> {
+        let mut t = table!(self, USERNAME_SKELETONS);
+        let taken = {
+            let mut range = t
+                .range((skeleton, 0)..=(skeleton, u64::MAX))
+                .map_err(|e| self.err(e))?;
+            match range.next() {
+                Some(row) => Some(row.map_err(|e| self.err(e))?.0.value().1),
+                None => None,
+            }
+        };
+        if taken.is_none() {
+            t.insert((skeleton, id), ()).map_err(|e| self.err(e))?;
+        }
+        Ok(taken)
+    }
+
+    pub fn remove_username_skeleton(&self, skeleton: &str, id: u64) -> Result<()> {
+        self.remove_key(USERNAME_SKELETONS, (skeleton, id))
+            .map(|_| ())
+    }
+
+    /// Rebuilds the skeleton index from the users table: for databases made before it.
+    pub fn backfill_username_skeletons(&self) -> Result<usize> {
+        let users = self.users()?;
+        let mut t = table!(self, USERNAME_SKELETONS);
+        t.retain(|_, _| false).map_err(|e| self.err(e))?;
+        for u in &users {
+            t.insert((username_skeleton(&u.username).as_str(), u.id), ())
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(users.len())
+    }
+
     pub fn remove_user_record(&self, id: u64) -> Result<()> {
         self.remove_key(USERS, id).map(|_| ())
     }
@@ -390,12 +428,14 @@ impl<'s> Tx<'s> {
         self.put_json(RECOVERY_CODES, (user, idx), code)
     }
 
-    pub fn clear_recovery_codes(&self, user: u64) -> Result<()> {
+    /// Deletes the user's recovery codes; how many there were.
+    pub fn clear_recovery_codes(&self, user: u64) -> Result<usize> {
         let mut t = table!(self, RECOVERY_CODES);
-        t.extract_from_if((user, 0)..=(user, u32::MAX), |_, _| true)
+        let n = t
+            .extract_from_if((user, 0)..=(user, u32::MAX), |_, _| true)
             .map_err(|e| self.err(e))?
-            .for_each(drop);
-        Ok(())
+            .count();
+        Ok(n)
     }
 
     // ---- one-time codes ----
@@ -457,12 +497,14 @@ impl<'s> Tx<'s> {
             Ok(n)
         })
     }
-    pub fn clear_trusted_devices(&self, user: u64) -> Result<()> {
+    /// Forgets the user's trusted devices; how many there were.
+    pub fn clear_trusted_devices(&self, user: u64) -> Result<usize> {
         let mut t = table!(self, TRUSTED_DEVICES);
-        t.extract_from_if((user, "")..(user + 1, ""), |_, _| true)
+        let n = t
+            .extract_from_if((user, "")..(user + 1, ""), |_, _| true)
             .map_err(|e| self.err(e))?
-            .for_each(drop);
-        Ok(())
+            .count();
+        Ok(n)
     }
     pub fn clear_all_trusted_devices(&self) -> Result<()> {
         let mut t = table!(self, TRUSTED_DEVICES);

@@ -56,6 +56,8 @@ pub enum Act {
     Push(Popup),
     /// Close the topmost popup.
     Pop,
+    /// Close every popup (they were opened under a role the user no longer has).
+    CloseAll,
     SignedIn(Session),
     SignOut,
     Notice(String),
@@ -298,6 +300,7 @@ impl App {
             Act::Pop => {
                 self.popups.pop();
             }
+            Act::CloseAll => self.popups.clear(),
             Act::SignedIn(session) => {
                 self.popups.clear();
                 self.ctx.session = Some(session.clone());

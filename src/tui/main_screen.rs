@@ -12,11 +12,13 @@ use super::controls::ControlsPane;
 use super::overview::OverviewPane;
 use super::pending::Pending;
 use super::popup::Popup;
+use super::strings;
 use super::theme::Theme;
 use super::users::UsersPane;
 use super::wizard::WizardPane;
+use crate::core::users::role_name;
 use crate::core::{Core, Scope, Session, text};
-use crate::store::Organization;
+use crate::store::{Organization, Role};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NavItem {
@@ -164,13 +166,31 @@ impl MainScreen {
     /// Another process (or this one) changed something: reload what shows.
     pub fn reload(&mut self, ctx: &mut Ctx) {
         let Some(core) = ctx.core.clone() else { return };
-        // An account disabled or deleted meanwhile is signed out at once.
-        if matches!(core.session_active(&self.session), Ok(false)) {
-            ctx.act(Act::SignOut);
-            ctx.act(Act::Error(
-                "Signed out: this account was disabled or removed.".into(),
-            ));
-            return;
+        // An account disabled or deleted meanwhile is signed out at once; one whose role
+        // changed goes on with the panes of its new role.
+        match core.refreshed_session(&self.session) {
+            Ok(None) => {
+                ctx.act(Act::SignOut);
+                ctx.act(Act::Error(
+                    "Signed out: this account was disabled or removed.".into(),
+                ));
+                return;
+            }
+            Ok(Some(now)) if now.role() != self.session.role() => {
+                if now.role() == Role::Integration {
+                    ctx.act(Act::SignOut);
+                    ctx.act(Act::Error(strings::NOW_INTEGRATION.into()));
+                    return;
+                }
+                let notice = strings::role_changed(role_name(now.role()));
+                self.session = now.clone();
+                ctx.session = Some(now);
+                // Dialogs opened under the old role (a profile, a confirmation) close.
+                ctx.act(Act::CloseAll);
+                ctx.act(Act::Notice(notice));
+                self.focus = Focus::Nav;
+            }
+            _ => {}
         }
         self.org = core.organization().ok();
         self.rebuild_nav();

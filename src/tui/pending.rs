@@ -76,7 +76,13 @@ impl Pending {
                 Pending::SetPolicy { key, value } => core
                     .set_policy(actor, *key, value)
                     .map(|p| format!("{} is now {}.", key.name(), key.value(&p))),
-                Pending::ResetMfa(u) => core.reset_mfa(actor, u).map(|_| format!("MFA reset for {u}.")),
+                Pending::ResetMfa(u) => core.reset_mfa_removing(actor, u).map(|r| {
+                    if r.is_empty() {
+                        format!("{u} had no MFA set up: nothing to reset.")
+                    } else {
+                        format!("MFA reset for {u}.")
+                    }
+                }),
                 Pending::Unlock(u) => core.unlock(actor, u).map(|_| format!("{u} unlocked.")),
                 Pending::SetDisabled(u, d) => core
                     .update_user(actor, u, UserChange { disabled: Some(*d), ..Default::default() })

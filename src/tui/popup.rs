@@ -812,33 +812,25 @@ impl InputPopup {
 
 /// Imports a CSV file in the background, with its progress in the status line.
 fn start_import(ctx: &mut Ctx, path: std::path::PathBuf) {
-    use crate::core::import::{CodeDelivery, Phase, parse_csv};
+    use crate::core::import::{CodeDelivery, Phase, read_file};
     let Some(session) = ctx.session.clone() else {
         return;
     };
     ctx.spawn_with_progress("Reading the file…", move |core, report| {
-        let result = std::fs::File::open(&path)
-            .map_err(|e| {
-                CoreError::Invalid(format!(
-                    "cannot open {}: {e}; check the path",
-                    path.display()
-                ))
-            })
-            .and_then(|f| parse_csv(std::io::BufReader::new(f), &path.display().to_string()))
-            .and_then(|rows| {
-                core.import_users(
-                    crate::core::Actor::User(&session),
-                    rows,
-                    CodeDelivery::Mail,
-                    &mut |phase, done, total| {
-                        let what = match phase {
-                            Phase::Writing => "Adding users",
-                            Phase::Mailing => "Mailing activation codes",
-                        };
-                        report(format!("{what}: {done} of {total}…"));
-                    },
-                )
-            });
+        let result = read_file(&path).and_then(|rows| {
+            core.import_users(
+                crate::core::Actor::User(&session),
+                rows,
+                CodeDelivery::Mail,
+                &mut |phase, done, total| {
+                    let what = match phase {
+                        Phase::Writing => "Adding users",
+                        Phase::Mailing => "Mailing activation codes",
+                    };
+                    report(format!("{what}: {done} of {total}…"));
+                },
+            )
+        });
         Box::new(move |app: &mut App| match result {
             Ok(r) => {
                 let mut lines = vec![format!(

@@ -78,7 +78,13 @@ impl Roster {
     /// Takes rows one at a time (as the core streams them).
     pub fn push(&mut self, r: UserRow) {
         let text = self.text.len() as u32;
-        let clip = |s: &str| -> String { s.chars().take(200).collect() };
+        // Rows hold the real text; what is drawn has control characters escaped.
+        let clip = |s: &str| -> String {
+            crate::core::text::escape_control(s)
+                .chars()
+                .take(200)
+                .collect()
+        };
         let (u, n, e) = (clip(&r.username), clip(&r.name), clip(&r.email));
         self.text.push_str(&u);
         self.text.push_str(&n);

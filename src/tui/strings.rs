@@ -31,3 +31,14 @@ pub const INTEGRATION_ADVISORY: &str = "MFA can break integrations that sign in 
 pub const FORGET_EXPLAINED: &str = "Checked: every authenticator and email address enrolled for this method is unregistered, with all trusted devices. Unchecked: enrollments stay and work again if the method comes back.";
 pub const RECOVERY_EXPLAINED: &str = "Save these recovery codes now (print or store them in a password manager). Each works once when your app is not at hand. They are not shown again.";
 pub const WIZARD_LEAVE: &str = "Esc leaves without saving anything.";
+
+pub const NOW_INTEGRATION: &str = "Signed out: this account is now an integration account, which signs in through `mfa-console verify`, not the console.";
+
+/// An administrator changed the signed-in user's role meanwhile.
+pub fn role_changed(role: &str) -> String {
+    if role == "admin" {
+        "Your role is now admin: the administration panes are open to you.".into()
+    } else {
+        format!("Your role is now {role}: the administration panes are closed.")
+    }
+}

@@ -23,7 +23,9 @@ fn file_for(db: &Path, username: &str) -> Option<PathBuf> {
 
 /// The token remembered for `username` on `db`, if any.
 pub fn load(db: &Path, username: &str) -> Option<String> {
-    let text = fs::read_to_string(file_for(db, username)?).ok()?;
+    // A token is 52 characters; anything much larger is not one of ours.
+    let bytes = crate::bounded::read(&file_for(db, username)?, 4096).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
     let t = text.trim();
     (!t.is_empty()).then(|| t.to_string())
 }

@@ -497,8 +497,14 @@ impl UsersPane {
                     theme.ok()
                 },
             )]),
-            Line::raw(format!("Name         {}", r.name)),
-            Line::raw(format!("Email        {}", r.email)),
+            Line::raw(format!(
+                "Name         {}",
+                crate::core::text::escape_control(&r.name)
+            )),
+            Line::raw(format!(
+                "Email        {}",
+                crate::core::text::escape_control(&r.email)
+            )),
             Line::raw(format!("Role         {}", r.role)),
             Line::raw(format!(
                 "Status       {}{}",
