@@ -328,8 +328,26 @@ fn wrong_codes_get_the_generic_message_then_the_lockout_with_its_end() {
     c.typed("alice");
     c.typed(PASSWORD);
     c.wait_for("6-digit code");
-    for _ in 0..3 {
+    // Each attempt is waited for until the database has counted it: a code typed while the
+    // one before is still being checked is not taken.
+    let store = mfa_console::store::Store::open(&db).unwrap();
+    let counted = |n: u32| {
+        let start = Instant::now();
+        loop {
+            let l = store.read(|tx| tx.lockout("alice")).unwrap();
+            if l.failures >= n || l.locked_until.is_some() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "attempt {n} was not counted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for n in 1..=3 {
         c.typed("000000");
+        counted(n);
         let screen = c.wait_for("Sign-in refused: the username, password or code is not right.");
         assert!(
             screen.contains("6-digit code"),
@@ -339,6 +357,7 @@ fn wrong_codes_get_the_generic_message_then_the_lockout_with_its_end() {
     }
     // Two more failures reach the lockout threshold (5): the message names its end.
     c.typed("000000");
+    counted(4);
     c.wait_for("Sign-in refused");
     c.typed("000000");
     let screen = c.wait_for("locked");
