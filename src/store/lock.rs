@@ -11,7 +11,6 @@
 //! up can say which process to look at.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -67,29 +66,23 @@ impl WriterLock {
     /// Takes the lock, waiting with a short back-off until `deadline`; then gives up with
     /// [`StoreError::Busy`] naming the holder.
     pub fn acquire(&self, started: Instant, deadline: Instant) -> Result<Held<'_>> {
-        let mut pause = Duration::from_micros(50);
-        loop {
+        let taken = backoff(deadline, Duration::from_millis(20), || {
             match self.file.try_lock() {
-                Ok(()) => {
-                    let held = Held { lock: self };
-                    self.record_owner();
-                    return Ok(held);
-                }
-                Err(TryLockError::WouldBlock) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(StoreError::Busy {
-                            path: self.db.clone(),
-                            waited: now.duration_since(started).as_secs(),
-                            holder: self.owner(),
-                        });
-                    }
-                    std::thread::sleep(pause.min(deadline - now));
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(TryLockError::Error(e)) => return Err(super::io_err(&self.path, e)),
+                Ok(()) => Ok(Some(())),
+                Err(TryLockError::WouldBlock) => Ok(None),
+                Err(TryLockError::Error(e)) => Err(super::io_err(&self.path, e)),
             }
+        })?;
+        if taken.is_none() {
+            return Err(StoreError::Busy {
+                path: self.db.clone(),
+                waited: started.elapsed().as_secs(),
+                holder: self.owner(),
+            });
         }
+        let held = Held { lock: self };
+        self.record_owner();
+        Ok(held)
     }
 
     /// Says who holds the lock now; only the holder writes it, and clears it on release.
@@ -124,12 +117,32 @@ impl WriterLock {
     }
 }
 
+/// Calls `attempt` until it answers `Some`, pausing a little longer after each `None` (up
+/// to `max_pause`); `None` once `deadline` has passed.
+pub(crate) fn backoff<T>(
+    deadline: Instant,
+    max_pause: Duration,
+    mut attempt: impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if let Some(v) = attempt()? {
+            return Ok(Some(v));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(max_pause);
+    }
+}
+
 /// "process 1234 (mfa-console user import big.csv) has been writing to it since …", when a holder
 /// wrote its record in `<db>.lock`.
 pub fn owner_of(db: &Path) -> Option<String> {
-    let mut text = String::new();
-    let f = File::open(lock_path(db)).ok()?;
-    f.take(1024).read_to_string(&mut text).ok()?;
+    let bytes = crate::bounded::read(&lock_path(db), 1024).ok()??;
+    let text = String::from_utf8_lossy(&bytes);
     let mut parts = text.trim_end().splitn(3, '\t');
     let pid: u32 = parts.next()?.parse().ok()?;
     let since = parts.next()?;

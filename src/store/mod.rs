@@ -206,6 +206,29 @@ struct Writer {
     db: Option<Database>,
 }
 
+impl Writer {
+    /// Our writer lock held (opened at first use), then the writable handle (opened under
+    /// it, so the engine's own writer lock, which that open takes without a deadline, is
+    /// free).
+    fn hold(
+        &mut self,
+        path: &Path,
+        started: Instant,
+        deadline: Instant,
+    ) -> Result<(lock::Held<'_>, &mut Database)> {
+        let lock = match self.lock.take() {
+            Some(l) => l,
+            None => WriterLock::open(path)?,
+        };
+        let held = self.lock.insert(lock).acquire(started, deadline)?;
+        let db = match self.db.take() {
+            Some(d) => d,
+            None => open_writer(path)?,
+        };
+        Ok((held, self.db.insert(db)))
+    }
+}
+
 /// Databases this process has open, so a second open of one path shares the handle.
 static OPEN: Mutex<Vec<(PathBuf, Weak<Shared>)>> = Mutex::new(Vec::new());
 
@@ -434,19 +457,18 @@ impl Store {
                 detail,
             });
         }
-        let marker = damaged_marker_path(path);
-        if marker.exists() {
-            let mut detail = String::new();
-            if let Ok(f) = fs::File::open(&marker) {
-                let _ =
-                    std::io::Read::read_to_string(&mut std::io::Read::take(f, 1024), &mut detail);
-            }
-            return Err(StoreError::WritesRefused {
+        // One open per write: the marker is usually absent, and then this is the whole cost.
+        match crate::bounded::read(&damaged_marker_path(path), 1024) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            found => Err(StoreError::WritesRefused {
                 path: path.to_path_buf(),
-                detail: detail.trim().to_string(),
-            });
+                detail: found
+                    .ok()
+                    .flatten()
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+                    .unwrap_or_default(),
+            }),
         }
-        Ok(())
     }
 
     /// One read-only unit of work on a snapshot; never waits for writers. The engine takes
@@ -534,29 +556,8 @@ impl Store {
         let started = Instant::now();
         let deadline = started + busy_timeout();
         let mut slot = lock_until(&self.shared.writer, path, started, deadline)?;
-        if slot.lock.is_none() {
-            slot.lock = Some(WriterLock::open(path)?);
-        }
         let run = |slot: &mut Writer| -> std::result::Result<T, E> {
-            let Writer { lock, db } = slot;
-            let Some(lock) = lock.as_ref() else {
-                return Err(StoreError::Io {
-                    path: lock::lock_path(path),
-                    source: std::io::Error::other("the writer lock is not open"),
-                }
-                .into());
-            };
-            let _held = lock.acquire(started, deadline)?;
-            if db.is_none() {
-                *db = Some(open_writer(path)?);
-            }
-            let Some(db) = db.as_ref() else {
-                return Err(StoreError::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other("the database is not open for writing"),
-                }
-                .into());
-            };
+            let (_held, db) = slot.hold(path, started, deadline)?;
             let wtx = begin_write_with_retry(db, path, started, deadline)?;
             let id = key_id_in(
                 &wtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
@@ -598,22 +599,9 @@ impl Store {
         let started = Instant::now();
         let deadline = started + busy_timeout();
         let mut slot = lock_until(&self.shared.writer, path, started, deadline)?;
-        if slot.lock.is_none() {
-            slot.lock = Some(WriterLock::open(path)?);
-        }
-        let Writer { lock, db } = &mut *slot;
-        let Some(lock) = lock.as_ref() else {
-            return Ok(false);
-        };
-        let _held = lock.acquire(started, deadline)?;
         let outcome = guarded(path, || {
-            if db.is_none() {
-                *db = Some(open_writer(path)?);
-            }
-            match db.as_mut() {
-                Some(db) => db.check_integrity().map_err(|e| db_err(path, e.into())),
-                None => Ok(false),
-            }
+            let (_held, db) = slot.hold(path, started, deadline)?;
+            db.check_integrity().map_err(|e| db_err(path, e.into()))
         });
         let marker = damaged_marker_path(path);
         match &outcome {
@@ -626,10 +614,12 @@ impl Store {
                 }
             }
             Ok(false) => write_marker(&marker, "redb found damage and repaired what it could"),
-            Err(e) => {
-                let _ = guard::catch(|| db.take());
-                write_marker(&marker, &damage_detail(e));
+            // Damage, not a busy database or a refused file: the handle goes, the mark stays.
+            Err(StoreError::Damaged { detail, .. }) => {
+                let _ = guard::catch(|| slot.db.take());
+                write_marker(&marker, detail);
             }
+            Err(_) => {}
         }
         outcome
     }
@@ -659,18 +649,12 @@ impl Store {
         let deadline = started + busy_timeout();
         {
             let mut slot = lock_until(&self.shared.writer, path, started, deadline)?;
-            if slot.lock.is_none() {
-                slot.lock = Some(WriterLock::open(path)?);
+            let _held = guarded(path, || slot.hold(path, started, deadline))?;
+            let copied = copy(path, dest);
+            if copied.is_err() {
+                let _ = fs::remove_file(dest);
             }
-            let Writer { lock, .. } = &*slot;
-            if let Some(lock) = lock.as_ref() {
-                let _held = lock.acquire(started, deadline)?;
-                let copied = copy(path, dest);
-                if copied.is_err() {
-                    let _ = fs::remove_file(dest);
-                }
-                copied?;
-            }
+            copied?;
         }
         copy(&key_path(path), &dest_key)?;
         Ok(())
@@ -725,25 +709,22 @@ fn begin_write_with_retry(
     started: Instant,
     deadline: Instant,
 ) -> Result<redb::WriteTransaction> {
-    let mut pause = Duration::from_micros(50);
-    loop {
+    let tx = lock::backoff(deadline, Duration::from_millis(2), || {
         match db.try_begin_write() {
-            Ok(tx) => return Ok(tx),
+            Ok(tx) => Ok(Some(tx)),
             // Only a writer that does not take our lock (another tool) gets here.
-            Err(TransactionError::WouldBlock) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(StoreError::Busy {
-                        path: path.to_path_buf(),
-                        waited: now.duration_since(started).as_secs(),
-                        holder: None,
-                    });
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(2));
-            }
-            Err(e) => return Err(db_err(path, e.into())),
+            Err(TransactionError::WouldBlock) => Ok(None),
+            Err(e) => Err(db_err(path, e.into())),
         }
+    })?;
+    tx.ok_or_else(|| busy(path, started, None))
+}
+
+fn busy(path: &Path, started: Instant, holder: Option<&str>) -> StoreError {
+    StoreError::Busy {
+        path: path.to_path_buf(),
+        waited: started.elapsed().as_secs(),
+        holder: holder.map(str::to_string),
     }
 }
 
@@ -754,25 +735,12 @@ fn lock_until<'a>(
     started: Instant,
     deadline: Instant,
 ) -> Result<std::sync::MutexGuard<'a, Writer>> {
-    let mut pause = Duration::from_micros(20);
-    loop {
-        match m.try_lock() {
-            Ok(g) => return Ok(g),
-            Err(std::sync::TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(StoreError::Busy {
-                        path: path.to_path_buf(),
-                        waited: now.duration_since(started).as_secs(),
-                        holder: Some("a write of this same process holds it".into()),
-                    });
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(5));
-            }
-        }
-    }
+    let slot = lock::backoff(deadline, Duration::from_millis(5), || match m.try_lock() {
+        Ok(g) => Ok(Some(g)),
+        Err(std::sync::TryLockError::Poisoned(p)) => Ok(Some(p.into_inner())),
+        Err(std::sync::TryLockError::WouldBlock) => Ok(None),
+    })?;
+    slot.ok_or_else(|| busy(path, started, Some("a write of this same process holds it")))
 }
 
 /// Runs `f` on a thread of its own and waits for it until the busy timeout: the engine
@@ -812,34 +780,23 @@ fn stuck_in_commit(path: &Path, started: Instant) -> StoreError {
 /// The read-only handle: shares the file with any writer and never waits for one.
 fn open_reader(path: &Path) -> Result<ReadOnlyDatabase> {
     let started = Instant::now();
-    let deadline = started + busy_timeout();
-    let mut pause = Duration::from_micros(100);
-    loop {
+    let reader = lock::backoff(started + busy_timeout(), Duration::from_millis(10), || {
         let p = path.to_path_buf();
-        match bounded(path, move || Ok(builder().open_read_only(&p))) {
-            Ok(Ok(db)) => return Ok(db),
+        match bounded(path, move || Ok(builder().open_read_only(&p)))? {
+            Ok(db) => Ok(Some(db)),
             // Only a process holding the whole file (another tool, an old build) gets here.
-            Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(StoreError::Busy {
-                        path: path.to_path_buf(),
-                        waited: now.duration_since(started).as_secs(),
-                        holder: Some("a program that locks the whole file has it open".into()),
-                    });
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(10));
-            }
-            Ok(Err(e)) => {
-                if !path.exists() {
-                    return Err(StoreError::NotFound(path.to_path_buf()));
-                }
-                return Err(db_err(path, e.into()));
-            }
-            Err(e) => return Err(e),
+            Err(DatabaseError::DatabaseAlreadyOpen) => Ok(None),
+            Err(_) if !path.exists() => Err(StoreError::NotFound(path.to_path_buf())),
+            Err(e) => Err(db_err(path, e.into())),
         }
-    }
+    })?;
+    reader.ok_or_else(|| {
+        busy(
+            path,
+            started,
+            Some("a program that locks the whole file has it open"),
+        )
+    })
 }
 
 /// The writable handle. Called with our writer lock held, so the engine's own writer lock,
@@ -858,16 +815,10 @@ fn open_writer(path: &Path) -> Result<Database> {
 
 /// Repairs a file a crashed writer left behind: a writable open under our lock does it.
 fn repair(path: &Path) -> Result<Writer> {
-    let lock = WriterLock::open(path)?;
+    let mut writer = Writer::default();
     let started = Instant::now();
-    let db = {
-        let _held = lock.acquire(started, started + busy_timeout())?;
-        open_writer(path)?
-    };
-    Ok(Writer {
-        lock: Some(lock),
-        db: Some(db),
-    })
+    writer.hold(path, started, started + busy_timeout())?;
+    Ok(writer)
 }
 
 fn write_marker(marker: &Path, detail: &str) {
@@ -881,13 +832,6 @@ fn write_marker(marker: &Path, detail: &str) {
         .and_then(|mut f| {
             std::io::Write::write_all(&mut f, format!("{detail}; found at {when}\n").as_bytes())
         });
-}
-
-fn damage_detail(e: &StoreError) -> String {
-    match e {
-        StoreError::Damaged { detail, .. } => detail.clone(),
-        other => other.to_string(),
-    }
 }
 
 pub(crate) fn io_err(path: &Path, e: std::io::Error) -> StoreError {
