@@ -26,7 +26,7 @@ pub use error::{CoreError, GENERIC_REFUSAL, Result};
 pub use import::ImportReport;
 pub use report::{CheckReport, UserDetail, UserRow, UserStatus};
 pub use signin::{Channel, CodeKind, PendingPasswordChange, PendingSignIn, SignInStep};
-pub use users::{MfaRemoved, NewUser, UserChange};
+pub use users::{MfaRemoved, NewUser, SessionNow, UserChange};
 
 use crate::mail::{Mailer, OutgoingMail, Template};
 use crate::store::{Lockout, Method, Organization, Role, Store, Tx, User};

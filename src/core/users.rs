@@ -17,6 +17,17 @@ pub struct NewUser {
     pub password: Option<Zeroizing<String>>,
 }
 
+/// What became of a session since it began, as the next refresh finds it.
+#[derive(Debug)]
+pub enum SessionNow {
+    /// The account is still there and may sign in; its role may have changed.
+    Active(super::Session),
+    /// The account was disabled or removed.
+    Ended,
+    /// The account became an integration account, which never uses the console.
+    NoConsole,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct UserChange {
     pub role: Option<Role>,
@@ -288,14 +299,16 @@ impl Core {
     /// The session as the database has it now: `None` once the account is disabled or
     /// deleted, else the same sign-in with the user's current role, so that a role changed
     /// by another process (or another admin) takes effect in an open console.
-    pub fn refreshed_session(&self, session: &super::Session) -> Result<Option<super::Session>> {
+    pub fn refreshed_session(&self, session: &super::Session) -> Result<SessionNow> {
         self.store.read(|tx| match self.live_user(tx, session) {
+            // Integration accounts never hold a console session.
+            Ok(u) if u.role == Role::Integration => Ok(SessionNow::NoConsole),
             Ok(u) => {
                 let mut s = session.clone();
                 s.role = u.role;
-                Ok(Some(s))
+                Ok(SessionNow::Active(s))
             }
-            Err(CoreError::NotAllowed(_)) => Ok(None),
+            Err(CoreError::NotAllowed(_)) => Ok(SessionNow::Ended),
             Err(e) => Err(e),
         })
     }

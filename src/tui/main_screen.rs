@@ -17,8 +17,8 @@ use super::theme::Theme;
 use super::users::UsersPane;
 use super::wizard::WizardPane;
 use crate::core::users::role_name;
-use crate::core::{Core, Scope, Session, text};
-use crate::store::{Organization, Role};
+use crate::core::{Core, Scope, Session, SessionNow, text};
+use crate::store::Organization;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NavItem {
@@ -169,19 +169,19 @@ impl MainScreen {
         // An account disabled or deleted meanwhile is signed out at once; one whose role
         // changed goes on with the panes of its new role.
         match core.refreshed_session(&self.session) {
-            Ok(None) => {
+            Ok(SessionNow::Ended) => {
                 ctx.act(Act::SignOut);
                 ctx.act(Act::Error(
                     "Signed out: this account was disabled or removed.".into(),
                 ));
                 return;
             }
-            Ok(Some(now)) if now.role() != self.session.role() => {
-                if now.role() == Role::Integration {
-                    ctx.act(Act::SignOut);
-                    ctx.act(Act::Error(strings::NOW_INTEGRATION.into()));
-                    return;
-                }
+            Ok(SessionNow::NoConsole) => {
+                ctx.act(Act::SignOut);
+                ctx.act(Act::Error(strings::NOW_INTEGRATION.into()));
+                return;
+            }
+            Ok(SessionNow::Active(now)) if now.role() != self.session.role() => {
                 let notice = strings::role_changed(role_name(now.role()));
                 self.session = now.clone();
                 ctx.session = Some(now);
