@@ -114,9 +114,11 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// One more than the cores: a core never idles while a verification waits for its
+    /// commit to reach the disk.
     pub fn default_workers() -> usize {
         std::thread::available_parallelism()
-            .map(|n| n.get())
+            .map(|n| n.get() + 1)
             .unwrap_or(2)
             .clamp(1, 64)
     }

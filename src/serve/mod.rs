@@ -53,7 +53,7 @@ pub struct ServeArgs {
     /// The private key (PEM) for HTTPS [`[serve] tls_key`]
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Verifications worked on at once [default: the number of cores; `[serve] workers`]
+    /// Verifications worked on at once [default: the number of cores + 1; `[serve] workers`]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
 }
@@ -149,8 +149,10 @@ pub fn run(db: &Path, a: ServeArgs) -> CliResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(workers.clamp(1, 4))
-        // Verifications, audit writes for bad keys, and reloads.
-        .max_blocking_threads(workers + 4)
+        // Verifications (and the rare audit of bad keys, and reloads) run on exactly this
+        // many threads: each keeps the memory of its last password check (19 MiB), so
+        // more threads than workers would only hold more of it.
+        .max_blocking_threads(workers)
         .thread_name("serve")
         .build()
         .map_err(|e| CliError::Message(format!("could not start the service's threads: {e}")))?;
