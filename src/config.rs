@@ -93,7 +93,50 @@ pub struct Config {
     /// False when the default file does not exist and the defaults apply.
     pub found: bool,
     pub mail: MailConfig,
+    pub serve: ServeConfig,
 }
+
+/// `[serve]`: where the authentication service listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// The Unix socket; `None`: `verify.sock` beside the database.
+    pub socket: Option<PathBuf>,
+    /// The group that may use the socket (mode 0660).
+    pub socket_group: Option<String>,
+    /// The HTTP listener, off unless set.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Certificate chain and private key (PEM); required off loopback.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Verifications worked on at once (each password check takes 19 MiB).
+    pub workers: usize,
+    /// Requests that may wait for a worker; more get 503.
+    pub queue: usize,
+}
+
+impl ServeConfig {
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 64)
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            socket: None,
+            socket_group: None,
+            listen: None,
+            tls: None,
+            workers: Self::default_workers(),
+            queue: DEFAULT_QUEUE,
+        }
+    }
+}
+
+/// Requests that may wait for a worker, by default.
+pub const DEFAULT_QUEUE: usize = 256;
 
 #[derive(Debug)]
 pub struct MailConfig {
@@ -133,6 +176,20 @@ pub struct SmtpConfig {
 struct RawConfig {
     #[serde(default)]
     mail: RawMail,
+    #[serde(default)]
+    serve: RawServe,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServe {
+    socket: Option<Spanned<String>>,
+    socket_group: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    workers: Option<Spanned<i64>>,
+    queue: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -247,11 +304,23 @@ impl Config {
         let raw: RawConfig = toml::from_str(src).map_err(|e| toml_error(file, src, &e))?;
         let templates_dir = folder_of(file).join(TEMPLATES_DIR);
         let templates = Templates::load(&templates_dir)?;
-        let mail = Checker { file, src }.mail(db, raw.mail, templates, templates_dir)?;
+        let mail = Checker {
+            file,
+            src,
+            section: "mail",
+        }
+        .mail(db, raw.mail, templates, templates_dir)?;
+        let serve = Checker {
+            file,
+            src,
+            section: "serve",
+        }
+        .serve(raw.serve)?;
         Ok(Config {
             file: file.to_path_buf(),
             found: text.is_some(),
             mail,
+            serve,
         })
     }
 
@@ -450,6 +519,7 @@ fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> ConfigError {
 struct Checker<'a> {
     file: &'a Path,
     src: &'a str,
+    section: &'static str,
 }
 
 impl Checker<'_> {
@@ -457,7 +527,7 @@ impl Checker<'_> {
         ConfigError::Invalid {
             path: self.file.to_path_buf(),
             line: Some(line_of(self.src, v.span().start)),
-            key: format!("mail.{key}"),
+            key: format!("{}.{key}", self.section),
             problem,
         }
     }
@@ -491,6 +561,86 @@ impl Checker<'_> {
             p.to_path_buf()
         } else {
             folder_of(self.file).join(p)
+        })
+    }
+
+    fn serve(&self, s: RawServe) -> Result<ServeConfig, ConfigError> {
+        let socket = s
+            .socket
+            .as_ref()
+            .map(|v| self.path(v, "socket"))
+            .transpose()?;
+        let socket_group = match &s.socket_group {
+            Some(g) => {
+                let name = g.get_ref().trim();
+                if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    return Err(self.at(
+                        g,
+                        "socket_group",
+                        format!("{name:?} is not a group name: give the name of a group, e.g. socket_group = \"mfa\""),
+                    ));
+                }
+                Some(name.to_string())
+            }
+            None => None,
+        };
+        let listen = match &s.listen {
+            Some(l) => Some(l.get_ref().trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                self.at(
+                    l,
+                    "listen",
+                    format!(
+                        "{:?} is not an address and port: use e.g. listen = \"127.0.0.1:8420\" or \"[::1]:8420\"",
+                        l.get_ref()
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let tls = match (&s.tls_cert, &s.tls_key) {
+            (Some(c), Some(k)) => Some((self.path(c, "tls_cert")?, self.path(k, "tls_key")?)),
+            (Some(c), None) => {
+                return Err(self.at(
+                    c,
+                    "tls_cert",
+                    "has no tls_key beside it: name the private key's PEM file with tls_key".into(),
+                ));
+            }
+            (None, Some(k)) => {
+                return Err(self.at(k, "tls_key", "has no tls_cert beside it: name the certificate chain's PEM file with tls_cert".into()));
+            }
+            (None, None) => None,
+        };
+        if let (Some(addr), Some(l)) = (listen, &s.listen)
+            && !addr.ip().is_loopback()
+            && tls.is_none()
+        {
+            return Err(self.at(
+                l,
+                "listen",
+                format!("{addr} is reachable from other hosts, so it needs TLS: set tls_cert and tls_key (PEM files), or listen on 127.0.0.1"),
+            ));
+        }
+        let count = |v: &Option<Spanned<i64>>,
+                     key: &str,
+                     max: i64,
+                     default: usize|
+         -> Result<usize, ConfigError> {
+            match v {
+                Some(n) if (1..=max).contains(n.get_ref()) => Ok(*n.get_ref() as usize),
+                Some(n) => Err(self.at(n, key, format!("must be a whole number from 1 to {max}"))),
+                None => Ok(default),
+            }
+        };
+        let workers = count(&s.workers, "workers", 64, ServeConfig::default_workers())?;
+        let queue = count(&s.queue, "queue", 100_000, DEFAULT_QUEUE)?;
+        Ok(ServeConfig {
+            socket,
+            socket_group,
+            listen,
+            tls,
+            workers,
+            queue,
         })
     }
 

@@ -7,5 +7,6 @@ pub mod core;
 pub mod demo;
 pub mod mail;
 pub mod random;
+pub mod serve;
 pub mod store;
 pub mod tui;

@@ -1,5 +1,6 @@
 //! The command line: parse, open the database, call the core, print. No policy here.
 
+mod client;
 mod config;
 mod console;
 mod controls;
@@ -84,6 +85,11 @@ pub enum Command {
     /// Check the config file (mail delivery) and send a test message
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// The authentication service: answers PAM (Unix socket) and applications (HTTP)
+    Serve(crate::serve::ServeArgs),
+    /// Add, list, rotate and remove the service's API clients
+    #[command(subcommand)]
+    Client(client::ClientCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -136,7 +142,9 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Backup(_)) => "backup",
         Some(Command::Check) => "check",
         Some(Command::RotateKey) => "rotate-key",
-        Some(_) => "config",
+        Some(Command::Serve(_)) => "serve",
+        Some(Command::Client(_)) => "client",
+        Some(Command::Config(_)) => "config",
     }
 }
 
@@ -166,6 +174,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Check) => maintenance::check(&db),
         Some(Command::RotateKey) => maintenance::rotate_key(&db),
         Some(Command::Config(c)) => config::run(&db, c),
+        Some(Command::Serve(a)) => crate::serve::run(&db, a),
+        Some(Command::Client(c)) => client::run(&db, c),
     }
 }
 

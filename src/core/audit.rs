@@ -269,6 +269,10 @@ pub mod kind {
     pub const DEVICE_TRUSTED: &str = "trusted-device.added";
     pub const ENROLLMENT_CODE_ISSUED: &str = "enrollment-code.issued";
     pub const KEY_ROTATED: &str = "key.rotated";
+    pub const CLIENT_ADDED: &str = "client.added";
+    pub const CLIENT_ROTATED: &str = "client.key-rotated";
+    pub const CLIENT_REMOVED: &str = "client.removed";
+    pub const CLIENT_BAD_KEY: &str = "client.bad-key";
     pub const CHAIN_MIGRATED: &str = crate::store::chain::KIND_MIGRATED;
     pub const CHAIN_BROKEN_BEFORE_MIGRATION: &str =
         crate::store::chain::KIND_BROKEN_BEFORE_MIGRATION;

@@ -3,6 +3,7 @@
 //! the command line only ask and show. Nothing in this module touches a terminal.
 
 pub mod audit;
+pub mod clients;
 pub mod clock;
 pub mod codes;
 pub mod controls;
@@ -11,6 +12,7 @@ mod error;
 pub mod import;
 pub mod password;
 mod report;
+mod service;
 mod signin;
 pub mod text;
 pub mod totp;
@@ -25,6 +27,7 @@ pub use enroll::{EnrollmentDone, PendingAuthenticator, PendingEmail};
 pub use error::{CoreError, GENERIC_REFUSAL, Result};
 pub use import::ImportReport;
 pub use report::{CheckReport, UserDetail, UserRow, UserStatus};
+pub use service::{Caller, MfaState, ServiceAnswer, ServiceRequest};
 pub use signin::{Channel, CodeKind, PendingPasswordChange, PendingSignIn, SignInStep};
 pub use users::{MfaRemoved, NewUser, SessionNow, UserChange};
 

@@ -40,7 +40,7 @@ pub use records::*;
 pub use tx::Tx;
 
 /// The schema this build reads and writes. Older files are migrated forward on open.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 /// How long a write waits for another process to release the database, unless the
 /// environment says otherwise (`MFA_CONSOLE_BUSY_SECONDS`).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -78,6 +78,10 @@ pub(crate) const REAUTH_GRANTS: TableDefinition<(u64, u64), i64> =
 pub(crate) const LOCKOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("lockouts");
 pub(crate) const TOTP_STEPS: TableDefinition<u64, u64> = TableDefinition::new("totp_steps");
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// API clients of the authentication service, by name (schema 3).
+pub(crate) const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
+/// (SHA-256 of an API key, hexadecimal) → the client's name.
+pub(crate) const CLIENT_KEYS: TableDefinition<&str, &str> = TableDefinition::new("client_keys");
 
 const MAGIC_KEY: &str = "product";
 const MAGIC: &[u8] = b"mfa-console";

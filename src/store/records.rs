@@ -260,3 +260,54 @@ pub struct ChainHead {
     pub mac: String,
     pub tag: String,
 }
+
+/// How an API client proves its user: with the product's own password and a code, or
+/// with a code alone (the client checked the first factor itself).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientMode {
+    CodeOnly,
+    PasswordAndCode,
+}
+
+impl ClientMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientMode::CodeOnly => "code-only",
+            ClientMode::PasswordAndCode => "password-and-code",
+        }
+    }
+}
+
+/// An application or host that asks the authentication service, with the hash of its
+/// API key (never the key) and its use today.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiClient {
+    pub name: String,
+    pub mode: ClientMode,
+    /// SHA-256 of the key, hexadecimal.
+    pub key_hash: String,
+    pub created: Timestamp,
+    #[serde(default)]
+    pub rotated: Option<Timestamp>,
+    #[serde(default)]
+    pub last_request: Option<Timestamp>,
+    /// The UTC day (days since 1970-01-01) the two counters below are for.
+    #[serde(default)]
+    pub day: i64,
+    #[serde(default)]
+    pub requests_today: u64,
+    #[serde(default)]
+    pub refusals_today: u64,
+}
+
+impl ApiClient {
+    /// Requests and refusals on the UTC day of `now` (zero when the counters are older).
+    pub fn today(&self, now: Timestamp) -> (u64, u64) {
+        if self.day == now.div_euclid(86400) {
+            (self.requests_today, self.refusals_today)
+        } else {
+            (0, 0)
+        }
+    }
+}

@@ -203,6 +203,8 @@ impl<'s> Tx<'s> {
         w.open_table(LOCKOUTS).map_err(e)?;
         w.open_table(TOTP_STEPS).map_err(e)?;
         w.open_table(AUDIT).map_err(e)?;
+        w.open_table(CLIENTS).map_err(e)?;
+        w.open_table(CLIENT_KEYS).map_err(e)?;
         Ok(())
     }
 
@@ -580,6 +582,55 @@ impl<'s> Tx<'s> {
     }
     pub fn remove_last_totp_step(&self, user: u64) -> Result<()> {
         self.remove_key(TOTP_STEPS, user).map(|_| ())
+    }
+
+    // ---- API clients of the authentication service ----
+
+    pub fn client(&self, name: &str) -> Result<Option<ApiClient>> {
+        self.get_json(CLIENTS, name, "API client")
+    }
+    /// The client whose API key hashes to `key_hash`, if any.
+    pub fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<ApiClient>> {
+        let name = with_table!(self, CLIENT_KEYS, |t| {
+            let v = t.get(key_hash).map_err(|e| self.err(e))?;
+            Ok::<_, StoreError>(v.map(|v| v.value().to_string()))
+        })?;
+        match name {
+            Some(n) => self.client(&n),
+            None => Ok(None),
+        }
+    }
+    /// Every client, by name.
+    pub fn clients(&self) -> Result<Vec<ApiClient>> {
+        with_table!(self, CLIENTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("API client", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+    /// Stores a client and makes its key hash (and only it) find the client.
+    pub fn put_client(&self, c: &ApiClient) -> Result<()> {
+        if let Some(old) = self.client(&c.name)?
+            && old.key_hash != c.key_hash
+        {
+            self.remove_key(CLIENT_KEYS, old.key_hash.as_str())?;
+        }
+        self.put_json(CLIENTS, c.name.as_str(), c)?;
+        let mut t = table!(self, CLIENT_KEYS);
+        t.insert(c.key_hash.as_str(), c.name.as_str())
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+    /// Removes a client and its key; false when there was none.
+    pub fn remove_client(&self, name: &str) -> Result<bool> {
+        let Some(old) = self.client(name)? else {
+            return Ok(false);
+        };
+        self.remove_key(CLIENT_KEYS, old.key_hash.as_str())?;
+        self.remove_key(CLIENTS, name)
     }
 
     // ---- audit chain ----

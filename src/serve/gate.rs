@@ -1,0 +1,178 @@
+//! Bounds on the service: how many verifications run at once and wait, and how a source
+//! sending wrong API keys is slowed down.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// At most `workers` verifications at once, at most `queue` waiting for one.
+pub struct Gate {
+    workers: std::sync::Arc<Semaphore>,
+    waiting: AtomicUsize,
+    queue: AtomicUsize,
+}
+
+/// The service is at its bound: the caller gets 503 and may try again.
+#[derive(Debug)]
+pub struct Overloaded;
+
+impl Gate {
+    pub fn new(workers: usize, queue: usize) -> Self {
+        Self {
+            workers: std::sync::Arc::new(Semaphore::new(workers.max(1))),
+            waiting: AtomicUsize::new(0),
+            queue: AtomicUsize::new(queue),
+        }
+    }
+
+    pub fn resize_queue(&self, queue: usize) {
+        self.queue.store(queue, Ordering::Relaxed);
+    }
+
+    /// Waits for a worker, unless too many wait already.
+    pub async fn enter(&self) -> Result<OwnedSemaphorePermit, Overloaded> {
+        if let Ok(p) = std::sync::Arc::clone(&self.workers).try_acquire_owned() {
+            return Ok(p);
+        }
+        let before = self.waiting.fetch_add(1, Ordering::AcqRel);
+        if before >= self.queue.load(Ordering::Relaxed) {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Overloaded);
+        }
+        let permit = std::sync::Arc::clone(&self.workers).acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| Overloaded)
+    }
+}
+
+/// Sources tracked at most; the oldest are forgotten first.
+const MAX_SOURCES: usize = 10_000;
+/// Bad keys from one source within this window count together.
+const WINDOW: Duration = Duration::from_secs(600);
+/// At most one audit event per source this often; the ones between are counted.
+pub const AUDIT_EVERY: Duration = Duration::from_secs(10);
+/// Free attempts before answers slow down, and the longest delay.
+const FREE: u32 = 3;
+const MAX_DELAY: Duration = Duration::from_secs(5);
+
+struct Source {
+    first: Instant,
+    count: u32,
+    last_audit: Option<Instant>,
+    unaudited: u64,
+}
+
+/// Wrong or missing API keys per source address.
+#[derive(Default)]
+pub struct BadKeys {
+    sources: Mutex<HashMap<IpAddr, Source>>,
+}
+
+/// What to do about one more bad key: wait this long before answering, and audit this
+/// many requests now (0: not yet).
+pub struct Penalty {
+    pub delay: Duration,
+    pub audit: u64,
+}
+
+impl BadKeys {
+    pub fn record(&self, ip: IpAddr) -> Penalty {
+        let now = Instant::now();
+        let Ok(mut map) = self.sources.lock() else {
+            return Penalty {
+                delay: MAX_DELAY,
+                audit: 1,
+            };
+        };
+        if map.len() >= MAX_SOURCES && !map.contains_key(&ip) {
+            map.retain(|_, s| now.duration_since(s.first) < WINDOW);
+            if map.len() >= MAX_SOURCES
+                && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.first).map(|(k, _)| *k)
+            {
+                map.remove(&oldest);
+            }
+        }
+        let s = map.entry(ip).or_insert(Source {
+            first: now,
+            count: 0,
+            last_audit: None,
+            unaudited: 0,
+        });
+        if now.duration_since(s.first) >= WINDOW {
+            s.first = now;
+            s.count = 0;
+        }
+        s.count = s.count.saturating_add(1);
+        s.unaudited += 1;
+        let audit = if s
+            .last_audit
+            .is_none_or(|t| now.duration_since(t) >= AUDIT_EVERY)
+        {
+            s.last_audit = Some(now);
+            std::mem::take(&mut s.unaudited)
+        } else {
+            0
+        };
+        let delay = if s.count <= FREE {
+            Duration::ZERO
+        } else {
+            let steps = (s.count - FREE).min(10);
+            (Duration::from_millis(250) * (1u32 << steps.min(5))).min(MAX_DELAY)
+        };
+        Penalty { delay, audit }
+    }
+
+    /// A right key from this source: its count starts again.
+    pub fn forgive(&self, ip: IpAddr) {
+        if let Ok(mut map) = self.sources.lock()
+            && let Some(s) = map.get_mut(&ip)
+        {
+            s.count = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bad_keys_slow_down_after_three_and_are_audited_once_per_window() {
+        let b = BadKeys::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let first = b.record(ip);
+        assert_eq!(first.delay, Duration::ZERO);
+        assert_eq!(first.audit, 1);
+        assert_eq!(b.record(ip).audit, 0);
+        b.record(ip);
+        let fourth = b.record(ip);
+        assert!(
+            fourth.delay >= Duration::from_millis(500),
+            "{:?}",
+            fourth.delay
+        );
+        for _ in 0..20 {
+            assert!(b.record(ip).delay <= MAX_DELAY);
+        }
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        assert_eq!(b.record(other).delay, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_overloaded() {
+        let g = std::sync::Arc::new(Gate::new(1, 1));
+        let held = g.enter().await.unwrap();
+        let g2 = std::sync::Arc::clone(&g);
+        let waiter = tokio::spawn(async move { g2.enter().await.map(drop) });
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(g.enter().await.is_err(), "a second waiter beyond the queue");
+        drop(held);
+        assert!(waiter.await.unwrap().is_ok());
+    }
+}

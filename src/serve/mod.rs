@@ -1,0 +1,387 @@
+//! `mfa-console serve`: the authentication service. It answers "is this code right for
+//! this user?" for local PAM modules (a Unix socket, one JSON object per line) and for
+//! applications (an HTTP JSON API, TLS off loopback), with the same decisions, lockout,
+//! replay guard and audit log as the console and every subcommand.
+//!
+//! It runs in the foreground (systemd `Type=simple`). SIGTERM and SIGINT stop accepting,
+//! finish the requests in flight and exit; SIGHUP re-reads the config file (mail
+//! settings, the TLS certificate, limits). Clients are looked up in the database on every
+//! request, so `client add|rotate|remove` take effect at once.
+//!
+//! Every request runs on a bounded pool: at most `workers` verifications at once (a
+//! password check takes 19 MiB), at most `queue` waiting; beyond that the answer is 503.
+
+mod gate;
+mod http;
+pub mod proto;
+mod socket;
+mod tls;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::cli::{CliError, CliResult};
+use crate::config::{Config, ServeConfig};
+use crate::core::Core;
+
+pub use gate::{BadKeys, Gate};
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// The Unix socket for local clients (the PAM module) [default: verify.sock beside the
+    /// database; `[serve] socket`]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Do not open the Unix socket
+    #[arg(long, conflicts_with = "socket")]
+    pub no_socket: bool,
+    /// The group that may use the socket (mode 0660) [`[serve] socket_group`]
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+    /// Answer HTTP on this address, e.g. 127.0.0.1:8420 (off by default; TLS required off
+    /// loopback) [`[serve] listen`]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The certificate chain (PEM) for HTTPS [`[serve] tls_cert`]
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for HTTPS [`[serve] tls_key`]
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Verifications worked on at once [default: the number of cores; `[serve] workers`]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
+}
+
+/// What the service needs at hand for each request; replaced whole on SIGHUP.
+pub struct Shared {
+    core: RwLock<Arc<Core>>,
+    pub gate: Gate,
+    pub bad_keys: BadKeys,
+    /// This host's name, for the audit label of socket clients.
+    host: String,
+    db: PathBuf,
+}
+
+impl Shared {
+    pub fn core(&self) -> Arc<Core> {
+        match self.core.read() {
+            Ok(c) => Arc::clone(&c),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+    fn set_core(&self, core: Core) {
+        match self.core.write() {
+            Ok(mut c) => *c = Arc::new(core),
+            Err(p) => *p.into_inner() = Arc::new(core),
+        }
+    }
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+}
+
+/// The settings in effect: the config file's `[serve]`, then the flags over it.
+fn settings(db: &Path, config: &Config, a: &ServeArgs) -> Result<Settings, CliError> {
+    let mut s: ServeConfig = config.serve.clone();
+    if let Some(p) = &a.socket {
+        s.socket = Some(p.clone());
+    }
+    if let Some(g) = &a.socket_group {
+        s.socket_group = Some(g.clone());
+    }
+    if let Some(l) = a.listen {
+        s.listen = Some(l);
+    }
+    if let (Some(c), Some(k)) = (&a.tls_cert, &a.tls_key) {
+        s.tls = Some((c.clone(), k.clone()));
+    }
+    if let Some(w) = a.workers {
+        s.workers = usize::from(w);
+    }
+    if let Some(addr) = s.listen
+        && !addr.ip().is_loopback()
+        && s.tls.is_none()
+    {
+        return Err(CliError::Message(format!(
+            "--listen {addr} is reachable from other hosts, so it needs TLS: pass --tls-cert and --tls-key (PEM files), or listen on 127.0.0.1"
+        )));
+    }
+    let socket = if a.no_socket {
+        None
+    } else {
+        Some(s.socket.clone().unwrap_or_else(|| default_socket(db)))
+    };
+    if socket.is_none() && s.listen.is_none() {
+        return Err(CliError::Message(
+            "nothing to listen on: leave out --no-socket, or give --listen ADDR:PORT".into(),
+        ));
+    }
+    Ok(Settings { serve: s, socket })
+}
+
+struct Settings {
+    serve: ServeConfig,
+    socket: Option<PathBuf>,
+}
+
+/// `verify.sock` beside the database.
+pub fn default_socket(db: &Path) -> PathBuf {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join("verify.sock")
+}
+
+pub fn run(db: &Path, a: ServeArgs) -> CliResult {
+    let config = crate::cli::load_config(db)?;
+    let settings = settings(db, &config, &a)?;
+    let core = Core::open(db, config.mailer()?)?;
+    let workers = settings.serve.workers;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(workers.clamp(1, 4))
+        // Verifications, audit writes for bad keys, and reloads.
+        .max_blocking_threads(workers + 4)
+        .thread_name("serve")
+        .build()
+        .map_err(|e| CliError::Message(format!("could not start the service's threads: {e}")))?;
+    let shared = Arc::new(Shared {
+        core: RwLock::new(Arc::new(core)),
+        gate: Gate::new(workers, settings.serve.queue),
+        bad_keys: BadKeys::default(),
+        host: host_name(),
+        db: db.to_path_buf(),
+    });
+    runtime.block_on(serve(shared, settings))?;
+    // Nothing is left running: the requests finished before `serve` returned.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let tls = match &settings.serve.tls {
+        Some((cert, key)) => Some(Arc::new(tls::Reloadable::load(cert, key)?)),
+        None => None,
+    };
+    if let Some(path) = &settings.socket {
+        let listener = socket::bind(path, settings.serve.socket_group.as_deref())?;
+        let shown = path.display().to_string();
+        say(&format!("listening on the Unix socket {shown}"));
+        tasks.spawn(socket::accept_loop(
+            listener,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        ));
+    }
+    if let Some(addr) = settings.serve.listen {
+        let listener = http::bind(addr)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        say(&format!("listening on {scheme}://{addr}/v1/verify"));
+        tasks.spawn(http::accept_loop(
+            listener,
+            Arc::clone(&shared),
+            tls.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    say(&format!(
+        "serving {} with {} workers, queue {}",
+        shared.db.display(),
+        settings.serve.workers,
+        settings.serve.queue
+    ));
+    wait_for_signals(&shared, tls.as_deref()).await;
+    say("stopping: no new requests; finishing the ones in flight");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    if let Some(path) = &settings.socket {
+        let _ = std::fs::remove_file(path);
+    }
+    say("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT; re-reads the config on each SIGHUP meanwhile.
+async fn wait_for_signals(shared: &Arc<Shared>, tls: Option<&tls::Reloadable>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        warn("could not watch for signals; stop the service with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => reload(shared, tls).await,
+        }
+    }
+}
+
+/// SIGHUP: the config file again (mail, limits) and the TLS certificate. A config that
+/// does not load leaves the running one in place.
+async fn reload(shared: &Arc<Shared>, tls: Option<&tls::Reloadable>) {
+    let s = Arc::clone(shared);
+    let loaded = tokio::task::spawn_blocking(move || -> Result<(), CliError> {
+        let config = crate::cli::load_config(&s.db)?;
+        let core = Core::open(&s.db, config.mailer()?)?;
+        s.set_core(core);
+        s.gate.resize_queue(config.serve.queue);
+        Ok(())
+    })
+    .await;
+    match loaded {
+        Ok(Ok(())) => {
+            say("SIGHUP: config re-read (mail settings, queue); clients are read on every request")
+        }
+        Ok(Err(e)) => warn(&format!(
+            "SIGHUP: the config was not re-read, the running one stays: {e}"
+        )),
+        Err(e) => warn(&format!("SIGHUP: the config was not re-read: {e}")),
+    }
+    if let Some(t) = tls {
+        match t.reload() {
+            Ok(()) => say("SIGHUP: TLS certificate re-read"),
+            Err(e) => warn(&format!(
+                "SIGHUP: the TLS certificate was not re-read, the running one stays: {e}"
+            )),
+        }
+    }
+}
+
+/// One line on stderr and in the log file.
+pub fn say(line: &str) {
+    eprintln!("mfa-console serve: {line}");
+    tracing::info!("serve: {line}");
+}
+
+pub fn warn(line: &str) {
+    eprintln!("mfa-console serve: {line}");
+    tracing::warn!("serve: {line}");
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// What a request asks the core for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    Verify,
+    EmailCode,
+}
+
+/// The outcome of one request, ready to send.
+pub enum Decided {
+    Answer(u16, serde_json::Value),
+    /// The API key was missing or wrong.
+    BadKey,
+}
+
+/// Runs one request on a worker: `caller` finds who asks (for HTTP, from the API key,
+/// which is read from the database each time), then the core decides.
+pub async fn decide(
+    shared: &Arc<Shared>,
+    work: Work,
+    caller: impl FnOnce(&Core) -> Result<Option<crate::core::Caller>, crate::core::CoreError>
+    + Send
+    + 'static,
+    request: impl FnOnce(&crate::core::Caller) -> Result<crate::core::ServiceRequest, proto::BadRequest>
+    + Send
+    + 'static,
+) -> Decided {
+    use crate::core::CoreError;
+    use crate::store::StoreError;
+    let Ok(permit) = shared.gate.enter().await else {
+        let (status, body) = proto::error(
+            503,
+            "the service is at its limit of waiting requests; try again in a moment",
+        );
+        return Decided::Answer(status, body);
+    };
+    let s = Arc::clone(shared);
+    let started = std::time::Instant::now();
+    let done = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let core = s.core();
+        let Some(caller) = caller(&core)? else {
+            return Ok(None);
+        };
+        let req = match request(&caller) {
+            Ok(r) => r,
+            Err(bad) => return Ok(Some(Err((caller.label(), bad)))),
+        };
+        let answer = match work {
+            Work::Verify => core.service_verify(&caller, &req),
+            Work::EmailCode => core.service_email_code(&caller, &req),
+        }?;
+        Ok::<_, CoreError>(Some(Ok((caller.label(), req.username, answer))))
+    })
+    .await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let what = match work {
+        Work::Verify => "verify",
+        Work::EmailCode => "email-code",
+    };
+    let (status, body) = match done {
+        Ok(Ok(None)) => return Decided::BadKey,
+        Ok(Ok(Some(Ok((label, username, answer))))) => {
+            tracing::info!(
+                "serve: {what} {label} user {}: {} ({ms:.1} ms)",
+                crate::core::text::escape_control(&username),
+                proto::summary(&answer)
+            );
+            proto::answer(&answer)
+        }
+        Ok(Ok(Some(Err((label, bad))))) => {
+            tracing::info!("serve: {what} {label}: bad request: {}", bad.0);
+            proto::error(400, &bad.0)
+        }
+        Ok(Err(CoreError::Store(e @ StoreError::Busy { .. }))) => {
+            warn(&format!("{what}: {e}"));
+            proto::error(
+                503,
+                "the database is busy with a long write by another process; try again in a moment",
+            )
+        }
+        Ok(Err(e @ CoreError::Mail { .. })) => {
+            warn(&format!("{what}: {e}"));
+            proto::error(503, &e.to_string())
+        }
+        Ok(Err(e)) => {
+            warn(&format!("{what}: could not decide: {e}"));
+            proto::error(
+                500,
+                "the service could not decide; the reason is in its log",
+            )
+        }
+        Err(e) => {
+            warn(&format!("{what}: the worker failed: {e}"));
+            proto::error(
+                500,
+                "the service could not decide; the reason is in its log",
+            )
+        }
+    };
+    Decided::Answer(status, body)
+}
