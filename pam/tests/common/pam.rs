@@ -104,7 +104,14 @@ pub struct SignIn {
     user: String,
     rhost: Option<String>,
     tty: Option<String>,
-    answers: Vec<Option<String>>,
+    answers: Vec<Typed>,
+}
+
+/// What the person types at one prompt.
+pub enum Typed {
+    Text(String),
+    /// Worked out when the prompt comes (e.g. a code that was just emailed).
+    Later(Box<dyn FnMut() -> String>),
 }
 
 #[derive(Debug)]
@@ -158,7 +165,14 @@ impl SignIn {
     /// What the person types at each prompt, in order; once they run out the
     /// conversation fails.
     pub fn typing(mut self, answers: &[&str]) -> Self {
-        self.answers = answers.iter().map(|a| Some(a.to_string())).collect();
+        self.answers
+            .extend(answers.iter().map(|a| Typed::Text(a.to_string())));
+        self
+    }
+
+    /// Then, at the next prompt, whatever `answer` gives at that moment.
+    pub fn then_typing(mut self, answer: impl FnMut() -> String + 'static) -> Self {
+        self.answers.push(Typed::Later(Box::new(answer)));
         self
     }
 
@@ -211,7 +225,7 @@ impl SignIn {
 }
 
 struct Script {
-    answers: VecDeque<Option<String>>,
+    answers: VecDeque<Typed>,
     shown: Vec<String>,
 }
 
@@ -239,7 +253,11 @@ unsafe extern "C" fn conversation(
             1 | 2 => {
                 let echo = if m.msg_style == 1 { "off" } else { "on" };
                 script.shown.push(format!("prompt({echo}): {text}"));
-                match script.answers.pop_front().flatten() {
+                let typed = script.answers.pop_front().map(|t| match t {
+                    Typed::Text(s) => s,
+                    Typed::Later(mut f) => f(),
+                });
+                match typed {
                     Some(answer) => {
                         let a = CString::new(answer).unwrap_or_default();
                         // SAFETY: strdup copies the NUL-terminated answer; replies has n slots.
