@@ -161,6 +161,24 @@ fn grace_is_told_and_accepted() {
 }
 
 #[test]
+fn pam_silent_keeps_messages_back_but_not_prompts() {
+    let grace = FakeService::start(|_| {
+        Reply::Line(json!({"result":"accepted","mfa":"grace","grace_days_left":6}))
+    });
+    let out = SignIn::with_args(&grace.args("")).silent().run();
+    assert_eq!(out.rc, PAM_SUCCESS);
+    assert!(out.shown.is_empty(), "{out:?}");
+
+    let svc = FakeService::wanting_code(code_required());
+    let out = SignIn::with_args(&svc.args(""))
+        .silent()
+        .typing(&["000000"])
+        .run();
+    assert_eq!(out.rc, PAM_AUTH_ERR);
+    assert_eq!(out.shown, [CODE_PROMPT]);
+}
+
+#[test]
 fn enter_gets_a_code_by_email() {
     let svc = FakeService::start(|r| {
         Reply::Line(match (r["op"].as_str(), r["code"].as_str()) {

@@ -170,7 +170,7 @@ impl Handle {
     }
 
     /// Shows one message; the answer, if the style asks for one.
-    fn converse(&self, style: c_int, text: &str) -> Result<Option<Vec<u8>>, AskError> {
+    fn converse(&self, style: c_int, text: &str) -> Result<Option<Zeroizing<Vec<u8>>>, AskError> {
         let (conv, appdata) = self.conversation().ok_or(AskError::Conversation)?;
         let text = CString::new(text.replace('\0', "")).map_err(|_| AskError::Conversation)?;
         let message = PamMessage {
@@ -196,7 +196,7 @@ impl Handle {
 /// # Safety
 /// `response` is null or a malloc'ed `pam_response` whose `resp` is null or a malloc'ed
 /// NUL-terminated string (the conversation's contract).
-unsafe fn take_response(response: *mut PamResponse) -> Option<Vec<u8>> {
+unsafe fn take_response(response: *mut PamResponse) -> Option<Zeroizing<Vec<u8>>> {
     if response.is_null() {
         return None;
     }
@@ -207,7 +207,7 @@ unsafe fn take_response(response: *mut PamResponse) -> Option<Vec<u8>> {
         let len = unsafe { CStr::from_ptr(resp) }.to_bytes().len();
         // SAFETY: the `len` bytes before the NUL are ours to read and overwrite.
         let bytes = unsafe { std::slice::from_raw_parts_mut(resp.cast::<u8>(), len) };
-        let copy = bytes.to_vec();
+        let copy = Zeroizing::new(bytes.to_vec());
         bytes.zeroize();
         // SAFETY: malloc'ed by the conversation and not used after this.
         unsafe { libc::free(resp.cast()) };
@@ -218,11 +218,14 @@ unsafe fn take_response(response: *mut PamResponse) -> Option<Vec<u8>> {
     answer
 }
 
-fn into_text(bytes: Vec<u8>) -> Result<Zeroizing<String>, AskError> {
-    String::from_utf8(bytes).map(Zeroizing::new).map_err(|e| {
-        e.into_bytes().zeroize();
-        AskError::NotText
-    })
+/// The answer as text, in the same buffer (no copy is left behind).
+fn into_text(mut bytes: Zeroizing<Vec<u8>>) -> Result<Zeroizing<String>, AskError> {
+    String::from_utf8(std::mem::take(&mut *bytes))
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            e.into_bytes().zeroize();
+            AskError::NotText
+        })
 }
 
 impl Conversation for Handle {
@@ -241,9 +244,8 @@ impl Conversation for Handle {
             Notice::Info => PAM_TEXT_INFO,
             Notice::Error => PAM_ERROR_MSG,
         };
-        if let Ok(Some(bytes)) = self.converse(style, text) {
-            Zeroizing::new(bytes);
-        }
+        // A message needs no answer; one given anyway is zeroed and freed like any other.
+        let _ = self.converse(style, text);
     }
 }
 
@@ -293,8 +295,7 @@ impl Pam for Handle {
     }
 
     fn earlier_password(&self) -> Option<Zeroizing<String>> {
-        let mut bytes = self.item_bytes(PAM_AUTHTOK)?;
-        into_text(std::mem::take(&mut *bytes)).ok()
+        into_text(self.item_bytes(PAM_AUTHTOK)?).ok()
     }
 
     fn pass_password_on(&mut self, password: &str) {

@@ -105,6 +105,7 @@ pub struct SignIn {
     rhost: Option<String>,
     tty: Option<String>,
     answers: Vec<Typed>,
+    flags: c_int,
 }
 
 /// What the person types at one prompt.
@@ -144,7 +145,14 @@ impl SignIn {
             rhost: None,
             tty: None,
             answers: Vec::new(),
+            flags: 0,
         }
+    }
+
+    /// `pam_authenticate(h, PAM_SILENT)`: the application wants no messages.
+    pub fn silent(mut self) -> Self {
+        self.flags = 0x8000;
+        self
     }
 
     pub fn user(mut self, user: &str) -> Self {
@@ -213,7 +221,7 @@ impl SignIn {
                     assert_eq!((pam.set_item)(handle, item, v.as_ptr().cast()), PAM_SUCCESS);
                 }
             }
-            let rc = (pam.authenticate)(handle, 0);
+            let rc = (pam.authenticate)(handle, self.flags);
             (pam.end)(handle, rc);
             rc
         };
