@@ -719,6 +719,14 @@ mod tests {
             Verdict::Success
         );
 
+        // Up, with an answer this module does not know: not opened.
+        let mut pam = FakePam::new();
+        let mut svc = service(vec![Ok(json!({"result":"password_expired"}))]);
+        assert_eq!(
+            sign_in(&mut pam, &["fail=open"], &mut svc),
+            Verdict::Refused
+        );
+
         // Up, and refusing the request as bad: not opened.
         let mut pam = FakePam::new();
         let mut svc = service(vec![Ok(
@@ -747,6 +755,7 @@ mod tests {
         for reply in [
             json!({"result":"error","status":503,"message":"database busy"}),
             json!({"result":"code_sent","email":"a•••@example.com"}),
+            json!({"result":"password_expired"}),
         ] {
             let mut pam = FakePam::new();
             let mut svc = service(vec![Ok(reply.clone())]);

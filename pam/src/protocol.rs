@@ -131,6 +131,9 @@ pub enum Answer {
         status: Option<u16>,
         message: Option<String>,
     },
+    /// A result this module does not know (a newer service): the service is up and did
+    /// not say yes.
+    Other(String),
 }
 
 /// An answer line that is not an answer of this protocol.
@@ -188,7 +191,7 @@ pub fn parse_answer(line: &[u8]) -> Result<Answer, NotAnAnswer> {
             status: raw.status,
             message,
         },
-        other => return Err(NotAnAnswer(format!("unknown result {other:?}"))),
+        other => Answer::Other(other.to_string()),
     })
 }
 
@@ -352,12 +355,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_result_is_kept_by_name() {
+        assert_eq!(
+            parse(json!({"result":"password_expired","message":"x"})),
+            Answer::Other("password_expired".into())
+        );
+    }
+
+    #[test]
     fn lines_that_are_not_answers() {
         for bad in [
             &b"hello"[..],
             b"{}",
             b"[1]",
-            br#"{"result":"maybe"}"#,
+            br#"{"result":7}"#,
             br#"{"result":"accepted","grace_days_left":"3"}"#,
             b"\xff\xfe",
         ] {
