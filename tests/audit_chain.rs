@@ -774,7 +774,7 @@ fn a_schema_1_database_is_migrated_and_passes_check() {
         "the sealed secret still opens: {}",
         r.stdout
     );
-    assert_eq!(org.schema(), 2);
+    assert_eq!(org.schema(), mfa_console::store::SCHEMA_VERSION);
     // The key file keeps its sealing key and gains an audit key, still private.
     let lines = org.key_lines();
     assert_eq!(key_value(&lines, "sealing-key"), Some(old_key));
@@ -843,7 +843,7 @@ fn a_tampered_schema_1_chain_is_kept_and_reported() {
         r.stdout
     );
     // Kept as found, not repaired and not blessed.
-    assert_eq!(org.schema(), 2);
+    assert_eq!(org.schema(), mfa_console::store::SCHEMA_VERSION);
     let events = org.events();
     assert_eq!(events[2].details, "role admin, active");
     assert_eq!(events[7].kind, "audit-chain.broken-before-migration");
@@ -886,7 +886,7 @@ fn a_crash_between_key_file_and_database_is_finished_on_the_next_open() {
     )
     .unwrap();
     org.check_passes();
-    assert_eq!(org.schema(), 2);
+    assert_eq!(org.schema(), mfa_console::store::SCHEMA_VERSION);
     assert_eq!(key_value(&org.key_lines(), "audit-key"), Some(audit));
 }
 

@@ -148,6 +148,7 @@ fn open_nav(c: &mut Console, item: &str) {
         "Security Controls",
         "Users",
         "Audit log",
+        "Clients",
         "Configure my MFA",
         "Sign out",
     ]

@@ -213,7 +213,7 @@ fn notice(app: &App) -> String {
 }
 
 /// Navigation order for an admin with MFA on: Overview, Security Controls, Users,
-/// Audit log, Configure my MFA, Sign out.
+/// Audit log, Clients, Configure my MFA, Sign out.
 fn nav_down(app: &mut App, n: usize) {
     for _ in 0..n {
         press(app, KeyCode::Down);
@@ -404,7 +404,7 @@ fn q_in_the_authenticator_step_asks_first_and_esc_leaves_the_wizard() {
     let mut app = env.app();
     sign_in(&mut app, "admin", ADMIN_PW);
     assert!(is_main(&app));
-    nav_down(&mut app, 4); // Configure my MFA
+    nav_down(&mut app, 5); // Configure my MFA
     press(&mut app, KeyCode::Enter);
     assert!(
         screen(&app).contains("You have not configured MFA yet."),

@@ -269,7 +269,7 @@ fn snap_at(app: &App, name: &str, sizes: &[(u16, u16)]) {
 }
 
 /// Admin navigation with MFA on: Overview, Security Controls, Users, Audit log,
-/// Configure my MFA, Sign out.
+/// Clients, Configure my MFA, Sign out.
 fn open(app: &mut App, index: usize) {
     for _ in 0..index {
         press(app, KeyCode::Down);
@@ -280,7 +280,8 @@ fn open(app: &mut App, index: usize) {
 const CONTROLS: usize = 1;
 const USERS: usize = 2;
 const AUDIT: usize = 3;
-const MY_MFA: usize = 4;
+const CLIENTS: usize = 4;
+const MY_MFA: usize = 5;
 
 /// The secret shown on the authenticator step, read off the screen.
 fn secret_on_screen(app: &App) -> Vec<u8> {
@@ -586,6 +587,40 @@ fn audit_log() {
     press(&mut app, KeyCode::Char('/'));
     type_text(&mut app, "bob");
     snap(&app, "audit_filter");
+}
+
+#[test]
+fn clients_pane() {
+    let (env, _) = Env::org();
+    let mut app = env.admin();
+    open(&mut app, CLIENTS);
+    let empty = text(&app, 80, 24);
+    assert!(empty.contains("mfa-console client add NAME"), "{empty}");
+    snap(&app, "clients_empty");
+    use mfa_console::store::ClientMode;
+    env.core
+        .add_client(
+            Actor::Operator,
+            "vpn-gateway-frankfurt-01",
+            ClientMode::CodeOnly,
+        )
+        .unwrap();
+    env.core
+        .add_client(Actor::Operator, "web-portal", ClientMode::PasswordAndCode)
+        .unwrap();
+    // Another process changed the database: the pane shows it on the next reload.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Down);
+    let shown = text(&app, 80, 24);
+    assert!(shown.contains("vpn-gateway-frankfurt-01"), "{shown}");
+    assert!(shown.contains("password+code"), "{shown}");
+    assert!(shown.contains("request never"), "{shown}");
+    let wide = text(&app, 120, 40);
+    assert!(wide.contains("password-and-code"), "{wide}");
+    assert!(wide.contains("vpn-gateway-frankfurt-01 "), "{wide}");
+    assert!(wide.contains("LAST REQUEST"), "{wide}");
+    snap(&app, "clients");
 }
 
 #[test]

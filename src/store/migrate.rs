@@ -8,7 +8,10 @@
 //! 2. one write transaction verifies the old SHA-256 chain, re-links every event with the
 //!    audit key, stores the head, records the outcome as an audit event and sets schema 2.
 //!
-//! A crash between the two is harmless: the next open finds the audit key in place and
+//! Schema 2 → 3: the tables of the authentication service's API clients are created
+//! (empty), in the same transaction that sets the version.
+//!
+//! A crash between the two steps of 1 → 2 is harmless: the next open finds the audit key in place and
 //! runs step 2. A broken old chain is not blessed: its events are kept as found, and the
 //! migration event says where the old chain broke, which `check` then reports.
 

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
 
 use super::app::{Act, Ctx, Outcome};
 use super::audit::AuditPane;
+use super::clients::ClientsPane;
 use super::controls::ControlsPane;
 use super::overview::OverviewPane;
 use super::pending::Pending;
@@ -26,6 +27,7 @@ pub enum NavItem {
     Controls,
     Users,
     Audit,
+    Clients,
     MyMfa,
     Home,
     SignOut,
@@ -38,6 +40,7 @@ impl NavItem {
             NavItem::Controls => "Security Controls",
             NavItem::Users => "Users",
             NavItem::Audit => "Audit log",
+            NavItem::Clients => "Clients",
             NavItem::MyMfa => "Configure my MFA",
             NavItem::Home => "My account",
             NavItem::SignOut => "Sign out",
@@ -62,6 +65,7 @@ pub struct MainScreen {
     users: UsersPane,
     wizard: WizardPane,
     audit: AuditPane,
+    clients: ClientsPane,
 }
 
 impl MainScreen {
@@ -77,6 +81,7 @@ impl MainScreen {
             users: UsersPane::default(),
             wizard: WizardPane::default(),
             audit: AuditPane::default(),
+            clients: ClientsPane::default(),
         };
         m.org = core.organization().ok();
         m.rebuild_nav();
@@ -111,6 +116,7 @@ impl MainScreen {
                     NavItem::Controls,
                     NavItem::Users,
                     NavItem::Audit,
+                    NavItem::Clients,
                 ]);
             } else {
                 nav.push(NavItem::Home);
@@ -149,6 +155,7 @@ impl MainScreen {
             NavItem::Overview => self.overview.load(&core, s, ctx),
             NavItem::Users => self.users.load(&core, s, ctx),
             NavItem::Audit => self.audit.load(&core, s, ctx),
+            NavItem::Clients => self.clients.load(&core, s, ctx),
             NavItem::MyMfa => self.wizard.load(&core, s, ctx),
             NavItem::Controls => {
                 let mfa_on = self.org.as_ref().is_some_and(|o| o.controls.mfa_enabled());
@@ -199,6 +206,7 @@ impl MainScreen {
             NavItem::Overview => self.overview.load(&core, s, ctx),
             NavItem::Users => self.users.reload(&core, s, ctx),
             NavItem::Audit => self.audit.load(&core, s, ctx),
+            NavItem::Clients => self.clients.load(&core, s, ctx),
             NavItem::MyMfa => self.wizard.refresh(&core, s, ctx),
             NavItem::Controls => {
                 if self.controls.is_loaded() {
@@ -232,6 +240,10 @@ impl MainScreen {
         &mut self.audit
     }
 
+    pub fn clients_mut(&mut self) -> &mut ClientsPane {
+        &mut self.clients
+    }
+
     pub fn overview_mut(&mut self) -> &mut OverviewPane {
         &mut self.overview
     }
@@ -259,6 +271,7 @@ impl MainScreen {
                 NavItem::Controls => self.controls.handle_key(key, &core, &s, ctx),
                 NavItem::Users => self.users.handle_key(key, &core, &s, ctx),
                 NavItem::Audit => self.audit.handle_key(key, ctx),
+                NavItem::Clients => self.clients.handle_key(key, ctx),
                 NavItem::MyMfa => self.wizard.handle_key(key, &core, &s, ctx),
                 NavItem::Home | NavItem::SignOut => Outcome::Ignored,
             };
@@ -326,6 +339,7 @@ impl MainScreen {
             NavItem::Controls => self.controls.keys(),
             NavItem::Users => self.users.keys(),
             NavItem::Audit => self.audit.keys(),
+            NavItem::Clients => self.clients.keys(),
             NavItem::MyMfa => self.wizard.keys(),
             NavItem::Home | NavItem::SignOut => vec![],
         };
@@ -350,6 +364,7 @@ impl MainScreen {
             add("Profile", UsersPane::profile_keys());
             add("Security Controls", ControlsPane::all_keys());
             add("Audit log", AuditPane::all_keys());
+            add("Clients", ClientsPane::all_keys());
         }
         add("Configure my MFA", WizardPane::all_keys());
         add(
@@ -387,6 +402,7 @@ impl MainScreen {
                 .render(f, pane, theme, focused, self.org.as_ref()),
             NavItem::Users => self.users.render(f, pane, theme, focused),
             NavItem::Audit => self.audit.render(f, pane, theme, focused),
+            NavItem::Clients => self.clients.render(f, pane, theme, focused),
             NavItem::MyMfa => self.wizard.render(f, pane, theme, focused),
             NavItem::Home => self.render_home(f, pane, theme),
             NavItem::SignOut => {

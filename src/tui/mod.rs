@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod clients;
 pub mod controls;
 pub mod input;
 pub mod list;
