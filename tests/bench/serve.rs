@@ -193,6 +193,29 @@ fn durable_commit_floor(dir: &Path) -> (Duration, Vec<Duration>) {
     (median(times.clone()), times)
 }
 
+fn six_table_commit(dir: &Path) -> Duration {
+    let db = redb::Database::create(dir.join("six.redb")).unwrap();
+    const T: [redb::TableDefinition<u64, &[u8]>; 6] = [
+        redb::TableDefinition::new("a"),
+        redb::TableDefinition::new("b"),
+        redb::TableDefinition::new("c"),
+        redb::TableDefinition::new("d"),
+        redb::TableDefinition::new("e"),
+        redb::TableDefinition::new("f"),
+    ];
+    let mut times = Vec::new();
+    for i in 0..300u64 {
+        let t = Instant::now();
+        let w = db.begin_write().unwrap();
+        for def in T {
+            w.open_table(def).unwrap().insert(i % 50, [7u8; 300].as_slice()).unwrap();
+        }
+        w.commit().unwrap();
+        times.push(t.elapsed());
+    }
+    median(times)
+}
+
 /// A keep-alive HTTP/1.1 client, enough for this bench.
 struct Http {
     stream: BufReader<TcpStream>,
@@ -308,6 +331,19 @@ fn main() {
         .core
         .add_client(Actor::Operator, "bench-pac", ClientMode::PasswordAndCode)
         .unwrap();
+    // Our store's own empty write: the writer lock file, then an empty durable commit.
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        o.core
+            .store()
+            .write(|_| Ok::<_, mfa_console::store::StoreError>(()))
+            .unwrap();
+        times.push(t.elapsed());
+    }
+    figure("store_empty_write_median", ms(median(times)), "ms");
+    // redb with one row changed in six tables, as a verification changes.
+    figure("redb_six_table_commit_median", ms(six_table_commit(dir.path())), "ms");
     // The same verification in this process, without the service around it.
     let inproc = enrolled(&o, "i", 200, false);
     let caller = mfa_console::core::Caller::Local {
