@@ -661,6 +661,101 @@ fn a_client_that_stalls_in_its_headers_is_cut_off_while_others_are_answered() {
 }
 
 #[test]
+fn a_connection_that_sends_nothing_is_closed() {
+    let (org, _totp, key) = alice_with_authenticator();
+    let s = org.serve();
+    let mut silent = TcpStream::connect(s.addr()).unwrap();
+    let r = s.http.verify(&key, json!({"username": "alice"}));
+    assert_eq!(r.body["result"], "code_required", "others are answered: {r:?}");
+    let closed = closed_within(&mut silent, Duration::from_secs(30));
+    assert!(closed.is_some(), "a connection that sent nothing is still open after 30 s");
+}
+
+#[test]
+fn an_http2_connection_that_opens_no_stream_is_closed() {
+    let (org, _totp, key) = alice_with_authenticator();
+    let s = org.serve();
+    let mut idle = TcpStream::connect(s.addr()).unwrap();
+    // The HTTP/2 preface and an empty SETTINGS frame, then nothing.
+    idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let r = s.http.verify(&key, json!({"username": "alice"}));
+    assert_eq!(r.body["result"], "code_required", "others are answered: {r:?}");
+    let (_, got) = closed_within(&mut idle, Duration::from_secs(30))
+        .expect("an HTTP/2 connection without a stream is still open after 30 s");
+    // The service did speak HTTP/2: its SETTINGS frame (type 4) came first.
+    assert!(got.len() >= 9 && got[3] == 4, "{got:?}");
+}
+
+#[test]
+fn clients_that_give_up_while_queued_leave_the_queue_its_places() {
+    let (org, _totp, key) = alice_with_authenticator();
+    org.write_config("[serve]\nqueue = 1\n");
+    let s = org.serve_with(&["--workers", "1"]);
+    let probe = http_request(
+        "POST",
+        "/v1/verify",
+        &key,
+        &json!({"username": "alice"}).to_string(),
+    );
+    let send = || {
+        let mut c = TcpStream::connect(s.addr()).unwrap();
+        c.write_all(&probe).unwrap();
+        c
+    };
+    // Holding the database's writer lock keeps the worker on its first request.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(org.path("org.redb.lock"))
+        .unwrap();
+    // Sends one request after another until one is turned away: those before it hold
+    // the worker or wait in the queue.
+    let fill = || {
+        let mut held = Vec::new();
+        loop {
+            let mut c = send();
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            match read_reply(&mut c) {
+                Ok(r) => {
+                    assert_eq!(r.status, 503, "{r:?}");
+                    return held;
+                }
+                Err(_) => held.push(c),
+            }
+            assert!(held.len() < 10, "no request was turned away");
+        }
+    };
+
+    lock.lock().unwrap();
+    let held = fill();
+    // They give up: the worker's request runs on, the waiting one is dropped.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    lock.unlock().unwrap();
+    wait_for("the worker to be free", || {
+        let r = s.http.verify(&key, json!({"username": "alice"}));
+        (r.status != 503).then_some(())
+    });
+
+    lock.lock().unwrap();
+    let held = fill();
+    lock.unlock().unwrap();
+    let statuses: Vec<u16> = held
+        .into_iter()
+        .map(|mut c| {
+            c.set_read_timeout(Some(PATIENCE)).unwrap();
+            read_reply(&mut c).unwrap().status
+        })
+        .collect();
+    let decided = statuses.iter().filter(|s| **s != 503).count();
+    assert_eq!(
+        decided, 2,
+        "one worker and one place in the queue, after a client gave up: {statuses:?}"
+    );
+}
+
+#[test]
 fn a_client_that_stalls_in_its_body_is_answered_408_or_cut_off() {
     let (org, _totp, key) = alice_with_authenticator();
     let s = org.serve();
