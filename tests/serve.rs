@@ -36,7 +36,10 @@ fn alice_with_authenticator() -> (Org, Totp, String) {
 
 fn assert_refused_generic(r: &Value) {
     assert_eq!(r["result"], "refused", "{r}");
-    assert!(r.get("reason").is_none(), "a generic refusal has no reason: {r}");
+    assert!(
+        r.get("reason").is_none(),
+        "a generic refusal has no reason: {r}"
+    );
     assert!(
         r["message"]
             .as_str()
@@ -85,21 +88,29 @@ fn code_only_client_probe_accept_replay_wrong_and_unknown_user() {
     assert!(r.body.get("email").is_none(), "no email method: {r:?}");
 
     let code = totp.code();
-    let r = s.http.verify(&key, json!({"username": "alice", "code": code}));
+    let r = s
+        .http
+        .verify(&key, json!({"username": "alice", "code": code}));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["result"], "accepted");
     assert_eq!(r.body["mfa"], "verified");
     assert_eq!(r.body["method"], "authenticator");
 
-    let replay = s.http.verify(&key, json!({"username": "alice", "code": code}));
+    let replay = s
+        .http
+        .verify(&key, json!({"username": "alice", "code": code}));
     assert_eq!(replay.status, 401, "a replayed code: {replay:?}");
     assert_refused_generic(&replay.body);
 
-    let wrong = s
-        .http
-        .verify(&key, json!({"username": "alice", "code": totp.wrong_code()}));
+    let wrong = s.http.verify(
+        &key,
+        json!({"username": "alice", "code": totp.wrong_code()}),
+    );
     assert_eq!(wrong.status, 401, "{wrong:?}");
-    assert_eq!(wrong.body, replay.body, "a wrong code and a replay look alike");
+    assert_eq!(
+        wrong.body, replay.body,
+        "a wrong code and a replay look alike"
+    );
 
     let r = s
         .http
@@ -119,25 +130,25 @@ fn lockout_is_shared_with_the_cli_both_ways() {
         assert_eq!(r.body["result"], "code_required", "{r:?}");
     }
     // One failure over HTTP, one through the CLI: two of three.
-    let r = s
-        .http
-        .verify(&key, json!({"username": "alice", "code": totp.wrong_code()}));
+    let r = s.http.verify(
+        &key,
+        json!({"username": "alice", "code": totp.wrong_code()}),
+    );
     assert_refused_generic(&r.body);
     let (ok, _) = cli_verify(&org, "alice", ALICE_PW, &totp.wrong_code());
     assert!(!ok, "a wrong code through the CLI");
-    let shown: Value = serde_json::from_str(&org.cli_ok(&[
-        "user", "show", "alice", "--format", "json",
-    ]))
-    .unwrap();
+    let shown: Value =
+        serde_json::from_str(&org.cli_ok(&["user", "show", "alice", "--format", "json"])).unwrap();
     assert!(
         shown["user"]["locked_until"].is_null(),
         "not locked after two failures and four probes: {shown}"
     );
 
     // The third, over HTTP, locks.
-    let r = s
-        .http
-        .verify(&key, json!({"username": "alice", "code": totp.wrong_code()}));
+    let r = s.http.verify(
+        &key,
+        json!({"username": "alice", "code": totp.wrong_code()}),
+    );
     assert_eq!(r.status, 423, "{r:?}");
     assert_eq!(r.body["result"], "locked");
     let until = r.body["until"].as_str().unwrap();
@@ -205,7 +216,10 @@ fn password_and_code_client() {
         &code_only,
         json!({"username": "alice", "password": ALICE_PW, "code": "123456"}),
     );
-    assert_eq!(r.status, 400, "a code-only client sending a password: {r:?}");
+    assert_eq!(
+        r.status, 400,
+        "a code-only client sending a password: {r:?}"
+    );
     assert_error(&r.body);
     let r = s
         .http
@@ -348,11 +362,15 @@ fn a_recovery_code_is_accepted_once() {
     assert_eq!(totp.recovery.len(), 10);
     let s = org.serve();
     let code = &totp.recovery[3];
-    let r = s.http.verify(&key, json!({"username": "alice", "code": code}));
+    let r = s
+        .http
+        .verify(&key, json!({"username": "alice", "code": code}));
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["method"], "recovery");
     assert_eq!(r.body["recovery_codes_left"], 9);
-    let r = s.http.verify(&key, json!({"username": "alice", "code": code}));
+    let r = s
+        .http
+        .verify(&key, json!({"username": "alice", "code": code}));
     assert_eq!(r.status, 401, "a used recovery code: {r:?}");
     assert_refused_generic(&r.body);
 }
@@ -398,7 +416,10 @@ fn an_email_code_is_sent_to_the_outbox_accepted_once_and_throttled() {
     assert_eq!(r.body["result"], "code_required", "{r:?}");
     assert_eq!(r.body["methods"], json!(["email"]));
     let masked = r.body["email"].as_str().unwrap().to_string();
-    assert!(masked.ends_with("@example.com") && masked.contains('•'), "{masked}");
+    assert!(
+        masked.ends_with("@example.com") && masked.contains('•'),
+        "{masked}"
+    );
 
     let before = org.emls().len();
     let r = s
@@ -462,11 +483,17 @@ fn missing_wrong_rotated_and_removed_keys_are_refused() {
     let r = s.http.try_post("/v1/verify", Some(&key), &probe).unwrap();
     assert_eq!(r.status, 401, "the old key after a rotation: {r:?}");
     assert_error(&r.body);
-    let r = s.http.try_post("/v1/verify", Some(&rotated), &probe).unwrap();
+    let r = s
+        .http
+        .try_post("/v1/verify", Some(&rotated), &probe)
+        .unwrap();
     assert_eq!(r.body["result"], "code_required", "the new key: {r:?}");
 
     org.cli_ok(&["client", "remove", "web"]);
-    let r = s.http.try_post("/v1/verify", Some(&rotated), &probe).unwrap();
+    let r = s
+        .http
+        .try_post("/v1/verify", Some(&rotated), &probe)
+        .unwrap();
     assert_eq!(r.status, 401, "a removed client's key: {r:?}");
     assert_error(&r.body);
 }
@@ -477,16 +504,18 @@ fn client_list_counts_requests_and_refusals_today() {
     let other = org.add_client("other", ClientMode::CodeOnly);
     let s = org.serve();
     s.http.verify(&key, json!({"username": "alice"}));
-    s.http
-        .verify(&key, json!({"username": "alice", "code": totp.wrong_code()}));
+    s.http.verify(
+        &key,
+        json!({"username": "alice", "code": totp.wrong_code()}),
+    );
     let r = s
         .http
         .verify(&key, json!({"username": "alice", "code": totp.code()}));
     assert_eq!(r.status, 200, "{r:?}");
     s.http.verify(&other, json!({"username": "nobody"}));
 
-    let list: Value = serde_json::from_str(&org.cli_ok(&["client", "list", "--format", "json"]))
-        .unwrap();
+    let list: Value =
+        serde_json::from_str(&org.cli_ok(&["client", "list", "--format", "json"])).unwrap();
     let row = |name: &str| {
         list.as_array()
             .unwrap()
@@ -572,7 +601,11 @@ fn chunked_request(key: &str, body: &str) -> Vec<u8> {
 fn still_answering_and_nothing_written(org: &Org, s: &Service, key: &str, events_before: usize) {
     let h = s.http.health().unwrap();
     assert_eq!(h.status, 200, "{h:?}");
-    assert_eq!(org.audit().len(), events_before, "bad input wrote to the audit log");
+    assert_eq!(
+        org.audit().len(),
+        events_before,
+        "bad input wrote to the audit log"
+    );
     let r = s.http.verify(key, json!({"username": "alice"}));
     assert_eq!(r.body["result"], "code_required", "{r:?}");
     let r = s.sock().ask(&json!({"op": "health"})).unwrap();
@@ -656,7 +689,10 @@ fn a_client_that_stalls_in_its_headers_is_cut_off_while_others_are_answered() {
         assert_eq!(r.body["result"], "code_required", "{r:?}");
     }
     let closed = closed_within(&mut stalled, Duration::from_secs(30));
-    assert!(closed.is_some(), "a client stalled in its headers is still connected after 30 s");
+    assert!(
+        closed.is_some(),
+        "a client stalled in its headers is still connected after 30 s"
+    );
     still_answering_and_nothing_written(&org, &s, &key, before + 3);
 }
 
@@ -666,9 +702,15 @@ fn a_connection_that_sends_nothing_is_closed() {
     let s = org.serve();
     let mut silent = TcpStream::connect(s.addr()).unwrap();
     let r = s.http.verify(&key, json!({"username": "alice"}));
-    assert_eq!(r.body["result"], "code_required", "others are answered: {r:?}");
+    assert_eq!(
+        r.body["result"], "code_required",
+        "others are answered: {r:?}"
+    );
     let closed = closed_within(&mut silent, Duration::from_secs(30));
-    assert!(closed.is_some(), "a connection that sent nothing is still open after 30 s");
+    assert!(
+        closed.is_some(),
+        "a connection that sent nothing is still open after 30 s"
+    );
 }
 
 #[test]
@@ -680,7 +722,10 @@ fn an_http2_connection_that_opens_no_stream_is_closed() {
     idle.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
         .unwrap();
     let r = s.http.verify(&key, json!({"username": "alice"}));
-    assert_eq!(r.body["result"], "code_required", "others are answered: {r:?}");
+    assert_eq!(
+        r.body["result"], "code_required",
+        "others are answered: {r:?}"
+    );
     let (_, got) = closed_within(&mut idle, Duration::from_secs(30))
         .expect("an HTTP/2 connection without a stream is still open after 30 s");
     // The service did speak HTTP/2: its SETTINGS frame (type 4) came first.
@@ -770,7 +815,10 @@ fn a_client_that_stalls_in_its_body_is_answered_408_or_cut_off() {
         )
         .unwrap();
     let r = s.http.verify(&key, json!({"username": "alice"}));
-    assert_eq!(r.body["result"], "code_required", "others are answered: {r:?}");
+    assert_eq!(
+        r.body["result"], "code_required",
+        "others are answered: {r:?}"
+    );
     let (_, got) = closed_within(&mut stalled, Duration::from_secs(30))
         .expect("a client stalled in its body is still connected after 30 s");
     if !got.is_empty() {
@@ -857,7 +905,10 @@ fn overload_answers_503_with_retry_after_and_nothing_else_goes_wrong() {
             break;
         }
     }
-    assert!(!overloaded.is_empty(), "one worker and a queue of one took {n} requests at once");
+    assert!(
+        !overloaded.is_empty(),
+        "one worker and a queue of one took {n} requests at once"
+    );
     assert!(answered >= 1, "some requests are decided");
     let r = s.http.verify(&key, serde_json::from_str(&body).unwrap());
     assert_eq!(r.status, 200, "after the burst: {r:?}");
@@ -948,8 +999,7 @@ fn sigkill_mid_burst_loses_no_accepted_code_and_check_passes() {
                                 Err(_) => break,
                             }
                         }
-                        None => match http.try_post("/v1/verify", Some(&key), &body.to_string())
-                        {
+                        None => match http.try_post("/v1/verify", Some(&key), &body.to_string()) {
                             Ok(r) => r.body["result"].as_str().unwrap_or("").to_string(),
                             Err(_) => break,
                         },
@@ -980,7 +1030,11 @@ fn sigkill_mid_burst_loses_no_accepted_code_and_check_passes() {
     );
     let accepted = accepted.lock().unwrap().clone();
     let distinct: HashSet<_> = accepted.iter().collect();
-    assert_eq!(distinct.len(), accepted.len(), "a code was accepted twice: {accepted:?}");
+    assert_eq!(
+        distinct.len(),
+        accepted.len(),
+        "a code was accepted twice: {accepted:?}"
+    );
 
     let s = org.serve();
     for (i, code) in &accepted {
@@ -1041,7 +1095,10 @@ fn sigterm_finishes_the_requests_in_flight_exits_0_and_removes_the_socket() {
     let last = read_reply(&mut partial).expect("the request being sent gets its answer");
     assert_eq!(last.status, 200, "{last:?}");
     for t in threads {
-        let r = t.join().unwrap().expect("each request in flight is answered");
+        let r = t
+            .join()
+            .unwrap()
+            .expect("each request in flight is answered");
         assert_eq!(r.status, 200, "{r:?}");
         assert_eq!(r.body["result"], "accepted");
     }
@@ -1076,7 +1133,10 @@ fn sighup_rereads_the_config_and_a_broken_one_leaves_the_service_running() {
         .post("/v1/email-code", Some(&key), &json!({"username": "alice"}));
     assert_eq!(r.status, 200, "{r:?}");
     let from = from_of_eml(org.emls().last().unwrap());
-    assert!(from.contains("reloaded@example.com"), "the new sender: {from}");
+    assert!(
+        from.contains("reloaded@example.com"),
+        "the new sender: {from}"
+    );
 
     std::fs::write(&config, "[serve]\nqueue = 8\nbogus = 1\n").unwrap();
     s.signal("HUP");
@@ -1091,7 +1151,10 @@ fn sighup_rereads_the_config_and_a_broken_one_leaves_the_service_running() {
     assert!(line.contains("serve.bogus"), "{line}");
     let r = s.http.verify(&key, json!({"username": "alice"}));
     assert_eq!(r.body["result"], "code_required", "still answering: {r:?}");
-    assert_eq!(s.sock().ask(&json!({"op": "health"})).unwrap()["result"], "ok");
+    assert_eq!(
+        s.sock().ask(&json!({"op": "health"})).unwrap()["result"],
+        "ok"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1131,7 +1194,10 @@ fn https_with_a_certificate_from_a_test_ca() {
         "a client without the test CA connected"
     );
     let plain = harness::Http::new(&format!("http://{}", s.addr()), None);
-    assert!(plain.health().is_err(), "plain HTTP was answered on the TLS port");
+    assert!(
+        plain.health().is_err(),
+        "plain HTTP was answered on the TLS port"
+    );
 }
 
 #[test]
@@ -1160,10 +1226,20 @@ fn listening_off_loopback_without_tls_is_refused_at_start() {
 
 #[rstest]
 #[case::off_loopback_without_tls("[serve]\nlisten = \"0.0.0.0:1\"\n", 2, "serve.listen", "TLS")]
-#[case::unknown_key("[serve]\nworkers = 2\nlisen = \"127.0.0.1:1\"\n", 3, "serve.lisen", "unknown field")]
+#[case::unknown_key(
+    "[serve]\nworkers = 2\nlisen = \"127.0.0.1:1\"\n",
+    3,
+    "serve.lisen",
+    "unknown field"
+)]
 #[case::no_workers("[serve]\nworkers = 0\n", 2, "serve.workers", "from 1 to 64")]
 #[case::no_queue("# limits\n[serve]\n\nqueue = -1\n", 4, "serve.queue", "from 1 to")]
-#[case::not_an_address("[serve]\nlisten = \"localhost\"\n", 2, "serve.listen", "not an address")]
+#[case::not_an_address(
+    "[serve]\nlisten = \"localhost\"\n",
+    2,
+    "serve.listen",
+    "not an address"
+)]
 fn a_bad_serve_config_is_refused_with_file_line_and_key(
     #[case] text: &str,
     #[case] line: usize,

@@ -95,7 +95,10 @@ impl Org {
                 role: Role::Admin,
                 password: Some(Zeroizing::new(ADMIN_PW.into())),
             },
-            Arc::new(Outbox::new(dir.path().join("outbox"), "MFA <mfa@localhost>")),
+            Arc::new(Outbox::new(
+                dir.path().join("outbox"),
+                "MFA <mfa@localhost>",
+            )),
             clock.clone(),
         )
         .expect("a new organization");
@@ -629,10 +632,7 @@ pub fn parse_reply(buf: &[u8]) -> Result<RawReply, String> {
     let body_text = if chunked { dechunk(rest) } else { rest.into() };
     let body = serde_json::from_str(body_text.trim())
         .map_err(|e| format!("the body is not JSON ({e}): {body_text:?}"))?;
-    Ok(RawReply {
-        status,
-        body,
-    })
+    Ok(RawReply { status, body })
 }
 
 fn dechunk(mut s: &str) -> String {
