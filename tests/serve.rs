@@ -1257,3 +1257,39 @@ fn a_bad_serve_config_is_refused_with_file_line_and_key(
     assert!(err.contains(words), "{err}");
     assert!(!socket.exists(), "a refused start left a socket");
 }
+
+#[test]
+fn a_port_in_use_is_refused_at_start_and_leaves_no_socket() {
+    let org = Org::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let socket = org.path("verify.sock");
+    let (status, err) = serve_refused(
+        &org,
+        &["--listen", &addr, "--socket", socket.to_str().unwrap()],
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot listen") && err.contains(&addr),
+        "{err}"
+    );
+    assert!(!socket.exists(), "a refused start left a socket file");
+}
+
+#[test]
+fn a_socket_group_that_does_not_exist_is_refused_and_leaves_no_socket() {
+    let org = Org::new();
+    let socket = org.path("verify.sock");
+    let (status, err) = serve_refused(
+        &org,
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--socket-group",
+            "no-such-group-here",
+        ],
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("no-such-group-here"), "{err}");
+    assert!(!socket.exists(), "a refused start left a socket file");
+}

@@ -174,6 +174,12 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
         Some((cert, key)) => Some(Arc::new(tls::Reloadable::load(cert, key)?)),
         None => None,
     };
+    // The TCP port first: when it is taken, the service stops before it has created a
+    // socket file that would be left behind.
+    let http_listener = match settings.serve.listen {
+        Some(addr) => Some((addr, http::bind(addr)?)),
+        None => None,
+    };
     if let Some(path) = &settings.socket {
         let listener = socket::bind(path, settings.serve.socket_group.as_deref())?;
         let shown = path.display().to_string();
@@ -184,8 +190,7 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
             stop_rx.clone(),
         ));
     }
-    if let Some(addr) = settings.serve.listen {
-        let listener = http::bind(addr)?;
+    if let Some((addr, listener)) = http_listener {
         let scheme = if tls.is_some() { "https" } else { "http" };
         say(&format!("listening on {scheme}://{addr}/v1/verify"));
         tasks.spawn(http::accept_loop(
