@@ -571,6 +571,61 @@ fn bad_keys_are_audited_once_per_source_and_answered_slower() {
     }
 }
 
+#[test]
+fn a_503_before_the_key_is_looked_at_does_not_clear_a_sources_bad_keys() {
+    let (org, _totp, _key) = alice_with_authenticator();
+    org.write_config("[serve]\nqueue = 1\n");
+    let s = org.serve_with(&["--workers", "1"]);
+    let probe = json!({"username": "alice"}).to_string();
+    let bad = |s: &Service| {
+        let t = Instant::now();
+        let r = s
+            .http
+            .try_post("/v1/verify", Some("mfak_wrong"), &probe)
+            .unwrap();
+        (r.status, t.elapsed())
+    };
+    for _ in 0..4 {
+        assert_eq!(bad(&s).0, 401);
+    }
+    // The worker and the queue taken by requests waiting for the database.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(org.path("org.redb.lock"))
+        .unwrap();
+    // Taken from the Unix socket, so that no right key comes from this address.
+    lock.lock().unwrap();
+    let mut held = Vec::new();
+    loop {
+        let mut c = s.sock();
+        c.set_timeout(Duration::from_secs(2));
+        c.send_raw(b"{\"op\": \"verify\", \"username\": \"alice\"}\n")
+            .unwrap();
+        match c.answer() {
+            Ok(Some(r)) => {
+                assert_eq!(r["status"], 503, "{r}");
+                break;
+            }
+            _ => held.push(c),
+        }
+        assert!(held.len() < 10, "no request was turned away");
+    }
+    let (status, _) = bad(&s);
+    lock.unlock().unwrap();
+    assert_eq!(status, 503, "a wrong key while the service is at its limit");
+    for mut c in held {
+        c.set_timeout(PATIENCE);
+        assert_eq!(c.answer().unwrap().unwrap()["result"], "code_required");
+    }
+    let (status, took) = bad(&s);
+    assert_eq!(status, 401);
+    assert!(
+        took >= Duration::from_millis(400),
+        "the next wrong key is answered at once, as if the 503 had forgiven the source: {took:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 7. Bad input: answered, nothing written, the service goes on
 // ---------------------------------------------------------------------------------------
@@ -732,6 +787,25 @@ fn an_http2_connection_that_opens_no_stream_is_closed() {
     assert!(got.len() >= 9 && got[3] == 4, "{got:?}");
 }
 
+/// Sends `request` on one connection after another until one is turned away with 503:
+/// the connections before it hold the worker or wait in the queue.
+fn fill(s: &Service, request: &[u8]) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    loop {
+        let mut c = TcpStream::connect(s.addr()).unwrap();
+        c.write_all(request).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        match read_reply(&mut c) {
+            Ok(r) => {
+                assert_eq!(r.status, 503, "{r:?}");
+                return held;
+            }
+            Err(_) => held.push(c),
+        }
+        assert!(held.len() < 10, "no request was turned away");
+    }
+}
+
 #[test]
 fn clients_that_give_up_while_queued_leave_the_queue_its_places() {
     let (org, _totp, key) = alice_with_authenticator();
@@ -743,37 +817,14 @@ fn clients_that_give_up_while_queued_leave_the_queue_its_places() {
         &key,
         &json!({"username": "alice"}).to_string(),
     );
-    let send = || {
-        let mut c = TcpStream::connect(s.addr()).unwrap();
-        c.write_all(&probe).unwrap();
-        c
-    };
     // Holding the database's writer lock keeps the worker on its first request.
     let lock = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(org.path("org.redb.lock"))
         .unwrap();
-    // Sends one request after another until one is turned away: those before it hold
-    // the worker or wait in the queue.
-    let fill = || {
-        let mut held = Vec::new();
-        loop {
-            let mut c = send();
-            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-            match read_reply(&mut c) {
-                Ok(r) => {
-                    assert_eq!(r.status, 503, "{r:?}");
-                    return held;
-                }
-                Err(_) => held.push(c),
-            }
-            assert!(held.len() < 10, "no request was turned away");
-        }
-    };
-
     lock.lock().unwrap();
-    let held = fill();
+    let held = fill(&s, &probe);
     // They give up: the worker's request runs on, the waiting one is dropped.
     drop(held);
     std::thread::sleep(Duration::from_millis(300));
@@ -784,7 +835,7 @@ fn clients_that_give_up_while_queued_leave_the_queue_its_places() {
     });
 
     lock.lock().unwrap();
-    let held = fill();
+    let held = fill(&s, &probe);
     lock.unlock().unwrap();
     let statuses: Vec<u16> = held
         .into_iter()

@@ -328,6 +328,8 @@ async fn handle(
             shared.bad_keys.forgive(peer.ip());
             json(s, b)
         }
+        // A 503 before the key was looked at must not clear a source's bad keys.
+        Decided::Unidentified(s, b) => json(s, b),
         Decided::BadKey => bad_key(&shared, peer.ip()).await,
     }
 }

@@ -261,8 +261,8 @@ async fn answer(
     )
     .await
     {
-        Decided::Answer(s, b) if s == 400 => Err((s, b)),
-        Decided::Answer(s, b) => Ok((s, b)),
+        Decided::Answer(s, b) | Decided::Unidentified(s, b) if s == 400 => Err((s, b)),
+        Decided::Answer(s, b) | Decided::Unidentified(s, b) => Ok((s, b)),
         Decided::BadKey => Err(proto::error(500, "internal: no caller")),
     }
 }

@@ -555,6 +555,12 @@ impl Sock {
         Sock::from(UnixStream::connect(path).expect("connect to the socket"))
     }
 
+    pub fn set_timeout(&self, d: Duration) {
+        self.writer
+            .set_read_timeout(Some(d))
+            .expect("a read timeout");
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.writer.write_all(bytes)
     }
