@@ -39,13 +39,25 @@ impl Gate {
             return Ok(p);
         }
         let before = self.waiting.fetch_add(1, Ordering::AcqRel);
+        // Counted out however the wait ends: also when the request is dropped while it
+        // waits (its client gave up), or the queue would shrink by one each time.
+        let _waiting = Waiting(&self.waiting);
         if before >= self.queue.load(Ordering::Relaxed) {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(Overloaded);
         }
-        let permit = std::sync::Arc::clone(&self.workers).acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        permit.map_err(|_| Overloaded)
+        std::sync::Arc::clone(&self.workers)
+            .acquire_owned()
+            .await
+            .map_err(|_| Overloaded)
+    }
+}
+
+/// One place in the queue, given back when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -172,6 +184,26 @@ mod tests {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(g.enter().await.is_err(), "a second waiter beyond the queue");
+        drop(held);
+        assert!(waiter.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_frees_its_place_in_the_queue() {
+        let g = std::sync::Arc::new(Gate::new(1, 1));
+        let held = g.enter().await.unwrap();
+        for _ in 0..3 {
+            let g2 = std::sync::Arc::clone(&g);
+            let waiter = tokio::spawn(async move { g2.enter().await.map(drop) });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(!waiter.is_finished(), "a waiter within the queue waits");
+            waiter.abort();
+            assert!(waiter.await.unwrap_err().is_cancelled());
+        }
+        let g2 = std::sync::Arc::clone(&g);
+        let waiter = tokio::spawn(async move { g2.enter().await.map(drop) });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "the queue still has its place");
         drop(held);
         assert!(waiter.await.unwrap().is_ok());
     }

@@ -7,7 +7,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -98,10 +99,18 @@ pub async fn accept_loop(
         let tls = tls.as_ref().map(|t| t.current());
         tokio::spawn(async move {
             let _slot = slot;
+            let activity = Activity::new();
+            let seen = Arc::clone(&activity);
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(Peer(peer));
-                    app.clone().oneshot(req)
+                    let in_flight = seen.begin();
+                    let answer = app.clone().oneshot(req);
+                    async move {
+                        let r = answer.await;
+                        drop(in_flight);
+                        r
+                    }
                 },
             );
             let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -116,7 +125,10 @@ pub async fn accept_loop(
             match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => {}
+                        () = activity.idle(READ_TIMEOUT) => {}
+                    }
                 }
                 Some(acceptor) => {
                     let Ok(Ok(tls_stream)) =
@@ -125,7 +137,10 @@ pub async fn accept_loop(
                         return;
                     };
                     let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => {}
+                        () = activity.idle(READ_TIMEOUT) => {}
+                    }
                 }
             }
         });
@@ -134,6 +149,57 @@ pub async fn accept_loop(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN) => warn("HTTP: connections still open after 30 s were closed"),
+    }
+}
+
+/// Whether a connection carries a request. hyper cuts off an HTTP/1 client that starts
+/// its headers and stalls, but not one that connects and sends nothing, nor an HTTP/2
+/// client that opens no stream: each would hold one of the [`MAX_CONNECTIONS`] for good.
+/// Such a connection is closed once it has carried no request for a while.
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request finished, in milliseconds after `opened`.
+    last_done: AtomicU64,
+}
+
+/// A request being answered; counted out when dropped.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_done.store(ms, Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_done: AtomicU64::new(0),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Resolves once no request has been in flight for `limit`.
+    async fn idle(&self, limit: Duration) {
+        loop {
+            let last = self.opened + Duration::from_millis(self.last_done.load(Ordering::Acquire));
+            let quiet = last.elapsed();
+            let busy = self.in_flight.load(Ordering::Acquire) > 0;
+            if !busy && quiet >= limit {
+                return;
+            }
+            let wait = if busy { limit } else { limit - quiet };
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 
@@ -262,6 +328,8 @@ async fn handle(
             shared.bad_keys.forgive(peer.ip());
             json(s, b)
         }
+        // A 503 before the key was looked at must not clear a source's bad keys.
+        Decided::Unidentified(s, b) => json(s, b),
         Decided::BadKey => bad_key(&shared, peer.ip()).await,
     }
 }

@@ -176,6 +176,12 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
         Some((cert, key)) => Some(Arc::new(tls::Reloadable::load(cert, key)?)),
         None => None,
     };
+    // The TCP port first: when it is taken, the service stops before it has created a
+    // socket file that would be left behind.
+    let http_listener = match settings.serve.listen {
+        Some(addr) => Some((addr, http::bind(addr)?)),
+        None => None,
+    };
     if let Some(path) = &settings.socket {
         let listener = socket::bind(path, settings.serve.socket_group.as_deref())?;
         let shown = path.display().to_string();
@@ -186,8 +192,7 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
             stop_rx.clone(),
         ));
     }
-    if let Some(addr) = settings.serve.listen {
-        let listener = http::bind(addr)?;
+    if let Some((addr, listener)) = http_listener {
         let scheme = if tls.is_some() { "https" } else { "http" };
         say(&format!("listening on {scheme}://{addr}/v1/verify"));
         tasks.spawn(http::accept_loop(
@@ -295,7 +300,11 @@ pub enum Work {
 
 /// The outcome of one request, ready to send.
 pub enum Decided {
+    /// The caller was identified, and the core answered or the request was bad.
     Answer(u16, serde_json::Value),
+    /// Answered before the caller was identified: the service is at its limit, or it
+    /// failed. Says nothing about the API key.
+    Unidentified(u16, serde_json::Value),
     /// The API key was missing or wrong.
     BadKey,
 }
@@ -319,15 +328,17 @@ pub async fn decide(
             503,
             "the service is at its limit of waiting requests; try again in a moment",
         );
-        return Decided::Answer(status, body);
+        return Decided::Unidentified(status, body);
     };
     let s = Arc::clone(shared);
     let started = std::time::Instant::now();
     let done = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let core = s.core();
-        let Some(caller) = caller(&core)? else {
-            return Ok(None);
+        let caller = match caller(&core) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err((false, e)),
         };
         let req = match request(&caller) {
             Ok(r) => r,
@@ -336,8 +347,9 @@ pub async fn decide(
         let answer = match work {
             Work::Verify => core.service_verify(&caller, &req),
             Work::EmailCode => core.service_email_code(&caller, &req),
-        }?;
-        Ok::<_, CoreError>(Some(Ok((caller.label(), req.username, answer))))
+        }
+        .map_err(|e| (true, e))?;
+        Ok::<_, (bool, CoreError)>(Some(Ok((caller.label(), req.username, answer))))
     })
     .await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -345,6 +357,7 @@ pub async fn decide(
         Work::Verify => "verify",
         Work::EmailCode => "email-code",
     };
+    let mut identified = true;
     let (status, body) = match done {
         Ok(Ok(None)) => return Decided::BadKey,
         Ok(Ok(Some(Ok((label, username, answer))))) => {
@@ -359,18 +372,21 @@ pub async fn decide(
             tracing::info!("serve: {what} {label}: bad request: {}", bad.0);
             proto::error(400, &bad.0)
         }
-        Ok(Err(CoreError::Store(e @ StoreError::Busy { .. }))) => {
+        Ok(Err((known, CoreError::Store(e @ StoreError::Busy { .. })))) => {
+            identified = known;
             warn(&format!("{what}: {e}"));
             proto::error(
                 503,
                 "the database is busy with a long write by another process; try again in a moment",
             )
         }
-        Ok(Err(e @ CoreError::Mail { .. })) => {
+        Ok(Err((known, e @ CoreError::Mail { .. }))) => {
+            identified = known;
             warn(&format!("{what}: {e}"));
             proto::error(503, &e.to_string())
         }
-        Ok(Err(e)) => {
+        Ok(Err((known, e))) => {
+            identified = known;
             warn(&format!("{what}: could not decide: {e}"));
             proto::error(
                 500,
@@ -378,6 +394,7 @@ pub async fn decide(
             )
         }
         Err(e) => {
+            identified = false;
             warn(&format!("{what}: the worker failed: {e}"));
             proto::error(
                 500,
@@ -385,5 +402,9 @@ pub async fn decide(
             )
         }
     };
-    Decided::Answer(status, body)
+    if identified {
+        Decided::Answer(status, body)
+    } else {
+        Decided::Unidentified(status, body)
+    }
 }

@@ -58,17 +58,24 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, CliError> 
             "cannot open the socket {shown}: {e}; check the folder's permissions, or pick another path with --socket"
         ))
     })?;
-    if let Some(g) = group {
-        let gid = group_id(g)?;
-        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
-            CliError::Message(format!(
-                "cannot give the socket {shown} to group {g}: {e}; the service must run as root or as a member of {g}"
-            ))
-        })?;
+    let owned = (|| {
+        if let Some(g) = group {
+            let gid = group_id(g)?;
+            std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+                CliError::Message(format!(
+                    "cannot give the socket {shown} to group {g}: {e}; the service must run as root or as a member of {g}"
+                ))
+            })?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| {
+            CliError::Message(format!("cannot set the mode of the socket {shown}: {e}"))
+        })
+    })();
+    if let Err(e) = owned {
+        // A socket the service will not answer on is not left for clients to find.
+        let _ = std::fs::remove_file(path);
+        return Err(e);
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| {
-        CliError::Message(format!("cannot set the mode of the socket {shown}: {e}"))
-    })?;
     Ok(listener)
 }
 
@@ -254,8 +261,8 @@ async fn answer(
     )
     .await
     {
-        Decided::Answer(s, b) if s == 400 => Err((s, b)),
-        Decided::Answer(s, b) => Ok((s, b)),
+        Decided::Answer(s, b) | Decided::Unidentified(s, b) if s == 400 => Err((s, b)),
+        Decided::Answer(s, b) | Decided::Unidentified(s, b) => Ok((s, b)),
         Decided::BadKey => Err(proto::error(500, "internal: no caller")),
     }
 }
