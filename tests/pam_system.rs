@@ -165,7 +165,9 @@ impl PamService {
         let path = Path::new("/etc/pam.d").join(name);
         std::fs::write(
             &path,
-            format!("{auth_line}\naccount required pam_permit.so\nsession required pam_permit.so\n"),
+            format!(
+                "{auth_line}\naccount required pam_permit.so\nsession required pam_permit.so\n"
+            ),
         )
         .unwrap();
         Self {
@@ -225,11 +227,19 @@ fn pamtester_signs_in_with_a_fresh_code_and_refuses_a_replayed_one_and_a_stopped
     let code = app.code_at(now()).unwrap();
     let ok = pamtester(&svc.name, "alice", &code);
     assert!(ok.status.success(), "{}", text(&ok));
-    assert!(text(&ok).contains("successfully authenticated"), "{}", text(&ok));
+    assert!(
+        text(&ok).contains("successfully authenticated"),
+        "{}",
+        text(&ok)
+    );
     assert!(text(&ok).contains("Verification code"), "{}", text(&ok));
 
     let replay = pamtester(&svc.name, "alice", &code);
-    assert!(!replay.status.success(), "a replayed code was accepted: {}", text(&replay));
+    assert!(
+        !replay.status.success(),
+        "a replayed code was accepted: {}",
+        text(&replay)
+    );
 
     let wrong = pamtester(&svc.name, "alice", "000000");
     assert!(!wrong.status.success(), "{}", text(&wrong));
@@ -317,9 +327,7 @@ impl Sshd {
             .args(["-D", "-e", "-f"])
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(dir.join("sshd.log")).unwrap(),
-            )
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -411,7 +419,12 @@ fn sshd_with_a_key_and_a_code_lets_in_once_and_refuses_a_replay_and_a_stopped_se
     );
 
     serve.stop();
-    let down = ssh(dir.path(), sshd.port, &key, &app.code_at(now() + 30).unwrap());
+    let down = ssh(
+        dir.path(),
+        sshd.port,
+        &key,
+        &app.code_at(now() + 30).unwrap(),
+    );
     assert!(
         !down.status.success() && !text(&down).contains("signed-in-with-mfa"),
         "signed in with the service stopped: {}",

@@ -123,6 +123,15 @@ impl ServiceAnswer {
 const MAX_FIELD: usize = password::MAX_BYTES;
 const MAX_USERNAME_BYTES: usize = 256;
 
+/// A request checked outside the write: its bounds, and the password (argon2 takes tens of
+/// milliseconds and 19 MiB, so it never runs inside the one write transaction of the
+/// moment). Only [`Core::service_prepare`] makes one.
+#[derive(Debug)]
+pub struct Prepared {
+    /// `None`: refused before anything is looked up or written.
+    checked: Option<(String, Option<bool>)>,
+}
+
 /// What the first factor decided inside the transaction.
 enum First {
     User(User),
@@ -133,27 +142,63 @@ impl Core {
     /// Verifies one request: the first factor as the caller's mode needs, then a code
     /// when MFA applies.
     pub fn service_verify(&self, caller: &Caller, req: &ServiceRequest) -> Result<ServiceAnswer> {
-        let Some((norm, password_ok)) = self.service_prelude(caller, req)? else {
-            return Ok(ServiceAnswer::Refused {
-                unknown_user: caller.mode() == ClientMode::CodeOnly,
-            });
-        };
-        let label = caller.label();
-        let (answer, newly_locked) = self.store.write(|tx| {
-            let (answer, newly_locked) =
-                match self.service_first_factor(tx, caller, req, &norm, password_ok, &label)? {
-                    First::Answer(a, locked) => (a, locked),
-                    First::User(user) => {
-                        self.service_second_factor(tx, req, user, &norm, &label)?
-                    }
+        let prepared = self.service_prepare(caller, req)?;
+        let mut answers = self.service_verify_prepared(&[(caller, req, &prepared)])?;
+        Ok(answers.pop().unwrap_or(ServiceAnswer::Refused {
+            unknown_user: false,
+        }))
+    }
+
+    /// The part of a verification that runs before the write: bounds and the password.
+    pub fn service_prepare(&self, caller: &Caller, req: &ServiceRequest) -> Result<Prepared> {
+        Ok(Prepared {
+            checked: self.service_prelude(caller, req)?,
+        })
+    }
+
+    /// Decides prepared requests in one write transaction, in order, as if one after the
+    /// other: a code accepted for the first is a replay for the second. Each answer is
+    /// durable before any is returned. A failure of the store fails them all (nothing of
+    /// any is written); the caller may then try each alone.
+    pub fn service_verify_prepared(
+        &self,
+        items: &[(&Caller, &ServiceRequest, &Prepared)],
+    ) -> Result<Vec<ServiceAnswer>> {
+        let decided = self.store.write(|tx| {
+            let mut out = Vec::with_capacity(items.len());
+            for (caller, req, prepared) in items {
+                let Some((norm, password_ok)) = &prepared.checked else {
+                    out.push((
+                        ServiceAnswer::Refused {
+                            unknown_user: caller.mode() == ClientMode::CodeOnly,
+                        },
+                        None,
+                        String::new(),
+                    ));
+                    continue;
                 };
-            self.count_client_use(tx, caller, answer.is_refusal())?;
-            Ok::<_, super::CoreError>((answer, newly_locked))
+                let label = caller.label();
+                let (answer, newly_locked) =
+                    match self.service_first_factor(tx, caller, req, norm, *password_ok, &label)? {
+                        First::Answer(a, locked) => (a, locked),
+                        First::User(user) => {
+                            self.service_second_factor(tx, req, user, norm, &label)?
+                        }
+                    };
+                self.count_client_use(tx, caller, answer.is_refusal())?;
+                out.push((answer, newly_locked, norm.clone()));
+            }
+            Ok::<_, super::CoreError>(out)
         })?;
-        if let Some(until) = newly_locked {
-            self.notify_lockout(&norm, until);
-        }
-        Ok(answer)
+        Ok(decided
+            .into_iter()
+            .map(|(answer, newly_locked, norm)| {
+                if let Some(until) = newly_locked {
+                    self.notify_lockout(&norm, until);
+                }
+                answer
+            })
+            .collect())
     }
 
     /// Sends a sign-in code by email, after the first factor (within the 30 s throttle).

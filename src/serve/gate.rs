@@ -9,11 +9,24 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// At most `workers` verifications at once, at most `queue` waiting for one.
+/// At most `workers` verifications on a worker at once, and at most `workers + queue`
+/// requests in the service in all (on a worker, waiting for one, or waiting for their
+/// commit): more are answered 503 at once.
 pub struct Gate {
     workers: std::sync::Arc<Semaphore>,
+    worker_count: usize,
     waiting: AtomicUsize,
     queue: AtomicUsize,
+    in_service: std::sync::Arc<AtomicUsize>,
+}
+
+/// A request's place in the service, given back when it is answered (or dropped).
+pub struct Admitted(std::sync::Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// The service is at its bound: the caller gets 503 and may try again.
@@ -24,9 +37,22 @@ impl Gate {
     pub fn new(workers: usize, queue: usize) -> Self {
         Self {
             workers: std::sync::Arc::new(Semaphore::new(workers.max(1))),
+            worker_count: workers.max(1),
             waiting: AtomicUsize::new(0),
             queue: AtomicUsize::new(queue),
+            in_service: std::sync::Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// A place in the service for one request, unless it is full.
+    pub fn admit(&self) -> Result<Admitted, Overloaded> {
+        let limit = self.worker_count + self.queue.load(Ordering::Relaxed);
+        let before = self.in_service.fetch_add(1, Ordering::AcqRel);
+        let place = Admitted(std::sync::Arc::clone(&self.in_service));
+        if before >= limit {
+            return Err(Overloaded);
+        }
+        Ok(place)
     }
 
     pub fn resize_queue(&self, queue: usize) {

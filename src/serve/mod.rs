@@ -11,6 +11,7 @@
 //! Every request runs on a bounded pool: at most `workers` verifications at once (a
 //! password check takes 19 MiB), at most `queue` waiting; beyond that the answer is 503.
 
+mod commit;
 mod gate;
 mod http;
 pub mod proto;
@@ -63,6 +64,8 @@ pub struct Shared {
     core: RwLock<Arc<Core>>,
     pub gate: Gate,
     pub bad_keys: BadKeys,
+    /// Writes verifications, several to a commit.
+    committer: commit::Committer,
     /// This host's name, for the audit label of socket clients.
     host: String,
     db: PathBuf,
@@ -142,6 +145,7 @@ pub fn default_socket(db: &Path) -> PathBuf {
 }
 
 pub fn run(db: &Path, a: ServeArgs) -> CliResult {
+    return_large_buffers();
     let config = crate::cli::load_config(db)?;
     let settings = settings(db, &config, &a)?;
     let core = Core::open(db, config.mailer()?)?;
@@ -160,6 +164,9 @@ pub fn run(db: &Path, a: ServeArgs) -> CliResult {
         core: RwLock::new(Arc::new(core)),
         gate: Gate::new(workers, settings.serve.queue),
         bad_keys: BadKeys::default(),
+        committer: commit::Committer::start().map_err(|e| {
+            CliError::Message(format!("could not start the service's writer thread: {e}"))
+        })?,
         host: host_name(),
         db: db.to_path_buf(),
     });
@@ -323,6 +330,13 @@ pub async fn decide(
 ) -> Decided {
     use crate::core::CoreError;
     use crate::store::StoreError;
+    let Ok(_admitted) = shared.gate.admit() else {
+        let (status, body) = proto::error(
+            503,
+            "the service is at its limit of waiting requests; try again in a moment",
+        );
+        return Decided::Unidentified(status, body);
+    };
     let Ok(permit) = shared.gate.enter().await else {
         let (status, body) = proto::error(
             503,
@@ -332,26 +346,51 @@ pub async fn decide(
     };
     let s = Arc::clone(shared);
     let started = std::time::Instant::now();
-    let done = tokio::task::spawn_blocking(move || {
+    // On a worker: who asks, the request, and (for a verification) the password check;
+    // a verification's write then joins the next group commit.
+    let first = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let core = s.core();
         let caller = match caller(&core) {
             Ok(Some(c)) => c,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Phase::BadKey),
             Err(e) => return Err((false, e)),
         };
         let req = match request(&caller) {
             Ok(r) => r,
-            Err(bad) => return Ok(Some(Err((caller.label(), bad)))),
+            Err(bad) => return Ok(Phase::Bad(caller.label(), bad)),
         };
-        let answer = match work {
-            Work::Verify => core.service_verify(&caller, &req),
-            Work::EmailCode => core.service_email_code(&caller, &req),
+        match work {
+            Work::Verify => {
+                let prepared = core.service_prepare(&caller, &req).map_err(|e| (true, e))?;
+                Ok(Phase::Prepared(core, caller, req, prepared))
+            }
+            Work::EmailCode => {
+                let answer = core
+                    .service_email_code(&caller, &req)
+                    .map_err(|e| (true, e))?;
+                Ok(Phase::Answered(caller.label(), req.username, answer))
+            }
         }
-        .map_err(|e| (true, e))?;
-        Ok::<_, (bool, CoreError)>(Some(Ok((caller.label(), req.username, answer))))
     })
     .await;
+    let done = match first {
+        Ok(Ok(Phase::Prepared(core, caller, req, prepared))) => {
+            let label = caller.label();
+            let username = req.username.clone();
+            match shared.committer.verify(core, caller, req, prepared).await {
+                Ok(answer) => Ok(Ok(Some(Ok((label, username, answer))))),
+                Err(e) => Ok(Err((true, e))),
+            }
+        }
+        Ok(Ok(Phase::Answered(label, username, answer))) => {
+            Ok(Ok(Some(Ok((label, username, answer)))))
+        }
+        Ok(Ok(Phase::Bad(label, bad))) => Ok(Ok(Some(Err((label, bad))))),
+        Ok(Ok(Phase::BadKey)) => Ok(Ok(None)),
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let what = match work {
         Work::Verify => "verify",
@@ -406,5 +445,32 @@ pub async fn decide(
         Decided::Answer(status, body)
     } else {
         Decided::Unidentified(status, body)
+    }
+}
+
+/// Where a request stands after its worker.
+enum Phase {
+    BadKey,
+    Bad(String, proto::BadRequest),
+    Answered(String, String, crate::core::ServiceAnswer),
+    Prepared(
+        Arc<Core>,
+        crate::core::Caller,
+        crate::core::ServiceRequest,
+        crate::core::Prepared,
+    ),
+}
+
+/// Each password check allocates 19 MiB and frees it. glibc would keep such buffers in
+/// per-thread arenas once one has been freed (its mmap threshold grows with them), so
+/// the service's memory would stay at many times 19 MiB after a burst. A fixed threshold
+/// keeps them mapped on their own and returned when freed.
+#[allow(unsafe_code)]
+fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's policy; it is called before the
+    // service starts its threads, and takes no pointers.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }

@@ -90,7 +90,12 @@ fn org(dir: &Path) -> Org {
 
 /// Adds `n` users named `{prefix}{i}` with an authenticator each; the pending enrollments
 /// compute their codes.
-fn enrolled(o: &Org, prefix: &str, n: usize, with_password: bool) -> Vec<(String, PendingAuthenticator)> {
+fn enrolled(
+    o: &Org,
+    prefix: &str,
+    n: usize,
+    with_password: bool,
+) -> Vec<(String, PendingAuthenticator)> {
     (0..n)
         .map(|i| {
             let name = format!("{prefix}{i}");
@@ -158,7 +163,9 @@ fn start(db: &Path) -> Service {
         port,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while UnixStream::connect(&s.socket).is_err() || TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while UnixStream::connect(&s.socket).is_err()
+        || TcpStream::connect(("127.0.0.1", port)).is_err()
+    {
         assert!(Instant::now() < deadline, "serve did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -218,7 +225,10 @@ fn six_table_commit(dir: &Path) -> Duration {
         let t = Instant::now();
         let w = db.begin_write().unwrap();
         for def in T {
-            w.open_table(def).unwrap().insert(i % 50, [7u8; 300].as_slice()).unwrap();
+            w.open_table(def)
+                .unwrap()
+                .insert(i % 50, [7u8; 300].as_slice())
+                .unwrap();
         }
         w.commit().unwrap();
         times.push(t.elapsed());
@@ -271,11 +281,7 @@ fn json_str(s: &str) -> String {
 }
 
 /// Runs `per` requests on each of `clients` threads; returns (wall time, every latency).
-fn http_load(
-    port: u16,
-    key: &str,
-    jobs: Vec<Vec<String>>,
-) -> (Duration, Vec<Duration>, usize) {
+fn http_load(port: u16, key: &str, jobs: Vec<Vec<String>>) -> (Duration, Vec<Duration>, usize) {
     let started = Instant::now();
     let handles: Vec<_> = jobs
         .into_iter()
@@ -309,16 +315,26 @@ fn http_load(
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!("# cores {cores}");
 
     // --- floors ---
     let (floor, floor_all) = durable_commit_floor(dir.path());
     figure("redb_empty_durable_commit_median", ms(floor), "ms");
     figure("redb_empty_durable_commit_p99", ms(p99(floor_all)), "ms");
-    figure("redb_multi_writer_empty_commit_median", ms(multi_writer_floor(dir.path())), "ms");
+    figure(
+        "redb_multi_writer_empty_commit_median",
+        ms(multi_writer_floor(dir.path())),
+        "ms",
+    );
     let commit_rate = 1.0 / floor.as_secs_f64();
-    figure("redb_durable_commits_per_s", format!("{commit_rate:.0}"), "1/s");
+    figure(
+        "redb_durable_commits_per_s",
+        format!("{commit_rate:.0}"),
+        "1/s",
+    );
     let phc = password::hash(PASSWORD).unwrap();
     let mut hashes = Vec::new();
     for _ in 0..10 {
@@ -329,7 +345,11 @@ fn main() {
     let argon = median(hashes);
     figure("argon2id_verify_median", ms(argon), "ms");
     let argon_rate = cores as f64 / argon.as_secs_f64();
-    figure("argon2id_cores_over_one_hash", format!("{argon_rate:.1}"), "1/s");
+    figure(
+        "argon2id_cores_over_one_hash",
+        format!("{argon_rate:.1}"),
+        "1/s",
+    );
 
     // --- the organization ---
     let o = org(dir.path());
@@ -337,7 +357,10 @@ fn main() {
     let http_users = enrolled(&o, "h", HTTP_CLIENTS * HTTP_PER_CLIENT, false);
     let pac_users = enrolled(&o, "p", PAC_USERS, true);
     let pam_users = enrolled(&o, "m", PAM_RUNS, false);
-    let (_, co_key) = o.core.add_client(Actor::Operator, "bench-co", ClientMode::CodeOnly).unwrap();
+    let (_, co_key) = o
+        .core
+        .add_client(Actor::Operator, "bench-co", ClientMode::CodeOnly)
+        .unwrap();
     let (_, pac_key) = o
         .core
         .add_client(Actor::Operator, "bench-pac", ClientMode::PasswordAndCode)
@@ -354,7 +377,11 @@ fn main() {
     }
     figure("store_empty_write_median", ms(median(times)), "ms");
     // redb with one row changed in six tables, as a verification changes.
-    figure("redb_six_table_commit_median", ms(six_table_commit(dir.path())), "ms");
+    figure(
+        "redb_six_table_commit_median",
+        ms(six_table_commit(dir.path())),
+        "ms",
+    );
     // The same verification in this process, without the service around it.
     let inproc = enrolled(&o, "i", 200, false);
     let caller = mfa_console::core::Caller::Local {
@@ -371,7 +398,10 @@ fn main() {
         let t = Instant::now();
         let a = o.core.service_verify(&caller, &req).unwrap();
         times.push(t.elapsed());
-        assert!(matches!(a, mfa_console::core::ServiceAnswer::Accepted { .. }), "{a:?}");
+        assert!(
+            matches!(a, mfa_console::core::ServiceAnswer::Accepted { .. }),
+            "{a:?}"
+        );
     }
     let core_median = median(times.clone());
     figure("core_code_only_in_process_median", ms(core_median), "ms");
@@ -381,7 +411,11 @@ fn main() {
     let svc = start(&db);
     std::thread::sleep(Duration::from_millis(500));
     let pid = svc.child.id();
-    figure("serve_rss_idle", format!("{:.1}", rss_kib(pid, "VmRSS:") as f64 / 1024.0), "MiB");
+    figure(
+        "serve_rss_idle",
+        format!("{:.1}", rss_kib(pid, "VmRSS:") as f64 / 1024.0),
+        "MiB",
+    );
 
     // --- code-only through the socket, one client ---
     let mut sock = BufReader::new(UnixStream::connect(&svc.socket).unwrap());
@@ -465,7 +499,11 @@ fn main() {
     let (wall, lat, ok) = http_load(svc.port, &pac_key, jobs);
     assert!(ok >= lat.len() * 95 / 100, "{ok} of {} accepted", lat.len());
     let rate = lat.len() as f64 / wall.as_secs_f64();
-    figure("http16_password_and_code_per_s", format!("{rate:.1}"), "1/s");
+    figure(
+        "http16_password_and_code_per_s",
+        format!("{rate:.1}"),
+        "1/s",
+    );
     figure("http16_password_and_code_p99", ms(p99(lat)), "ms");
     figure(
         "http16_password_and_code_over_cores_per_hash",
@@ -498,16 +536,23 @@ fn have(cmd: &str) -> bool {
 fn module_path() -> Option<PathBuf> {
     let exe = bin();
     let dir = exe.parent()?;
-    [dir.join("deps/libpam_mfa_console.so"), dir.join("libpam_mfa_console.so")]
-        .into_iter()
-        .find(|p| p.exists())
+    [
+        dir.join("deps/libpam_mfa_console.so"),
+        dir.join("libpam_mfa_console.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
 }
 
 fn ga_module() -> Option<PathBuf> {
-    ["/lib/x86_64-linux-gnu/security", "/usr/lib/x86_64-linux-gnu/security", "/lib/security"]
-        .iter()
-        .map(|d| Path::new(d).join("pam_google_authenticator.so"))
-        .find(|p| p.exists())
+    [
+        "/lib/x86_64-linux-gnu/security",
+        "/usr/lib/x86_64-linux-gnu/security",
+        "/lib/security",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join("pam_google_authenticator.so"))
+    .find(|p| p.exists())
 }
 
 fn pamtester(service: &str, user: &str, code: &str) -> (bool, Duration) {
@@ -538,7 +583,9 @@ fn pam_peer(svc: &Service, users: &[(String, PendingAuthenticator)], dir: &Path)
         return;
     };
     if !have("pamtester") || !is_root {
-        println!("# pamtester comparison skipped: needs pamtester (apt-get install pamtester) and root, to write /etc/pam.d");
+        println!(
+            "# pamtester comparison skipped: needs pamtester (apt-get install pamtester) and root, to write /etc/pam.d"
+        );
         return;
     }
     let ours_svc = "mfa-console-bench";
@@ -569,7 +616,11 @@ fn pam_peer(svc: &Service, users: &[(String, PendingAuthenticator)], dir: &Path)
         // The same secret for both, one fresh code each.
         let secret = p.secret_grouped().replace(' ', "");
         let file = ga_dir.join(name);
-        std::fs::write(&file, format!("{secret}\n\" TOTP_AUTH\n\" DISALLOW_REUSE\n\" WINDOW_SIZE 3\n")).unwrap();
+        std::fs::write(
+            &file,
+            format!("{secret}\n\" TOTP_AUTH\n\" DISALLOW_REUSE\n\" WINDOW_SIZE 3\n"),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o400)).unwrap();
         let code = p.code_at(now()).unwrap();
