@@ -905,6 +905,24 @@ fn bad_socket_input_is_answered_400_and_the_connection_closed(#[case] line: Vec<
     still_answering_and_nothing_written(&org, &s, &key, before);
 }
 
+#[test]
+fn a_socket_request_cut_off_before_its_newline_is_told_so() {
+    let (org, _totp, _key) = alice_with_authenticator();
+    let s = org.serve();
+    let stream = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    let mut sock = harness::Sock::from(stream.try_clone().unwrap());
+    sock.send_raw(b"{\"op\": \"health\"}").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = sock.answer().unwrap().expect("an answer");
+    assert_eq!(r["status"], 400, "{r}");
+    let message = r["message"].as_str().unwrap();
+    assert!(message.contains("newline"), "{r}");
+    assert!(
+        !message.contains("16 KiB"),
+        "a short request is not too long: {r}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 8. Overload
 // ---------------------------------------------------------------------------------------

@@ -158,6 +158,13 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
         };
         let (status, body, close) = match read {
             Err(_) | Ok(Err(_)) | Ok(Ok(Line::Eof)) => return,
+            Ok(Ok(Line::Unfinished)) => {
+                let (s, b) = proto::error(
+                    400,
+                    "the request ended without a newline: end each JSON request with \\n",
+                );
+                (s, b, true)
+            }
             Ok(Ok(Line::TooLong)) => {
                 let (s, b) = proto::error(
                     400,
@@ -185,6 +192,8 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
 enum Line {
     Complete,
     Eof,
+    /// The client stopped sending part-way through a line.
+    Unfinished,
     TooLong,
 }
 
@@ -199,7 +208,7 @@ async fn read_line(
             return Ok(if buf.is_empty() {
                 Line::Eof
             } else {
-                Line::TooLong
+                Line::Unfinished
             });
         }
         if let Some(i) = chunk.iter().position(|b| *b == b'\n') {
