@@ -1177,6 +1177,44 @@ fn sigterm_finishes_the_requests_in_flight_exits_0_and_removes_the_socket() {
     assert!(s.stderr().contains("stopped"), "{}", s.stderr());
 }
 
+#[test]
+fn sigterm_is_not_held_up_by_a_socket_client_that_reads_no_answers() {
+    let (org, _totp, _key) = alice_with_authenticator();
+    let mut s = org.serve();
+    let mut stream = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    // Requests until the service stops taking them: it is stuck writing answers that
+    // nobody reads (the buffers both ways are full, for a second on end).
+    stream.set_nonblocking(true).unwrap();
+    let line = b"{\"op\": \"health\"}\n".repeat(64);
+    let mut pending: &[u8] = &[];
+    let mut stuck_since: Option<Instant> = None;
+    wait_for("the service to stop reading", || {
+        if pending.is_empty() {
+            pending = &line;
+        }
+        match stream.write(pending) {
+            Ok(n) => {
+                pending = &pending[n..];
+                stuck_since = None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let since = *stuck_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(1) {
+                    return Some(());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("the service closed the socket: {e}"),
+        }
+        None
+    });
+    assert_eq!(s.http.health().unwrap().status, 200);
+    s.signal("TERM");
+    let status = s.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", s.stderr());
+    drop(stream);
+}
+
 fn harness_request(key: &str, body: &str) -> Vec<u8> {
     http_request("POST", "/v1/verify", key, body)
 }
