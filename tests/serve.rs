@@ -1274,10 +1274,10 @@ fn sighup_rereads_the_config_and_a_broken_one_leaves_the_service_running() {
 // 12. TLS
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn https_with_a_certificate_from_a_test_ca() {
+/// A test CA and a certificate it signed for 127.0.0.1: the PEM files of the certificate
+/// and its key, and the CA's certificate (DER).
+fn test_certificate(org: &Org) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let (org, totp, key) = alice_with_authenticator();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -1293,8 +1293,14 @@ fn https_with_a_certificate_from_a_test_ca() {
     let keyfile = org.path("key.pem");
     std::fs::write(&cert, leaf.pem()).unwrap();
     std::fs::write(&keyfile, leaf_key.serialize_pem()).unwrap();
+    (cert, keyfile, ca.der().to_vec())
+}
 
-    let s = org.serve_tls(&cert, &keyfile, ca.der());
+#[test]
+fn https_with_a_certificate_from_a_test_ca() {
+    let (org, totp, key) = alice_with_authenticator();
+    let (cert, keyfile, ca) = test_certificate(&org);
+    let s = org.serve_tls(&cert, &keyfile, &ca);
     let r = s
         .http
         .verify(&key, json!({"username": "alice", "code": totp.code()}));
@@ -1310,6 +1316,52 @@ fn https_with_a_certificate_from_a_test_ca() {
     assert!(
         plain.health().is_err(),
         "plain HTTP was answered on the TLS port"
+    );
+}
+
+#[test]
+fn tls_clients_that_stall_in_the_handshake_or_after_it_are_cut_off() {
+    let (org, _totp, key) = alice_with_authenticator();
+    let (cert, keyfile, ca) = test_certificate(&org);
+    let s = org.serve_tls(&cert, &keyfile, &ca);
+
+    // Half a handshake: a few bytes of a ClientHello, then nothing.
+    let mut half = TcpStream::connect(s.addr()).unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x00, 0xc8, 0x01])
+        .unwrap();
+
+    // A whole handshake, then nothing.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(ca.clone()))
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut silent = TcpStream::connect(s.addr()).unwrap();
+    silent.set_read_timeout(Some(PATIENCE)).unwrap();
+    while tls.is_handshaking() {
+        tls.complete_io(&mut silent).expect("the TLS handshake");
+    }
+
+    let r = s.http.verify(&key, json!({"username": "alice"}));
+    assert_eq!(
+        r.body["result"], "code_required",
+        "others are answered: {r:?}"
+    );
+    assert!(
+        closed_within(&mut half, Duration::from_secs(30)).is_some(),
+        "a half handshake is still connected after 30 s"
+    );
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(30)).is_some(),
+        "a TLS client that sends no request is still connected after 30 s"
     );
 }
 
