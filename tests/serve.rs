@@ -1289,6 +1289,43 @@ fn sighup_rereads_the_config_and_a_broken_one_leaves_the_service_running() {
     );
 }
 
+#[test]
+fn sighup_applies_a_new_queue_length() {
+    let (org, _totp, key) = alice_with_authenticator();
+    org.write_config("[serve]\nqueue = 1\n");
+    let s = org.serve_with(&["--workers", "1"]);
+    let probe = http_request(
+        "POST",
+        "/v1/verify",
+        &key,
+        &json!({"username": "alice"}).to_string(),
+    );
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(org.path("org.redb.lock"))
+        .unwrap();
+    // How many requests the service takes on (one worker, the queue) before a 503.
+    let taken = || {
+        lock.lock().unwrap();
+        let held = fill(&s, &probe);
+        lock.unlock().unwrap();
+        for mut c in held.iter().map(|c| c.try_clone().unwrap()) {
+            c.set_read_timeout(Some(PATIENCE)).unwrap();
+            let r = read_reply(&mut c).unwrap();
+            assert_eq!(r.body["result"], "code_required", "{r:?}");
+        }
+        held.len()
+    };
+    assert_eq!(taken(), 2);
+    org.write_config("[serve]\nqueue = 3\n");
+    s.signal("HUP");
+    wait_for("the service to re-read its config", || {
+        s.stderr().contains("SIGHUP: config re-read").then_some(())
+    });
+    assert_eq!(taken(), 4, "the new queue length after SIGHUP");
+}
+
 // ---------------------------------------------------------------------------------------
 // 12. TLS
 // ---------------------------------------------------------------------------------------
