@@ -2,8 +2,8 @@
 //! with its API key as `Authorization: Bearer KEY`. Plain HTTP on loopback, HTTPS anywhere.
 //!
 //! Connections are served by hyper with axum's router. A client that sends its headers or
-//! body too slowly is cut off; bodies over 16 KiB are refused; at most
-//! [`MAX_CONNECTIONS`] connections are open at once (more wait in the listen backlog).
+//! body too slowly, or no request at all, is cut off; bodies over 16 KiB are refused; at
+//! most [`MAX_CONNECTIONS`] connections are open at once (more wait in the listen backlog).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -18,7 +18,7 @@ use crate::cli::CliError;
 use crate::core::Caller;
 use crate::store::ClientMode;
 
-/// A connection that sends no complete line for this long is closed.
+/// A connection that sends no complete line, or reads no answer, for this long is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
 /// Connections open at once.
 const MAX_CONNECTIONS: usize = 1024;
@@ -158,6 +158,13 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
         };
         let (status, body, close) = match read {
             Err(_) | Ok(Err(_)) | Ok(Ok(Line::Eof)) => return,
+            Ok(Ok(Line::Unfinished)) => {
+                let (s, b) = proto::error(
+                    400,
+                    "the request ended without a newline: end each JSON request with \\n",
+                );
+                (s, b, true)
+            }
             Ok(Ok(Line::TooLong)) => {
                 let (s, b) = proto::error(
                     400,
@@ -176,7 +183,10 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
         }
         let mut text = out.to_string();
         text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() || close {
+        // A client that does not read its answers is cut off like one that does not send,
+        // or it would hold its connection, and a stop, for good.
+        let written = tokio::time::timeout(IDLE, write.write_all(text.as_bytes())).await;
+        if !matches!(written, Ok(Ok(()))) || close {
             return;
         }
     }
@@ -185,6 +195,8 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
 enum Line {
     Complete,
     Eof,
+    /// The client stopped sending part-way through a line.
+    Unfinished,
     TooLong,
 }
 
@@ -199,7 +211,7 @@ async fn read_line(
             return Ok(if buf.is_empty() {
                 Line::Eof
             } else {
-                Line::TooLong
+                Line::Unfinished
             });
         }
         if let Some(i) = chunk.iter().position(|b| *b == b'\n') {
