@@ -279,8 +279,8 @@ fn socket_accept_replay_wrong_on_one_connection_and_the_audit_names_the_caller()
     assert_eq!(failed, 2, "the replay and the wrong code");
     let http = events
         .iter()
-        .find(|e| e["kind"] == "sign-in.password-accepted")
-        .expect("the HTTP probe is audited");
+        .find(|e| e["kind"] == "sign-in.code-asked")
+        .expect("the HTTP probe of a code-only client is audited (no password was seen)");
     assert!(
         http["details"].as_str().unwrap().starts_with("client web"),
         "{http}"

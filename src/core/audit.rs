@@ -241,6 +241,8 @@ pub mod kind {
     pub const SIGN_IN_OK: &str = "sign-in.ok";
     pub const SIGN_IN_FAILED: &str = "sign-in.failed";
     pub const PASSWORD_OK_CODE_NEEDED: &str = "sign-in.password-accepted";
+    /// A code-only caller (the first factor checked elsewhere) asked what the user needs.
+    pub const CODE_ASKED: &str = "sign-in.code-asked";
     pub const CODE_FAILED: &str = "code.failed";
     pub const LOCKOUT: &str = "account.locked";
     pub const LOCKED_ATTEMPT: &str = "sign-in.while-locked";

@@ -182,7 +182,7 @@ impl Core {
                     match self.service_first_factor(tx, caller, req, norm, *password_ok, &label)? {
                         First::Answer(a, locked) => (a, locked),
                         First::User(user) => {
-                            self.service_second_factor(tx, req, user, norm, &label)?
+                            self.service_second_factor(tx, caller, req, user, norm, &label)?
                         }
                     };
                 self.count_client_use(tx, caller, answer.is_refusal())?;
@@ -375,6 +375,7 @@ impl Core {
     fn service_second_factor(
         &self,
         tx: &Tx,
+        caller: &Caller,
         req: &ServiceRequest,
         user: User,
         norm: &str,
@@ -424,7 +425,12 @@ impl Core {
                 tx,
                 &user.username,
                 &user.username,
-                audit::kind::PASSWORD_OK_CODE_NEEDED,
+                // A code-only caller checked the first factor itself: no password was seen.
+                if caller.mode() == ClientMode::PasswordAndCode {
+                    audit::kind::PASSWORD_OK_CODE_NEEDED
+                } else {
+                    audit::kind::CODE_ASKED
+                },
                 &detail(""),
             )?;
             let email = if methods.contains(&Method::Email) {
