@@ -228,6 +228,58 @@ fn password_and_code_client() {
     assert_error(&r.body);
 }
 
+/// SPEC: the service logs what it did, never a password, a code, a secret or a key.
+#[test]
+fn the_log_and_stderr_never_hold_a_password_code_secret_or_key() {
+    let (org, totp, code_only) = alice_with_authenticator();
+    let key = org.add_client("portal", ClientMode::PasswordAndCode);
+    let s = org.serve();
+    let right = totp.code();
+    let wrong = totp.wrong_code();
+    s.http.verify(
+        &key,
+        json!({"username": "alice", "password": "not her password at all", "code": wrong}),
+    );
+    let ok = s.http.verify(
+        &key,
+        json!({"username": "alice", "password": ALICE_PW, "code": right}),
+    );
+    assert_eq!(ok.body["result"], "accepted", "{ok:?}");
+    s.http
+        .verify(&code_only, json!({"username": "alice", "code": right}));
+    let bad_key = format!("{}x", &key[..key.len() - 1]);
+    s.http
+        .verify(&bad_key, json!({"username": "alice", "code": right}));
+    let mut c = s.sock();
+    c.verify(json!({"op": "verify", "username": "alice", "code": wrong}));
+    let recovery = totp.recovery[0].clone();
+    c.verify(json!({"op": "verify", "username": "alice", "code": recovery}));
+    wait_for("the requests in the log", || {
+        (s.log().matches("serve: verify").count() >= 5).then_some(())
+    });
+    let written = format!("{}\n{}", s.log(), s.stderr());
+    for (what, secret) in [
+        ("the password", ALICE_PW.to_string()),
+        ("the wrong password", "not her password at all".to_string()),
+        ("the right code", right.clone()),
+        ("the wrong code", wrong.clone()),
+        ("the recovery code", recovery.clone()),
+        ("the API key", key.clone()),
+        ("the code-only API key", code_only.clone()),
+        ("the wrong API key", bad_key.clone()),
+        ("the TOTP secret", totp.secret()),
+    ] {
+        assert!(
+            !written.contains(&secret),
+            "{what} is in the service's output:\n{written}"
+        );
+    }
+    assert!(
+        written.contains("user alice"),
+        "the log says who asked: {written}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. The Unix socket
 // ---------------------------------------------------------------------------------------

@@ -59,6 +59,10 @@ impl Totp {
     pub fn code(&self) -> String {
         self.code_at(now())
     }
+    /// The secret as an authenticator app is given it (Base32).
+    pub fn secret(&self) -> String {
+        self.pending.secret_grouped().replace(' ', "")
+    }
     /// Six digits that are no code of this secret anywhere near now.
     pub fn wrong_code(&self) -> String {
         let t = now();
