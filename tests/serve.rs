@@ -228,6 +228,56 @@ fn password_and_code_client() {
     assert_error(&r.body);
 }
 
+/// A right password on a disabled account counts toward the lockout like a wrong one, so
+/// repeating one guess until the lockout tells nothing about it.
+#[test]
+fn a_right_password_on_a_disabled_account_counts_like_a_wrong_one() {
+    let (org, _totp, _) = alice_with_authenticator();
+    let key = org.add_client("portal", ClientMode::PasswordAndCode);
+    org.cli_ok(&["user", "set", "alice", "--disable"]);
+    let s = org.serve();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| {
+            s.http
+                .verify(&key, json!({"username": "alice", "password": ALICE_PW}))
+                .status
+        })
+        .collect();
+    assert_eq!(statuses, [401, 401, 423], "locked at the threshold (3)");
+}
+
+/// The password is checked before the write; a password changed meanwhile makes the
+/// checked one count as wrong inside it.
+#[test]
+fn a_password_changed_between_check_and_decision_is_refused() {
+    use mfa_console::core::{Actor, Caller, ServiceAnswer, ServiceRequest};
+    let (org, totp, _) = alice_with_authenticator();
+    let caller = Caller::Local {
+        label: "test".into(),
+        mode: ClientMode::PasswordAndCode,
+    };
+    let req = ServiceRequest {
+        username: "alice".into(),
+        password: Some(zeroize::Zeroizing::new(ALICE_PW.into())),
+        code: Some(zeroize::Zeroizing::new(totp.code())),
+        context: String::new(),
+    };
+    let prepared = org.core.service_prepare(&caller, &req).unwrap();
+    org.core
+        .set_temporary_password(Actor::Operator, "alice", "brand new temporary 42")
+        .unwrap();
+    let answers = org
+        .core
+        .service_verify_prepared(&[(&caller, &req, &prepared)])
+        .unwrap();
+    assert_eq!(
+        answers,
+        [ServiceAnswer::Refused {
+            unknown_user: false
+        }]
+    );
+}
+
 /// SPEC: the service logs what it did, never a password, a code, a secret or a key.
 #[test]
 fn the_log_and_stderr_never_hold_a_password_code_secret_or_key() {
@@ -250,6 +300,11 @@ fn the_log_and_stderr_never_hold_a_password_code_secret_or_key() {
     let bad_key = format!("{}x", &key[..key.len() - 1]);
     s.http
         .verify(&bad_key, json!({"username": "alice", "code": right}));
+    // A code sent as a number is refused as bad input; the parser's words quote it.
+    let numeric = s
+        .http
+        .verify(&code_only, json!({"username": "alice", "code": 482913}));
+    assert_eq!(numeric.status, 400, "{numeric:?}");
     let mut c = s.sock();
     c.verify(json!({"op": "verify", "username": "alice", "code": wrong}));
     let recovery = totp.recovery[0].clone();
@@ -268,6 +323,7 @@ fn the_log_and_stderr_never_hold_a_password_code_secret_or_key() {
         ("the code-only API key", code_only.clone()),
         ("the wrong API key", bad_key.clone()),
         ("the TOTP secret", totp.secret()),
+        ("the code sent as a number", "482913".to_string()),
     ] {
         assert!(
             !written.contains(&secret),

@@ -35,18 +35,13 @@ pub enum Trouble {
 }
 
 impl Trouble {
-    /// Whether `fail=open` may let the user in. Only when the service is down or broken;
-    /// not when it is up and refused the request as bad (4xx), nor when it gave an answer
-    /// that does not fit: neither is "not reachable", and opening then would let a
-    /// crafted username through.
+    /// Whether `fail=open` may let the user in: only when the service cannot be connected
+    /// to at all (no socket, nobody listening). A service that is up, even when it is
+    /// busy, broken or answers something unexpected, never opens the door: someone who
+    /// could make it so (a flood of requests, a failing relay) would otherwise skip the
+    /// second factor. The caller also allows it only before the sign-in's first answer.
     pub fn lets_fail_open(&self) -> bool {
-        match self {
-            Trouble::Service {
-                status: Some(s), ..
-            } => !(400..500).contains(s),
-            Trouble::Unexpected(_) => false,
-            _ => true,
-        }
+        matches!(self, Trouble::Connect(_))
     }
 
     /// The service closed a connection it had kept: it closes idle ones after 30 s (while
@@ -382,20 +377,33 @@ mod tests {
         let mut v = SocketVerifier::new(&path, Duration::from_secs(2));
         let t = v.exchange(&probe(&ctx)).unwrap_err();
         assert!(matches!(t, Trouble::NotAnAnswer(_)), "{t}");
-        assert!(t.lets_fail_open());
+        assert!(
+            !t.lets_fail_open(),
+            "something answered: not a reason to open"
+        );
     }
 
     #[test]
-    fn only_a_down_or_broken_service_lets_fail_open_in() {
+    fn only_a_service_that_cannot_be_reached_lets_fail_open_in() {
         let err = |status| Trouble::Service {
             status,
             message: None,
         };
-        assert!(err(Some(503)).lets_fail_open());
-        assert!(err(Some(500)).lets_fail_open());
-        assert!(err(None).lets_fail_open());
-        assert!(!err(Some(400)).lets_fail_open());
-        assert!(!Trouble::Unexpected("code_sent".into()).lets_fail_open());
-        assert!(Trouble::Closed.lets_fail_open());
+        for answered in [
+            err(Some(503)),
+            err(Some(500)),
+            err(None),
+            err(Some(400)),
+            Trouble::Unexpected("code_sent".into()),
+            Trouble::Closed,
+            Trouble::NoAnswer(Duration::from_secs(10)),
+            Trouble::TooLong,
+        ] {
+            assert!(!answered.lets_fail_open(), "{answered}");
+        }
+        assert!(
+            Trouble::Connect(io::Error::from_raw_os_error(libc::ECONNREFUSED)).lets_fail_open()
+        );
+        assert!(Trouble::Connect(io::Error::from_raw_os_error(libc::ENOENT)).lets_fail_open());
     }
 }

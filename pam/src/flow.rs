@@ -222,7 +222,7 @@ impl SignIn<'_> {
         let request = Request::new(op, self.opts.mode, self.ctx, self.password, code);
         match self.verifier.exchange(&request) {
             Ok(answer) => Step::Got { answer, stage },
-            Err(trouble) => self.unreachable(trouble),
+            Err(trouble) => self.unreachable(trouble, stage),
         }
     }
 
@@ -277,11 +277,12 @@ impl SignIn<'_> {
                 self.refuse(message.as_deref().unwrap_or(strings::ENROLL_REQUIRED))
             }
             (Answer::Error { status, message }, _) => {
-                self.unreachable(Trouble::Service { status, message })
+                self.unreachable(Trouble::Service { status, message }, stage)
             }
-            (other, stage) => {
-                self.unreachable(Trouble::Unexpected(format!("{other:?} to {stage:?}")))
-            }
+            (other, stage) => self.unreachable(
+                Trouble::Unexpected(format!("{other:?} to {stage:?}")),
+                stage,
+            ),
         }
     }
 
@@ -332,7 +333,7 @@ impl SignIn<'_> {
         Step::Done(Verdict::Refused)
     }
 
-    fn unreachable(&mut self, trouble: Trouble) -> Step {
+    fn unreachable(&mut self, trouble: Trouble, stage: Stage) -> Step {
         let what = format!(
             "verification service at {} (user {}, service {}): {trouble}",
             self.opts.socket.display(),
@@ -340,7 +341,9 @@ impl SignIn<'_> {
             strings::printable(self.ctx.service.as_deref().unwrap_or("?")),
         );
         match self.opts.fail {
-            Fail::Open if trouble.lets_fail_open() => {
+            // Once the service has answered this sign-in, it is reachable: later trouble
+            // refuses, so a code prompt can never be skipped by making the service fail.
+            Fail::Open if stage == Stage::Probe && trouble.lets_fail_open() => {
                 self.pam.log(
                     Priority::Warning,
                     &format!("{what}; letting the user in without a second factor (fail=open)"),
@@ -351,7 +354,7 @@ impl SignIn<'_> {
                 self.pam.log(
                     Priority::Error,
                     &format!(
-                        "{what}; refusing (the service answered, so fail=open does not apply)"
+                        "{what}; refusing (fail=open applies only when the service cannot be reached at all)"
                     ),
                 );
                 self.refuse(strings::UNREACHABLE)
@@ -711,12 +714,22 @@ mod tests {
                 .ends_with("letting the user in without a second factor (fail=open)")
         );
 
-        // Down in the middle of the sign-in: the same.
+        // Gone in the middle of the sign-in, after asking for a code: refused, so the
+        // code prompt cannot be skipped by making the service fail.
         let mut pam = FakePam::new().answering(&["123456"]);
         let mut svc = service(vec![code_required(), Err(Trouble::Closed)]);
         assert_eq!(
             sign_in(&mut pam, &["fail=open"], &mut svc),
-            Verdict::Success
+            Verdict::Refused
+        );
+        let mut pam = FakePam::new().answering(&["123456"]);
+        let mut svc = service(vec![
+            code_required(),
+            Ok(json!({"result":"error","status":503,"message":"busy"})),
+        ]);
+        assert_eq!(
+            sign_in(&mut pam, &["fail=open"], &mut svc),
+            Verdict::Refused
         );
 
         // Up, with an answer this module does not know: not opened.
@@ -739,14 +752,14 @@ mod tests {
         assert_eq!(pam.shown(), [format!("Error: {}", strings::UNREACHABLE)]);
         assert!(pam.logged[0].1.contains("error 400: username too long"));
 
-        // Overloaded: opened.
+        // Up but overloaded: not opened either.
         let mut pam = FakePam::new();
         let mut svc = service(vec![Ok(
             json!({"result":"error","status":503,"message":"busy"}),
         )]);
         assert_eq!(
             sign_in(&mut pam, &["fail=open"], &mut svc),
-            Verdict::Success
+            Verdict::Refused
         );
     }
 

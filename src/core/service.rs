@@ -129,7 +129,16 @@ const MAX_USERNAME_BYTES: usize = 256;
 #[derive(Debug)]
 pub struct Prepared {
     /// `None`: refused before anything is looked up or written.
-    checked: Option<(String, Option<bool>)>,
+    checked: Option<(String, Option<PasswordCheck>)>,
+}
+
+/// A password checked outside the write, and the hash it was checked against: inside the
+/// write the check counts only if the account still has that hash (a password changed
+/// or reset meanwhile makes the old one wrong).
+#[derive(Debug, Clone)]
+struct PasswordCheck {
+    ok: bool,
+    against: Option<String>,
 }
 
 /// What the first factor decided inside the transaction.
@@ -178,13 +187,19 @@ impl Core {
                     continue;
                 };
                 let label = caller.label();
-                let (answer, newly_locked) =
-                    match self.service_first_factor(tx, caller, req, norm, *password_ok, &label)? {
-                        First::Answer(a, locked) => (a, locked),
-                        First::User(user) => {
-                            self.service_second_factor(tx, caller, req, user, norm, &label)?
-                        }
-                    };
+                let (answer, newly_locked) = match self.service_first_factor(
+                    tx,
+                    caller,
+                    req,
+                    norm,
+                    password_ok.as_ref(),
+                    &label,
+                )? {
+                    First::Answer(a, locked) => (a, locked),
+                    First::User(user) => {
+                        self.service_second_factor(tx, caller, req, user, norm, &label)?
+                    }
+                };
                 self.count_client_use(tx, caller, answer.is_refusal())?;
                 out.push((answer, newly_locked, norm.clone()));
             }
@@ -214,7 +229,8 @@ impl Core {
         };
         let label = caller.label();
         let (first, address) = self.store.write(|tx| {
-            let first = self.service_first_factor(tx, caller, req, &norm, password_ok, &label)?;
+            let first =
+                self.service_first_factor(tx, caller, req, &norm, password_ok.as_ref(), &label)?;
             let address = match &first {
                 First::User(u) => {
                     let org = tx.organization()?;
@@ -272,7 +288,7 @@ impl Core {
         &self,
         caller: &Caller,
         req: &ServiceRequest,
-    ) -> Result<Option<(String, Option<bool>)>> {
+    ) -> Result<Option<(String, Option<PasswordCheck>)>> {
         let norm = text::normalize_username(&req.username);
         let password_in = req.password.as_ref().map(|p| p.as_str()).unwrap_or("");
         let too_long =
@@ -294,14 +310,14 @@ impl Core {
             };
             Ok::<_, super::CoreError>(user.and_then(|u| u.password_hash))
         })?;
-        let ok = match phc {
-            Some(phc) => password::verify(password_in, &phc),
+        let ok = match &phc {
+            Some(phc) => password::verify(password_in, phc),
             None => {
                 password::verify_dummy(password_in);
                 false
             }
         };
-        Ok(Some((norm, Some(ok))))
+        Ok(Some((norm, Some(PasswordCheck { ok, against: phc }))))
     }
 
     /// Inside the write: the lockout, the account, and the password when the mode needs it.
@@ -311,7 +327,7 @@ impl Core {
         caller: &Caller,
         req: &ServiceRequest,
         norm: &str,
-        password_ok: Option<bool>,
+        password: Option<&PasswordCheck>,
         label: &str,
     ) -> Result<First> {
         if let Some(until) = self.locked_until(tx, norm)? {
@@ -355,16 +371,20 @@ impl Core {
             // a code-only caller vouched for the person, so it may learn the name is unknown.
             return refuse("unknown user", pac, !pac);
         };
-        if pac && password_ok != Some(true) {
+        let password_ok = password
+            .is_some_and(|p| p.ok && p.against.is_some() && p.against == user.password_hash);
+        if pac && !password_ok {
             return refuse("wrong password", true, false);
         }
+        // With a password, these refusals count like a wrong one: otherwise sending one
+        // guess until the lockout would tell whether it is the account's password.
         if user.disabled {
-            return refuse("account disabled", false, false);
+            return refuse("account disabled", pac, false);
         }
         if pac && user.must_change_password {
             return refuse(
                 "temporary password not yet changed in the console",
-                false,
+                true,
                 false,
             );
         }

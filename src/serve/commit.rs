@@ -3,8 +3,9 @@
 //!
 //! Each verification is still all-or-nothing and durable before its answer is sent; the
 //! requests of one batch are decided in arrival order, so two requests racing with one
-//! code get one acceptance between them. When a batch's commit fails, each of its
-//! requests is tried again alone, so one request's trouble is not another's.
+//! code get one acceptance between them. When the store fails a batch (busy, damaged),
+//! every request of it gets that answer at once; any other failure tries each request
+//! again alone, so one request's trouble is not another's.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -12,6 +13,7 @@ use std::sync::mpsc;
 use tokio::sync::oneshot;
 
 use crate::core::{Caller, Core, CoreError, Prepared, ServiceAnswer, ServiceRequest};
+use crate::store::StoreError;
 
 /// The most verifications decided in one transaction.
 pub const MAX_BATCH: usize = 64;
@@ -97,6 +99,15 @@ fn decide(batch: Vec<Job>) {
                 let _ = job.reply.send(Err(e));
             }
         }
+        // The store itself failed (busy past its deadline, damaged, refused): every
+        // request would meet the same, so each gets it now instead of waiting its turn.
+        Err(CoreError::Store(e)) => {
+            drop(items);
+            for job in batch {
+                let _ = job.reply.send(Err(same_store_error(&e)));
+            }
+        }
+        // Something about one of the requests: each is tried alone, so it is not another's.
         Err(_) => {
             drop(items);
             for job in batch {
@@ -111,5 +122,21 @@ fn decide(batch: Vec<Job>) {
                 let _ = job.reply.send(answer);
             }
         }
+    }
+}
+
+/// The same store failure again, for each request of a batch (told in the log).
+fn same_store_error(e: &StoreError) -> CoreError {
+    match e {
+        StoreError::Busy {
+            path,
+            waited,
+            holder,
+        } => CoreError::Store(StoreError::Busy {
+            path: path.clone(),
+            waited: *waited,
+            holder: holder.clone(),
+        }),
+        other => CoreError::Invalid(other.to_string()),
     }
 }

@@ -121,7 +121,7 @@ pub async fn accept_loop(
             builder
                 .http2()
                 .timer(TokioTimer::new())
-                .max_concurrent_streams(64);
+                .max_concurrent_streams(8);
             match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);

@@ -408,7 +408,10 @@ pub async fn decide(
             proto::answer(&answer)
         }
         Ok(Ok(Some(Err((label, bad))))) => {
-            tracing::info!("serve: {what} {label}: bad request: {}", bad.0);
+            // Only the kind of fault: the parser's words can quote a value (a code sent
+            // as a number), and values never reach the log.
+            let kind = bad.0.split(':').next().unwrap_or("bad request");
+            tracing::info!("serve: {what} {label}: bad request ({kind})");
             proto::error(400, &bad.0)
         }
         Ok(Err((known, CoreError::Store(e @ StoreError::Busy { .. })))) => {

@@ -172,7 +172,7 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
                 );
                 (s, b, true)
             }
-            Ok(Ok(Line::Complete)) => match answer(&shared, &label, &line).await {
+            Ok(Ok(Line::Complete)) => match answer(&shared, &label, uid, &line).await {
                 Ok((s, b)) => (s, b, false),
                 Err((s, b)) => (s, b, true),
             },
@@ -238,6 +238,7 @@ async fn read_line(
 async fn answer(
     shared: &Arc<Shared>,
     label: &str,
+    uid: u32,
     line: &[u8],
 ) -> Result<(u16, serde_json::Value), (u16, serde_json::Value)> {
     if line.iter().all(u8::is_ascii_whitespace) {
@@ -253,6 +254,15 @@ async fn answer(
         Op::EmailCode => Work::EmailCode,
     };
     let mode: ClientMode = r.mode.map(Into::into).unwrap_or(ClientMode::CodeOnly);
+    // Code-only vouches for the first factor: only root (sshd, sudo, login) and the
+    // service's own account, which can read the database anyway, may say so. Other
+    // members of the socket's group must send the password too.
+    if mode == ClientMode::CodeOnly && !may_vouch(uid, own_uid()) {
+        return Err(proto::error(
+            403,
+            "code-only requests on the socket are taken from root and the service's own account only: send \"mode\": \"password-and-code\" with the password",
+        ));
+    }
     let caller = Caller::Local {
         label: label.to_string(),
         mode,
@@ -278,3 +288,31 @@ async fn answer(
         Decided::BadKey => Err(proto::error(500, "internal: no caller")),
     }
 }
+
+/// Whether a socket peer may send code-only requests (vouch for the first factor).
+fn may_vouch(peer: u32, own: Option<u32>) -> bool {
+    peer == 0 || Some(peer) == own
+}
+
+/// The uid this process runs as.
+fn own_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_vouch;
+
+    #[test]
+    fn only_root_and_the_service_account_may_vouch_for_the_first_factor() {
+        assert!(may_vouch(0, Some(998)));
+        assert!(may_vouch(998, Some(998)));
+        assert!(
+            !may_vouch(1000, Some(998)),
+            "a member of the socket's group"
+        );
+        assert!(!may_vouch(1000, None));
+    }
+}
+
