@@ -703,7 +703,7 @@ fn bad_keys_are_audited_once_per_source_and_answered_slower() {
 }
 
 #[test]
-fn a_503_before_the_key_is_looked_at_does_not_clear_a_sources_bad_keys() {
+fn a_wrong_key_takes_no_place_in_a_full_queue_and_its_source_stays_slowed() {
     let (org, _totp, _key) = alice_with_authenticator();
     org.write_config("[serve]\nqueue = 1\n");
     let s = org.serve_with(&["--workers", "1"]);
@@ -744,7 +744,10 @@ fn a_503_before_the_key_is_looked_at_does_not_clear_a_sources_bad_keys() {
     }
     let (status, _) = bad(&s);
     lock.unlock().unwrap();
-    assert_eq!(status, 503, "a wrong key while the service is at its limit");
+    assert_eq!(
+        status, 401,
+        "a wrong key is refused before it takes a place in the (full) queue"
+    );
     for mut c in held {
         c.set_timeout(PATIENCE);
         assert_eq!(c.answer().unwrap().unwrap()["result"], "code_required");

@@ -93,6 +93,9 @@ const MAX_SOURCES: usize = 10_000;
 const WINDOW: Duration = Duration::from_secs(600);
 /// At most one audit event per source this often; the ones between are counted.
 pub const AUDIT_EVERY: Duration = Duration::from_secs(10);
+/// At most one bad-key audit event this often, whatever the source; the requests not
+/// told yet are told by that source's next event.
+pub const ANY_AUDIT_EVERY: Duration = Duration::from_secs(1);
 /// Free attempts before answers slow down, and the longest delay.
 const FREE: u32 = 3;
 const MAX_DELAY: Duration = Duration::from_secs(5);
@@ -108,6 +111,9 @@ struct Source {
 #[derive(Default)]
 pub struct BadKeys {
     sources: Mutex<HashMap<IpAddr, Source>>,
+    /// The last audit event for any source: at most one a second in all, so sources
+    /// that keep changing (a local user has 127.0.0.0/8) cannot flood the log.
+    last_any: Mutex<Option<Instant>>,
 }
 
 /// What to do about one more bad key: wait this long before answering, and audit this
@@ -146,9 +152,23 @@ impl BadKeys {
         }
         s.count = s.count.saturating_add(1);
         s.unaudited += 1;
-        let audit = if s
-            .last_audit
-            .is_none_or(|t| now.duration_since(t) >= AUDIT_EVERY)
+        let any_due = self
+            .last_any
+            .lock()
+            .map(|mut l| {
+                let due = l.is_none_or(|t| now.duration_since(t) >= ANY_AUDIT_EVERY);
+                if due
+                    && s.last_audit
+                        .is_none_or(|t| now.duration_since(t) >= AUDIT_EVERY)
+                {
+                    *l = Some(now);
+                }
+                due
+            })
+            .unwrap_or(false);
+        let audit = if any_due
+            && s.last_audit
+                .is_none_or(|t| now.duration_since(t) >= AUDIT_EVERY)
         {
             s.last_audit = Some(now);
             std::mem::take(&mut s.unaudited)
@@ -199,6 +219,18 @@ mod tests {
         }
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         assert_eq!(b.record(other).delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn many_sources_at_once_make_at_most_one_audit_event_a_second() {
+        let b = BadKeys::default();
+        let audited: u64 = (0..200u32)
+            .map(|i| {
+                let ip = IpAddr::from([127, 0, (i / 256) as u8, (i % 256) as u8]);
+                u64::from(b.record(ip).audit > 0)
+            })
+            .sum();
+        assert_eq!(audited, 1);
     }
 
     #[tokio::test]

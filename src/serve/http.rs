@@ -280,6 +280,29 @@ async fn handle(
     let Some(key) = bearer(&headers) else {
         return bad_key(&shared, peer.ip()).await;
     };
+    // The key first: nobody without one has their body read or takes a place in the
+    // service's queue.
+    let core = shared.core();
+    let client = match tokio::task::spawn_blocking(move || core.client_for_key(&key)).await {
+        Ok(Ok(Some(c))) => c,
+        Ok(Ok(None)) => return bad_key(&shared, peer.ip()).await,
+        Ok(Err(e)) => {
+            warn(&format!("HTTP: the API key could not be looked up: {e}"));
+            let (s, b) = proto::error(
+                503,
+                "the API key could not be looked up just now; try again in a moment",
+            );
+            return json(s, b);
+        }
+        Err(e) => {
+            warn(&format!("HTTP: the API key lookup failed: {e}"));
+            let (s, b) = proto::error(
+                500,
+                "the service could not decide; the reason is in its log",
+            );
+            return json(s, b);
+        }
+    };
     let bytes = match tokio::time::timeout(
         READ_TIMEOUT,
         axum::body::to_bytes(body, proto::MAX_REQUEST_BYTES),
@@ -309,7 +332,7 @@ async fn handle(
     let decided = super::decide(
         &shared,
         work,
-        move |core| Ok(core.client_for_key(&key)?.map(Caller::Client)),
+        move |_| Ok(Some(Caller::Client(client))),
         move |caller| {
             let r: proto::HttpRequest = proto::parse(&bytes)?;
             let mode: ClientMode = caller.mode();

@@ -315,4 +315,3 @@ mod tests {
         assert!(!may_vouch(1000, None));
     }
 }
-
