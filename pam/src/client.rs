@@ -32,6 +32,9 @@ pub enum Trouble {
     },
     /// A well-formed answer that makes no sense at this point of the sign-in.
     Unexpected(String),
+    /// Something listens on the socket, but it runs as an account the service does not:
+    /// perhaps someone else's program put in the service's place.
+    Impostor(u32),
 }
 
 impl Trouble {
@@ -81,6 +84,10 @@ impl fmt::Display for Trouble {
                 Ok(())
             }
             Trouble::Unexpected(what) => write!(f, "unexpected answer {what}"),
+            Trouble::Impostor(uid) => write!(
+                f,
+                "the socket is served by uid {uid}, which is not root, this program's own account or service_uid=: not trusted"
+            ),
         }
     }
 }
@@ -92,8 +99,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn open(path: &Path, timeout: Duration) -> Result<Self, Trouble> {
+    /// Connects, and accepts the service only when it runs as root, as this program's own
+    /// account, or as `service_uid`.
+    pub fn open(path: &Path, timeout: Duration, service_uid: Option<u32>) -> Result<Self, Trouble> {
         let stream = socket::connect(path, timeout).map_err(Trouble::Connect)?;
+        let uid = socket::peer_uid(&stream).map_err(Trouble::Receive)?;
+        if !trusted_peer(uid, socket::effective_uid(), service_uid) {
+            return Err(Trouble::Impostor(uid));
+        }
         Ok(Connection {
             stream,
             pending: Vec::new(),
@@ -153,10 +166,16 @@ impl Connection {
     }
 }
 
+/// Whether the process serving the socket may be believed.
+pub fn trusted_peer(peer: u32, own: u32, service_uid: Option<u32>) -> bool {
+    peer == 0 || peer == own || Some(peer) == service_uid
+}
+
 /// The service at a socket path, connected on the first request.
 pub struct SocketVerifier {
     path: PathBuf,
     timeout: Duration,
+    service_uid: Option<u32>,
     conn: Option<Connection>,
 }
 
@@ -165,8 +184,15 @@ impl SocketVerifier {
         SocketVerifier {
             path: path.to_path_buf(),
             timeout,
+            service_uid: None,
             conn: None,
         }
+    }
+
+    /// Also trust a service running as this uid (a dedicated service account).
+    pub fn with_service_uid(mut self, uid: Option<u32>) -> Self {
+        self.service_uid = uid;
+        self
     }
 }
 
@@ -186,7 +212,7 @@ impl Verifier for SocketVerifier {
                 }
             }
         }
-        let mut conn = Connection::open(&self.path, self.timeout)?;
+        let mut conn = Connection::open(&self.path, self.timeout, self.service_uid)?;
         let answer = conn.exchange(&line, self.timeout)?;
         self.conn = Some(conn);
         Ok(answer)
@@ -368,6 +394,16 @@ mod tests {
             v.exchange(&probe(&ctx)).unwrap(),
             Answer::Refused { .. }
         ));
+    }
+
+    #[test]
+    fn a_service_is_believed_only_as_root_this_account_or_service_uid() {
+        assert!(trusted_peer(0, 1000, None));
+        assert!(trusted_peer(1000, 1000, None));
+        assert!(trusted_peer(998, 0, Some(998)));
+        assert!(!trusted_peer(1001, 0, None), "another user's program");
+        assert!(!trusted_peer(1001, 1000, Some(998)));
+        assert!(!Trouble::Impostor(1001).lets_fail_open());
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Options {
     pub timeout: Duration,
     pub unknown: Unknown,
     pub fail: Fail,
+    /// A service account the service may run as, besides root and the program's own.
+    pub service_uid: Option<u32>,
 }
 
 impl Default for Options {
@@ -58,6 +60,7 @@ impl Default for Options {
             timeout: DEFAULT_TIMEOUT,
             unknown: Unknown::Deny,
             fail: Fail::Closed,
+            service_uid: None,
         }
     }
 }
@@ -100,13 +103,19 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Vec
                     "unknown={v}: expected unknown=deny or unknown=ignore"
                 ));
             }
+            ("service_uid", Some(v)) => match v.parse::<u32>() {
+                Ok(n) => o.service_uid = Some(n),
+                Err(_) => problems.push(format!(
+                    "service_uid={v}: expected the number of the account the service runs as"
+                )),
+            },
             ("fail", Some("closed")) => o.fail = Fail::Closed,
             ("fail", Some("open")) => o.fail = Fail::Open,
             ("fail", Some(v)) => {
                 problems.push(format!("fail={v}: expected fail=closed or fail=open"));
             }
             _ => problems.push(format!(
-                "unknown option {arg:?} (known: socket=PATH, mode=, use_first_pass, timeout=SECONDS, unknown=, fail=)"
+                "unknown option {arg:?} (known: socket=PATH, mode=, use_first_pass, timeout=SECONDS, unknown=, fail=, service_uid=)"
             )),
         }
     }
@@ -142,6 +151,7 @@ mod tests {
             "timeout=3",
             "unknown=ignore",
             "fail=open",
+            "service_uid=998",
         ])
         .unwrap();
         assert_eq!(
@@ -153,6 +163,7 @@ mod tests {
                 timeout: Duration::from_secs(3),
                 unknown: Unknown::Ignore,
                 fail: Fail::Open,
+                service_uid: Some(998),
             }
         );
     }

@@ -91,7 +91,7 @@ pub unsafe extern "C" fn pam_sm_authenticate(
             silent: flags & PAM_SILENT != 0,
         };
         let verdict = flow::run(&mut handle, &args, |o| {
-            SocketVerifier::new(&o.socket, o.timeout)
+            SocketVerifier::new(&o.socket, o.timeout).with_service_uid(o.service_uid)
         });
         match verdict {
             Verdict::Success => PAM_SUCCESS,

@@ -63,6 +63,33 @@ pub fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
     Ok(stream)
 }
 
+/// The uid of the process at the other end of a connected Unix socket.
+pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+    // SAFETY: ucred is plain data; all zeroes is a valid value.
+    let mut cred: libc::ucred = unsafe { mem::zeroed() };
+    let mut len = mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writing and `len` holds the size of `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
+/// The effective uid of this process (the program that loaded the module).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Writes all of `buf`. A peer that has gone away is an error (EPIPE), never a SIGPIPE.
 pub fn send_all(stream: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
@@ -93,6 +120,12 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn the_peer_of_a_connection_is_known_by_its_uid() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert_eq!(peer_uid(&a).unwrap(), effective_uid());
+    }
 
     #[test]
     fn connects_and_sends() {
