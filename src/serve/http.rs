@@ -329,22 +329,17 @@ async fn handle(
             return json(s, b);
         }
     };
-    let decided = super::decide(
-        &shared,
-        work,
-        move |_| Ok(Some(Caller::Client(client))),
-        move |caller| {
-            let r: proto::HttpRequest = proto::parse(&bytes)?;
-            let mode: ClientMode = caller.mode();
-            proto::to_request(
-                mode,
-                Some(r.username),
-                r.password,
-                r.code,
-                &[("service", r.service), ("rhost", r.rhost)],
-            )
-        },
-    )
+    let decided = super::decide(&shared, work, Caller::Client(client), move |caller| {
+        let r: proto::HttpRequest = proto::parse(&bytes)?;
+        let mode: ClientMode = caller.mode();
+        proto::to_request(
+            mode,
+            Some(r.username),
+            r.password,
+            r.code,
+            &[("service", r.service), ("rhost", r.rhost)],
+        )
+    })
     .await;
     match decided {
         Decided::Answer(s, b) => {
@@ -353,7 +348,6 @@ async fn handle(
         }
         // A 503 before the key was looked at must not clear a source's bad keys.
         Decided::Unidentified(s, b) => json(s, b),
-        Decided::BadKey => bad_key(&shared, peer.ip()).await,
     }
 }
 

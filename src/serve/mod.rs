@@ -307,99 +307,104 @@ pub enum Work {
 
 /// The outcome of one request, ready to send.
 pub enum Decided {
-    /// The caller was identified, and the core answered or the request was bad.
+    /// The core answered, or the request was bad.
     Answer(u16, serde_json::Value),
-    /// Answered before the caller was identified: the service is at its limit, or it
-    /// failed. Says nothing about the API key.
+    /// Not looked at: the service is at its limit, or its worker failed.
     Unidentified(u16, serde_json::Value),
-    /// The API key was missing or wrong.
-    BadKey,
 }
 
-/// Runs one request on a worker: `caller` finds who asks (for HTTP, from the API key,
-/// which is read from the database each time), then the core decides.
+/// Where a request stands after its worker: done, or its write waiting for a commit.
+enum Step {
+    Done(Outcome),
+    Commit(
+        Arc<Core>,
+        crate::core::Caller,
+        crate::core::ServiceRequest,
+        crate::core::Prepared,
+    ),
+}
+
+/// What a request came to before it is turned into an answer.
+enum Outcome {
+    Answered(crate::core::ServiceAnswer),
+    Bad(proto::BadRequest),
+    Failed(crate::core::CoreError),
+}
+
+/// Runs one request of `caller` (already identified: by its API key, or as a socket
+/// peer): on a worker, the request is read and, for a verification, the password
+/// checked; its write then joins the next group commit.
 pub async fn decide(
     shared: &Arc<Shared>,
     work: Work,
-    caller: impl FnOnce(&Core) -> Result<Option<crate::core::Caller>, crate::core::CoreError>
-    + Send
-    + 'static,
+    caller: crate::core::Caller,
     request: impl FnOnce(&crate::core::Caller) -> Result<crate::core::ServiceRequest, proto::BadRequest>
     + Send
     + 'static,
 ) -> Decided {
     use crate::core::CoreError;
     use crate::store::StoreError;
-    let Ok(_admitted) = shared.gate.admit() else {
+    let full = || {
         let (status, body) = proto::error(
             503,
             "the service is at its limit of waiting requests; try again in a moment",
         );
-        return Decided::Unidentified(status, body);
+        Decided::Unidentified(status, body)
+    };
+    let Ok(_admitted) = shared.gate.admit() else {
+        return full();
     };
     let Ok(permit) = shared.gate.enter().await else {
-        let (status, body) = proto::error(
-            503,
-            "the service is at its limit of waiting requests; try again in a moment",
-        );
-        return Decided::Unidentified(status, body);
+        return full();
     };
     let s = Arc::clone(shared);
     let started = std::time::Instant::now();
-    // On a worker: who asks, the request, and (for a verification) the password check;
-    // a verification's write then joins the next group commit.
-    let first = tokio::task::spawn_blocking(move || {
+    let label = caller.label();
+    let on_worker = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let core = s.core();
-        let caller = match caller(&core) {
-            Ok(Some(c)) => c,
-            Ok(None) => return Ok(Phase::BadKey),
-            Err(e) => return Err((false, e)),
-        };
         let req = match request(&caller) {
             Ok(r) => r,
-            Err(bad) => return Ok(Phase::Bad(caller.label(), bad)),
+            Err(bad) => return (String::new(), Step::Done(Outcome::Bad(bad))),
         };
-        match work {
-            Work::Verify => {
-                let prepared = core.service_prepare(&caller, &req).map_err(|e| (true, e))?;
-                Ok(Phase::Prepared(core, caller, req, prepared))
-            }
-            Work::EmailCode => {
-                let answer = core
-                    .service_email_code(&caller, &req)
-                    .map_err(|e| (true, e))?;
-                Ok(Phase::Answered(caller.label(), req.username, answer))
-            }
-        }
+        let username = req.username.clone();
+        let step = match work {
+            Work::Verify => match core.service_prepare(&caller, &req) {
+                Ok(prepared) => Step::Commit(core, caller, req, prepared),
+                Err(e) => Step::Done(Outcome::Failed(e)),
+            },
+            Work::EmailCode => Step::Done(match core.service_email_code(&caller, &req) {
+                Ok(answer) => Outcome::Answered(answer),
+                Err(e) => Outcome::Failed(e),
+            }),
+        };
+        (username, step)
     })
     .await;
-    let done = match first {
-        Ok(Ok(Phase::Prepared(core, caller, req, prepared))) => {
-            let label = caller.label();
-            let username = req.username.clone();
+    let (username, outcome) = match on_worker {
+        Err(e) => {
+            warn(&format!("{work:?}: the worker failed: {e}"));
+            let (status, body) = proto::error(
+                500,
+                "the service could not decide; the reason is in its log",
+            );
+            return Decided::Unidentified(status, body);
+        }
+        Ok((username, Step::Done(outcome))) => (username, outcome),
+        Ok((username, Step::Commit(core, caller, req, prepared))) => {
             match shared.committer.verify(core, caller, req, prepared).await {
-                Ok(answer) => Ok(Ok(Some(Ok((label, username, answer))))),
-                Err(e) => Ok(Err((true, e))),
+                Ok(answer) => (username, Outcome::Answered(answer)),
+                Err(e) => (username, Outcome::Failed(e)),
             }
         }
-        Ok(Ok(Phase::Answered(label, username, answer))) => {
-            Ok(Ok(Some(Ok((label, username, answer)))))
-        }
-        Ok(Ok(Phase::Bad(label, bad))) => Ok(Ok(Some(Err((label, bad))))),
-        Ok(Ok(Phase::BadKey)) => Ok(Ok(None)),
-        Ok(Err(e)) => Ok(Err(e)),
-        Err(e) => Err(e),
     };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let what = match work {
         Work::Verify => "verify",
         Work::EmailCode => "email-code",
     };
-    let mut identified = true;
-    let (status, body) = match done {
-        Ok(Ok(None)) => return Decided::BadKey,
-        Ok(Ok(Some(Ok((label, username, answer))))) => {
+    let (status, body) = match outcome {
+        Outcome::Answered(answer) => {
             tracing::info!(
                 "serve: {what} {label} user {}: {} ({ms:.1} ms)",
                 crate::core::text::escape_control(&username),
@@ -407,61 +412,33 @@ pub async fn decide(
             );
             proto::answer(&answer)
         }
-        Ok(Ok(Some(Err((label, bad))))) => {
+        Outcome::Bad(bad) => {
             // Only the kind of fault: the parser's words can quote a value (a code sent
             // as a number), and values never reach the log.
             let kind = bad.0.split(':').next().unwrap_or("bad request");
             tracing::info!("serve: {what} {label}: bad request ({kind})");
             proto::error(400, &bad.0)
         }
-        Ok(Err((known, CoreError::Store(e @ StoreError::Busy { .. })))) => {
-            identified = known;
+        Outcome::Failed(CoreError::Store(e @ StoreError::Busy { .. })) => {
             warn(&format!("{what}: {e}"));
             proto::error(
                 503,
                 "the database is busy with a long write by another process; try again in a moment",
             )
         }
-        Ok(Err((known, e @ CoreError::Mail { .. }))) => {
-            identified = known;
+        Outcome::Failed(e @ CoreError::Mail { .. }) => {
             warn(&format!("{what}: {e}"));
             proto::error(503, &e.to_string())
         }
-        Ok(Err((known, e))) => {
-            identified = known;
+        Outcome::Failed(e) => {
             warn(&format!("{what}: could not decide: {e}"));
             proto::error(
                 500,
                 "the service could not decide; the reason is in its log",
             )
         }
-        Err(e) => {
-            identified = false;
-            warn(&format!("{what}: the worker failed: {e}"));
-            proto::error(
-                500,
-                "the service could not decide; the reason is in its log",
-            )
-        }
     };
-    if identified {
-        Decided::Answer(status, body)
-    } else {
-        Decided::Unidentified(status, body)
-    }
-}
-
-/// Where a request stands after its worker.
-enum Phase {
-    BadKey,
-    Bad(String, proto::BadRequest),
-    Answered(String, String, crate::core::ServiceAnswer),
-    Prepared(
-        Arc<Core>,
-        crate::core::Caller,
-        crate::core::ServiceRequest,
-        crate::core::Prepared,
-    ),
+    Decided::Answer(status, body)
 }
 
 /// Each password check allocates 19 MiB and frees it. glibc would keep such buffers in

@@ -275,17 +275,9 @@ async fn answer(
         &[("service", r.service), ("rhost", r.rhost), ("tty", r.tty)],
     )
     .map_err(|b| proto::error(400, &b.0))?;
-    match super::decide(
-        shared,
-        work,
-        move |_| Ok(Some(caller)),
-        move |_| Ok(request),
-    )
-    .await
-    {
+    match super::decide(shared, work, caller, move |_| Ok(request)).await {
         Decided::Answer(s, b) | Decided::Unidentified(s, b) if s == 400 => Err((s, b)),
         Decided::Answer(s, b) | Decided::Unidentified(s, b) => Ok((s, b)),
-        Decided::BadKey => Err(proto::error(500, "internal: no caller")),
     }
 }
 
