@@ -12,17 +12,14 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mfa_console::core::{Actor, Core, NewUser, PendingAuthenticator};
-use mfa_console::mail::Outbox;
-use mfa_console::store::{Method, Role};
-use zeroize::Zeroizing;
+// The organization and the running service, as the service's own tests make them.
+#[path = "common/serve.rs"]
+#[allow(dead_code)]
+mod harness;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_mfa-console"))
-}
+use harness::{Org, bin, free_port, now};
 
 /// The module `cargo test` built beside the binaries (`deps/` holds the fresh one).
 fn module() -> PathBuf {
@@ -64,94 +61,10 @@ fn need_root() {
     );
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// An organization whose user `user` has an authenticator.
-fn org(dir: &Path, user: &str) -> (PathBuf, PendingAuthenticator) {
-    let db = dir.join("org.redb");
-    let core = Core::create(
-        &db,
-        "PAM Test",
-        NewUser {
-            username: "admin".into(),
-            email: "admin@example.com".into(),
-            name: "Admin".into(),
-            role: Role::Admin,
-            password: Some(Zeroizing::new("granite harbor lamp 77".into())),
-        },
-        Arc::new(Outbox::new(dir.join("outbox"), "MFA <mfa@localhost>")),
-    )
-    .unwrap();
-    core.set_method(Actor::Operator, Method::Authenticator, true, false)
-        .unwrap();
-    core.add_user(
-        Actor::Operator,
-        NewUser {
-            username: user.into(),
-            email: format!("{user}@example.com"),
-            name: String::new(),
-            role: Role::Member,
-            password: None,
-        },
-    )
-    .unwrap();
-    let p = core
-        .begin_authenticator(Actor::Operator, user, Some("phone"), None)
-        .unwrap();
-    core.confirm_authenticator(Actor::Operator, &p, &p.code_at(now() - 30).unwrap())
-        .unwrap();
-    (db, p)
-}
-
-struct Serve {
-    child: Option<Child>,
-    socket: PathBuf,
-}
-
-impl Serve {
-    fn start(db: &Path) -> Self {
-        let socket = db.with_file_name("verify.sock");
-        let child = Command::new(bin())
-            .args(["--db", db.to_str().unwrap(), "serve", "--socket"])
-            .arg(&socket)
-            .env_remove("MFA_CONSOLE_DB")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "serve did not open its socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            child: Some(child),
-            socket,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// SIGTERM, and the service gone.
+fn stop(serve: &mut harness::Service) {
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
 }
 
 /// A PAM service file in /etc/pam.d for the life of the test.
@@ -213,9 +126,10 @@ fn text(o: &Output) -> String {
 fn pamtester_signs_in_with_a_fresh_code_and_refuses_a_replayed_one_and_a_stopped_service() {
     need_root();
     need("pamtester", "pamtester");
-    let dir = tempfile::tempdir().unwrap();
-    let (db, app) = org(dir.path(), "alice");
-    let mut serve = Serve::start(&db);
+    let org = Org::new();
+    org.add_user("alice", None);
+    let app = org.enroll_totp("alice");
+    let mut serve = org.serve();
     let svc = PamService::new(
         "mfa-console-test-pamtester",
         &format!(
@@ -224,7 +138,7 @@ fn pamtester_signs_in_with_a_fresh_code_and_refuses_a_replayed_one_and_a_stopped
             serve.socket.display()
         ),
     );
-    let code = app.code_at(now()).unwrap();
+    let code = app.code();
     let ok = pamtester(&svc.name, "alice", &code);
     assert!(ok.status.success(), "{}", text(&ok));
     assert!(
@@ -244,8 +158,8 @@ fn pamtester_signs_in_with_a_fresh_code_and_refuses_a_replayed_one_and_a_stopped
     let wrong = pamtester(&svc.name, "alice", "000000");
     assert!(!wrong.status.success(), "{}", text(&wrong));
 
-    serve.stop();
-    let down = pamtester(&svc.name, "alice", &app.code_at(now() + 30).unwrap());
+    stop(&mut serve);
+    let down = pamtester(&svc.name, "alice", &app.code_at(now() + 30));
     assert!(!down.status.success(), "{}", text(&down));
     assert!(
         text(&down).contains("The verification service is not reachable; ask your administrator."),
@@ -268,14 +182,6 @@ impl Drop for Sshd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -384,16 +290,18 @@ fn ssh(dir: &Path, port: u16, key: &Path, code: &str) -> Output {
 #[ignore = "needs openssh-server (apt-get install openssh-server) and root; .ci/run runs it"]
 fn sshd_with_a_key_and_a_code_lets_in_once_and_refuses_a_replay_and_a_stopped_service() {
     need_root();
+    let org = Org::new();
+    org.add_user("root", None);
+    let app = org.enroll_totp("root");
+    let mut serve = org.serve();
     let dir = tempfile::tempdir().unwrap();
-    let (db, app) = org(dir.path(), "root");
-    let mut serve = Serve::start(&db);
     let key = dir.path().join("user_key");
     run(Command::new(need("ssh-keygen", "openssh-client"))
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(&key));
     let sshd = Sshd::start(dir.path(), &serve.socket, &key.with_extension("pub"));
 
-    let code = app.code_at(now()).unwrap();
+    let code = app.code();
     let ok = ssh(dir.path(), sshd.port, &key, &code);
     assert!(
         ok.status.success() && text(&ok).contains("signed-in-with-mfa"),
@@ -409,22 +317,14 @@ fn sshd_with_a_key_and_a_code_lets_in_once_and_refuses_a_replay_and_a_stopped_se
         text(&replay)
     );
 
-    let audit = run(Command::new(bin())
-        .args(["--db", db.to_str().unwrap(), "audit", "--format", "jsonl"])
-        .env_remove("MFA_CONSOLE_DB"));
-    let audit = String::from_utf8_lossy(&audit.stdout);
+    let audit = org.cli_ok(&["audit", "--format", "jsonl"]);
     assert!(
         audit.contains("pam@") && audit.contains("uid 0"),
         "the sign-in is audited with the PAM caller: {audit}"
     );
 
-    serve.stop();
-    let down = ssh(
-        dir.path(),
-        sshd.port,
-        &key,
-        &app.code_at(now() + 30).unwrap(),
-    );
+    stop(&mut serve);
+    let down = ssh(dir.path(), sshd.port, &key, &app.code_at(now() + 30));
     assert!(
         !down.status.success() && !text(&down).contains("signed-in-with-mfa"),
         "signed in with the service stopped: {}",
