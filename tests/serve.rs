@@ -720,11 +720,7 @@ fn a_wrong_key_takes_no_place_in_a_full_queue_and_its_source_stays_slowed() {
         assert_eq!(bad(&s).0, 401);
     }
     // The worker and the queue taken by requests waiting for the database.
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(org.path("org.redb.lock"))
-        .unwrap();
+    let lock = org.writer_lock_file();
     // Taken from the Unix socket, so that no right key comes from this address.
     lock.lock().unwrap();
     let mut held = Vec::new();
@@ -952,11 +948,7 @@ fn clients_that_give_up_while_queued_leave_the_queue_its_places() {
         &json!({"username": "alice"}).to_string(),
     );
     // Holding the database's writer lock keeps the worker on its first request.
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(org.path("org.redb.lock"))
-        .unwrap();
+    let lock = org.writer_lock_file();
     lock.lock().unwrap();
     let held = fill(&s, &probe);
     // They give up: the worker's request runs on, the waiting one is dropped.
@@ -1411,11 +1403,7 @@ fn sighup_applies_a_new_queue_length() {
         &key,
         &json!({"username": "alice"}).to_string(),
     );
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(org.path("org.redb.lock"))
-        .unwrap();
+    let lock = org.writer_lock_file();
     // How many requests the service takes on (one worker, the queue) before a 503.
     let taken = || {
         lock.lock().unwrap();

@@ -117,6 +117,16 @@ impl Org {
         org
     }
 
+    /// The database's writer lock file; locking it holds every writer back, as a writer
+    /// stopped mid-write would.
+    pub fn writer_lock_file(&self) -> fs::File {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path("org.redb.lock"))
+            .expect("the writer lock file")
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
