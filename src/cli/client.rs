@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use super::{CliResult, Format, open, print_json, table};
+use super::{CliResult, Format, open, print_json, print_json_line, table};
 use crate::core::Actor;
 use crate::core::clock::{format_rfc3339, format_short};
 use crate::store::ClientMode;
@@ -154,11 +154,4 @@ pub fn run(db: &Path, c: ClientCommand) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_json_line<T: serde::Serialize>(v: &T) -> Result<(), super::CliError> {
-    let s = serde_json::to_string(v)
-        .map_err(|e| super::CliError::Message(format!("could not format JSON: {e}")))?;
-    println!("{s}");
-    Ok(())
 }

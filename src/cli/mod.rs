@@ -314,8 +314,16 @@ pub fn read_new_password(from_stdin: bool, what: &str) -> Result<Zeroizing<Strin
 }
 
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
-    let s = serde_json::to_string_pretty(v)
-        .map_err(|e| CliError::Message(format!("could not format JSON: {e}")))?;
+    print_json_text(serde_json::to_string_pretty(v))
+}
+
+/// One JSON object on one line (JSON lines).
+pub fn print_json_line<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
+    print_json_text(serde_json::to_string(v))
+}
+
+fn print_json_text(s: serde_json::Result<String>) -> Result<(), CliError> {
+    let s = s.map_err(|e| CliError::Message(format!("could not format JSON: {e}")))?;
     println!("{s}");
     Ok(())
 }
