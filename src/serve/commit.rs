@@ -101,13 +101,14 @@ fn decide(batch: Vec<Job>) {
         }
         // The store itself failed (busy past its deadline, damaged, refused): every
         // request would meet the same, so each gets it now instead of waiting its turn.
-        Err(CoreError::Store(e)) => {
+        Err(CoreError::Store(e)) if store_wide(&e) => {
             drop(items);
             for job in batch {
                 let _ = job.reply.send(Err(same_store_error(&e)));
             }
         }
-        // Something about one of the requests: each is tried alone, so it is not another's.
+        // Something about one of the requests (a damaged record, a secret that does not
+        // open): each is tried alone, so it is not another's.
         Err(_) => {
             drop(items);
             for job in batch {
@@ -123,6 +124,20 @@ fn decide(batch: Vec<Job>) {
             }
         }
     }
+}
+
+/// A failure of the database as a whole, which every request would meet alike.
+fn store_wide(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Busy { .. }
+            | StoreError::Damaged { .. }
+            | StoreError::WritesRefused { .. }
+            | StoreError::PermissionDenied { .. }
+            | StoreError::ReadOnlyFileSystem { .. }
+            | StoreError::Io { .. }
+            | StoreError::Db { .. }
+    )
 }
 
 /// The same store failure again, for each request of a batch (told in the log).
