@@ -111,7 +111,129 @@ pub struct ServeConfig {
     pub workers: usize,
     /// Requests that may wait for a worker; more get 503.
     pub queue: usize,
+    /// The RADIUS listener (UDP), off unless set.
+    pub radius_listen: Option<std::net::SocketAddr>,
+    /// `[[serve.radius_client]]`: the NAS that may ask over RADIUS.
+    pub radius_clients: Vec<RadiusClient>,
 }
+
+/// One `[[serve.radius_client]]`: a NAS (VPN gateway, firewall, Wi-Fi controller) that
+/// asks over RADIUS, known by its source address and its shared secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RadiusClient {
+    pub name: String,
+    /// The source addresses it sends from: an address, or a network in CIDR form.
+    pub network: IpNetwork,
+    pub secret_file: PathBuf,
+    pub secret: RadiusSecret,
+    pub mode: RadiusMode,
+}
+
+/// A shared secret; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RadiusSecret(Zeroizing<Vec<u8>>);
+
+impl RadiusSecret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RadiusSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RadiusSecret(hidden)")
+    }
+}
+
+/// How a RADIUS client's User-Password is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RadiusMode {
+    /// The product's password; the code follows in a second request after an
+    /// Access-Challenge.
+    PasswordAndCode,
+    /// The product's password with the 6-digit code right after it, in one field.
+    Append,
+    /// The NAS checked the password itself; User-Password is the code.
+    CodeOnly,
+}
+
+impl RadiusMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RadiusMode::PasswordAndCode => "password-and-code",
+            RadiusMode::Append => "append",
+            RadiusMode::CodeOnly => "code-only",
+        }
+    }
+}
+
+/// An address, or a network in CIDR form (`10.0.0.0/24`, `2001:db8::/64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNetwork {
+    pub fn parse(text: &str) -> Option<IpNetwork> {
+        let (a, p) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|n| *n <= max)?,
+            None => max,
+        };
+        Some(IpNetwork {
+            addr: Self::masked(addr, prefix),
+            prefix,
+        })
+    }
+
+    fn masked(addr: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
+        use std::net::IpAddr;
+        match addr {
+            IpAddr::V4(a) => {
+                let m = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & m).into())
+            }
+            IpAddr::V6(a) => {
+                let m = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(a) & m).into())
+            }
+        }
+    }
+
+    /// Whether `ip` is in the network; an IPv4 address seen as `::ffff:a.b.c.d` counts
+    /// as itself.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.addr.is_ipv4() && Self::masked(ip, self.prefix) == self.addr
+    }
+}
+
+impl std::fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix == max {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
+        }
+    }
+}
+
+/// The shortest RADIUS shared secret accepted (RFC 2865 §3 prefers at least 16 octets).
+pub const MIN_RADIUS_SECRET: usize = 16;
 
 impl ServeConfig {
     /// One more than the cores: a core never idles while a verification waits for its
@@ -133,6 +255,8 @@ impl Default for ServeConfig {
             tls: None,
             workers: Self::default_workers(),
             queue: DEFAULT_QUEUE,
+            radius_listen: None,
+            radius_clients: Vec::new(),
         }
     }
 }
@@ -192,6 +316,18 @@ struct RawServe {
     tls_key: Option<Spanned<String>>,
     workers: Option<Spanned<i64>>,
     queue: Option<Spanned<i64>>,
+    radius_listen: Option<Spanned<String>>,
+    #[serde(default)]
+    radius_client: Vec<Spanned<RawRadiusClient>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadiusClient {
+    name: Spanned<String>,
+    address: Spanned<String>,
+    secret_file: Spanned<String>,
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -636,6 +772,41 @@ impl Checker<'_> {
         };
         let workers = count(&s.workers, "workers", 64, ServeConfig::default_workers())?;
         let queue = count(&s.queue, "queue", 100_000, DEFAULT_QUEUE)?;
+        let radius_listen = match &s.radius_listen {
+            Some(l) => Some(l.get_ref().trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                self.at(
+                    l,
+                    "radius_listen",
+                    format!(
+                        "{:?} is not an address and port: use e.g. radius_listen = \"127.0.0.1:1812\" or \"0.0.0.0:1812\"",
+                        l.get_ref()
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let mut radius_clients: Vec<RadiusClient> = Vec::new();
+        for c in &s.radius_client {
+            let c = self.radius_client(c.get_ref())?;
+            if let Some(other) = radius_clients.iter().find(|o| o.name == c.name) {
+                return Err(self.at(
+                    &s.radius_client[radius_clients.len()].get_ref().name,
+                    "radius_client.name",
+                    format!("{:?} names two radius clients: give each its own name", other.name),
+                ));
+            }
+            if let Some(other) = radius_clients.iter().find(|o| o.network == c.network) {
+                return Err(self.at(
+                    &s.radius_client[radius_clients.len()].get_ref().address,
+                    "radius_client.address",
+                    format!(
+                        "{} is already the address of radius client {:?}: a source address belongs to one client",
+                        c.network, other.name
+                    ),
+                ));
+            }
+            radius_clients.push(c);
+        }
         Ok(ServeConfig {
             socket,
             socket_group,
@@ -643,6 +814,62 @@ impl Checker<'_> {
             tls,
             workers,
             queue,
+            radius_listen,
+            radius_clients,
+        })
+    }
+
+    fn radius_client(&self, c: &RawRadiusClient) -> Result<RadiusClient, ConfigError> {
+        let name = c.name.get_ref().trim();
+        crate::core::check_client_name(name)
+            .map_err(|e| self.at(&c.name, "radius_client.name", e))?;
+        let network = IpNetwork::parse(c.address.get_ref()).ok_or_else(|| {
+            self.at(
+                &c.address,
+                "radius_client.address",
+                format!(
+                    "{:?} is not an address or network: use e.g. address = \"192.0.2.10\" or \"10.1.0.0/16\"",
+                    c.address.get_ref()
+                ),
+            )
+        })?;
+        let mode = match c.mode.as_ref().map(|m| m.get_ref().trim()) {
+            None | Some("password-and-code") => RadiusMode::PasswordAndCode,
+            Some("append") => RadiusMode::Append,
+            Some("code-only") => RadiusMode::CodeOnly,
+            Some(other) => {
+                return Err(self.at(
+                    c.mode.as_ref().unwrap_or(&c.name),
+                    "radius_client.mode",
+                    format!(
+                        "{other:?} is not a mode: use \"password-and-code\" (a challenge asks for the code), \"append\" (the code right after the password) or \"code-only\" (the NAS checked the password)"
+                    ),
+                ));
+            }
+        };
+        let secret_file = self.path(&c.secret_file, "radius_client.secret_file")?;
+        let secret = self.read_secret_file(
+            &c.secret_file,
+            "radius_client.secret_file",
+            &secret_file,
+            "the shared secret",
+        )?;
+        if secret.chars().count() < MIN_RADIUS_SECRET {
+            let shown = secret_file.display();
+            return Err(self.at(
+                &c.secret_file,
+                "radius_client.secret_file",
+                format!(
+                    "the shared secret in {shown} is shorter than {MIN_RADIUS_SECRET} characters: write a longer random one into it (e.g. `openssl rand -base64 24 > {shown}`) and give the NAS the same"
+                ),
+            ));
+        }
+        Ok(RadiusClient {
+            name: name.to_string(),
+            network,
+            secret_file,
+            secret: RadiusSecret::new(secret.as_bytes().to_vec()),
+            mode,
         })
     }
 
@@ -886,21 +1113,33 @@ impl Checker<'_> {
         v: &Spanned<String>,
         path: &Path,
     ) -> Result<Zeroizing<String>, ConfigError> {
+        self.read_secret_file(v, "password_file", path, "the relay password")
+    }
+
+    /// A file holding one secret: readable by this account only (mode 0600), small,
+    /// UTF-8, not empty; a final newline is not part of it.
+    fn read_secret_file(
+        &self,
+        v: &Spanned<String>,
+        key: &str,
+        path: &Path,
+        what: &str,
+    ) -> Result<Zeroizing<String>, ConfigError> {
         let shown = path.display();
         let meta = fs::metadata(path).map_err(|e| {
             self.at(
                 v,
-                "password_file",
+                key,
                 format!("{shown} cannot be read ({e}); check the path"),
             )
         })?;
         if !meta.is_file() {
-            return Err(self.at(v, "password_file", format!("{shown} is not a file")));
+            return Err(self.at(v, key, format!("{shown} is not a file")));
         }
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(self.at(
                 v,
-                "password_file",
+                key,
                 format!(
                     "{shown} can be read by other users: run `chmod 600 {shown}` and try again"
                 ),
@@ -911,29 +1150,29 @@ impl Checker<'_> {
                 .map_err(|e| {
                     self.at(
                         v,
-                        "password_file",
+                        key,
                         format!("{shown} cannot be read ({e}); check that this account owns it"),
                     )
                 })?
                 .ok_or_else(|| {
                     self.at(
                         v,
-                        "password_file",
+                        key,
                         format!(
-                            "{shown} is larger than {}: it should hold only the relay password",
+                            "{shown} is larger than {}: it should hold only {what}",
                             crate::bounded::size(MAX_PASSWORD_FILE_BYTES)
                         ),
                     )
                 })?,
         );
         let text = std::str::from_utf8(&bytes)
-            .map_err(|_| self.at(v, "password_file", format!("{shown} is not UTF-8 text")))?;
+            .map_err(|_| self.at(v, key, format!("{shown} is not UTF-8 text")))?;
         let password = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string());
         if password.is_empty() {
             return Err(self.at(
                 v,
-                "password_file",
-                format!("{shown} is empty: write the relay password into it"),
+                key,
+                format!("{shown} is empty: write {what} into it"),
             ));
         }
         Ok(password)

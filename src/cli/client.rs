@@ -21,7 +21,8 @@ pub enum ClientCommand {
         #[arg(long, value_enum, default_value_t = ModeArg::CodeOnly)]
         mode: ModeArg,
     },
-    /// The clients: mode, created, last request, requests and refusals today (UTC)
+    /// The clients: API clients (mode, created, last request, requests and refusals
+    /// today, UTC) and the RADIUS clients of the config (mode, address, secret file)
     List {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -50,11 +51,17 @@ impl From<ModeArg> for ClientMode {
 #[derive(serde::Serialize)]
 struct Row {
     name: String,
+    /// "api" (a key, in the database) or "radius" (an address and shared secret, in the
+    /// config file).
+    kind: &'static str,
     mode: &'static str,
-    created: String,
+    created: Option<String>,
     last_request: Option<String>,
-    requests_today: u64,
-    refusals_today: u64,
+    requests_today: Option<u64>,
+    refusals_today: Option<u64>,
+    /// RADIUS: the source address or network, and the file with the shared secret.
+    address: Option<String>,
+    secret_file: Option<String>,
 }
 
 pub fn run(db: &Path, c: ClientCommand) -> CliResult {
@@ -73,20 +80,35 @@ pub fn run(db: &Path, c: ClientCommand) -> CliResult {
         ClientCommand::List { format } => {
             let now = core.now();
             let clients = core.clients(Actor::Operator)?;
-            let rows: Vec<Row> = clients
+            let radius = super::load_config(db)?.serve.radius_clients;
+            let mut rows: Vec<Row> = clients
                 .iter()
                 .map(|c| {
                     let (requests_today, refusals_today) = c.today(now);
                     Row {
                         name: c.name.clone(),
+                        kind: "api",
                         mode: c.mode.as_str(),
-                        created: format_rfc3339(c.created),
+                        created: Some(format_rfc3339(c.created)),
                         last_request: c.last_request.map(format_rfc3339),
-                        requests_today,
-                        refusals_today,
+                        requests_today: Some(requests_today),
+                        refusals_today: Some(refusals_today),
+                        address: None,
+                        secret_file: None,
                     }
                 })
                 .collect();
+            rows.extend(radius.iter().map(|c| Row {
+                name: c.name.clone(),
+                kind: "radius",
+                mode: c.mode.as_str(),
+                created: None,
+                last_request: None,
+                requests_today: None,
+                refusals_today: None,
+                address: Some(c.network.to_string()),
+                secret_file: Some(c.secret_file.display().to_string()),
+            }));
             match format {
                 Format::Json => print_json(&rows)?,
                 Format::Jsonl => {
@@ -106,30 +128,48 @@ pub fn run(db: &Path, c: ClientCommand) -> CliResult {
                 Format::Table => {
                     if rows.is_empty() {
                         eprintln!(
-                            "No clients yet: add one with `mfa-console client add NAME [--mode code-only|password-and-code]`."
+                            "No clients yet: add one with `mfa-console client add NAME [--mode code-only|password-and-code]`, or a [[serve.radius_client]] table to the config for a RADIUS NAS."
                         );
                         return Ok(ExitCode::SUCCESS);
                     }
-                    let cells: Vec<Vec<String>> = rows
+                    let mut cells: Vec<Vec<String>> = rows
                         .iter()
                         .zip(&clients)
                         .map(|(r, c)| {
                             vec![
                                 r.name.clone(),
+                                "api".into(),
                                 r.mode.to_string(),
+                                "-".into(),
                                 format_short(c.created),
                                 c.last_request
                                     .map(format_short)
                                     .unwrap_or_else(|| "never".into()),
-                                r.requests_today.to_string(),
-                                r.refusals_today.to_string(),
+                                c.today(now).0.to_string(),
+                                c.today(now).1.to_string(),
                             ]
                         })
                         .collect();
+                    // RADIUS clients live in the config file; their requests are in the
+                    // audit log (`mfa-console audit`, detail "radius NAME").
+                    cells.extend(radius.iter().map(|c| {
+                        vec![
+                            c.name.clone(),
+                            "radius".into(),
+                            c.mode.as_str().to_string(),
+                            c.network.to_string(),
+                            "config file".into(),
+                            "in the audit log".into(),
+                            "-".into(),
+                            "-".into(),
+                        ]
+                    }));
                     table::print(
                         &[
                             "NAME",
+                            "KIND",
                             "MODE",
+                            "ADDRESS",
                             "CREATED",
                             "LAST REQUEST",
                             "REQUESTS TODAY",

@@ -275,6 +275,10 @@ pub mod kind {
     pub const CLIENT_ROTATED: &str = "client.key-rotated";
     pub const CLIENT_REMOVED: &str = "client.removed";
     pub const CLIENT_BAD_KEY: &str = "client.bad-key";
+    /// RADIUS packets dropped before any decision: from an address no radius client
+    /// has, or without a right Message-Authenticator.
+    pub const RADIUS_UNKNOWN_CLIENT: &str = "radius.unknown-client";
+    pub const RADIUS_BAD_AUTHENTICATOR: &str = "radius.bad-authenticator";
     pub const CHAIN_MIGRATED: &str = crate::store::chain::KIND_MIGRATED;
     pub const CHAIN_BROKEN_BEFORE_MIGRATION: &str =
         crate::store::chain::KIND_BROKEN_BEFORE_MIGRATION;

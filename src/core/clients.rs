@@ -160,6 +160,31 @@ impl Core {
         })
     }
 
+    /// RADIUS requests dropped before any decision (`count` of them from `source` since
+    /// the last event): `kind` says why.
+    pub fn audit_radius_dropped(&self, source: &str, kind: &str, count: u64) -> Result<()> {
+        let what = match kind {
+            audit::kind::RADIUS_UNKNOWN_CLIENT => {
+                "from an address that is no radius client's (dropped)"
+            }
+            _ => "without a right Message-Authenticator (dropped)",
+        };
+        self.store.write(|tx| {
+            let detail = if count > 1 {
+                format!("{count} RADIUS requests {what}")
+            } else {
+                format!("a RADIUS request {what}")
+            };
+            self.audit(
+                tx,
+                "system",
+                &super::text::escape_control(source),
+                kind,
+                &detail,
+            )
+        })
+    }
+
     fn named_client(tx: &Tx, name: &str) -> Result<ApiClient> {
         tx.client(name.trim())?.ok_or_else(|| {
             CoreError::Invalid(format!(

@@ -27,7 +27,8 @@ pub use enroll::{EnrollmentDone, PendingAuthenticator, PendingEmail};
 pub use error::{CoreError, GENERIC_REFUSAL, Result};
 pub use import::ImportReport;
 pub use report::{CheckReport, UserDetail, UserRow, UserStatus};
-pub use service::{Caller, MfaState, Prepared, ServiceAnswer, ServiceRequest};
+pub use clients::check_client_name;
+pub use service::{Caller, MfaState, PasswordProof, Prepared, ServiceAnswer, ServiceRequest};
 pub use signin::{Channel, CodeKind, PendingPasswordChange, PendingSignIn, SignInStep};
 pub use users::{MfaRemoved, NewUser, SessionNow, UserChange};
 

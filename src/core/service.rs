@@ -132,6 +132,44 @@ pub struct Prepared {
     checked: Option<(String, Option<PasswordCheck>)>,
 }
 
+impl Prepared {
+    /// The password was right when it was checked: the proof a front end keeps between
+    /// an answer that asks for the code (a RADIUS Access-Challenge) and the request that
+    /// brings it. It holds the hash the password was checked against, never the password.
+    pub fn password_proof(&self) -> Option<PasswordProof> {
+        match &self.checked {
+            Some((
+                norm,
+                Some(PasswordCheck {
+                    ok: true,
+                    against: Some(hash),
+                }),
+            )) => Some(PasswordProof {
+                norm: norm.clone(),
+                against: hash.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A password found right for an account, without the password. Inside the write of
+/// the request it is used for, it counts only if the account still has the same hash:
+/// a password changed or reset meanwhile makes it worthless.
+#[derive(Clone)]
+pub struct PasswordProof {
+    norm: String,
+    against: String,
+}
+
+impl std::fmt::Debug for PasswordProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordProof")
+            .field("user", &self.norm)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A password checked outside the write, and the hash it was checked against: inside the
 /// write the check counts only if the account still has that hash (a password changed
 /// or reset meanwhile makes the old one wrong).
@@ -162,6 +200,31 @@ impl Core {
     pub fn service_prepare(&self, caller: &Caller, req: &ServiceRequest) -> Result<Prepared> {
         Ok(Prepared {
             checked: self.service_prelude(caller, req)?,
+        })
+    }
+
+    /// The second request of a challenge: the code, for the account whose password
+    /// `proof` showed right in the first. Everything else is decided as for a request
+    /// with the password (lockout, account state, replay guard, audit), inside the write.
+    pub fn service_prepare_proven(
+        &self,
+        caller: &Caller,
+        req: &ServiceRequest,
+        proof: &PasswordProof,
+    ) -> Result<Prepared> {
+        let norm = text::normalize_username(&req.username);
+        let too_long = req.code.as_ref().is_some_and(|c| c.len() > MAX_FIELD);
+        if caller.mode() != ClientMode::PasswordAndCode || norm != proof.norm || too_long {
+            return Ok(Prepared { checked: None });
+        }
+        Ok(Prepared {
+            checked: Some((
+                norm,
+                Some(PasswordCheck {
+                    ok: true,
+                    against: Some(proof.against.clone()),
+                }),
+            )),
         })
     }
 

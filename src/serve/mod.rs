@@ -15,6 +15,7 @@ mod commit;
 mod gate;
 mod http;
 pub mod proto;
+pub mod radius;
 mod socket;
 mod tls;
 
@@ -54,6 +55,10 @@ pub struct ServeArgs {
     /// The private key (PEM) for HTTPS [`[serve] tls_key`]
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Answer RADIUS (UDP) on this address, e.g. 127.0.0.1:1812 (off by default; the NAS
+    /// are the `[[serve.radius_client]]` tables of the config) [`[serve] radius_listen`]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub radius_listen: Option<std::net::SocketAddr>,
     /// Verifications worked on at once [default: the number of cores + 1; `[serve] workers`]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
@@ -66,6 +71,8 @@ pub struct Shared {
     pub bad_keys: BadKeys,
     /// Writes verifications, several to a commit.
     committer: commit::Committer,
+    /// The RADIUS clients, challenges and recent answers.
+    pub radius: radius::Radius,
     /// This host's name, for the audit label of socket clients.
     host: String,
     db: PathBuf,
@@ -110,6 +117,9 @@ fn settings(db: &Path, config: &Config, a: &ServeArgs) -> Result<Settings, CliEr
     if let Some(w) = a.workers {
         s.workers = usize::from(w);
     }
+    if let Some(r) = a.radius_listen {
+        s.radius_listen = Some(r);
+    }
     if let Some(addr) = s.listen
         && !addr.ip().is_loopback()
         && s.tls.is_none()
@@ -123,9 +133,9 @@ fn settings(db: &Path, config: &Config, a: &ServeArgs) -> Result<Settings, CliEr
     } else {
         Some(s.socket.clone().unwrap_or_else(|| default_socket(db)))
     };
-    if socket.is_none() && s.listen.is_none() {
+    if socket.is_none() && s.listen.is_none() && s.radius_listen.is_none() {
         return Err(CliError::Message(
-            "nothing to listen on: leave out --no-socket, or give --listen ADDR:PORT".into(),
+            "nothing to listen on: leave out --no-socket, or give --listen ADDR:PORT or --radius-listen ADDR:PORT".into(),
         ));
     }
     Ok(Settings { serve: s, socket })
@@ -167,6 +177,7 @@ pub fn run(db: &Path, a: ServeArgs) -> CliResult {
         committer: commit::Committer::start().map_err(|e| {
             CliError::Message(format!("could not start the service's writer thread: {e}"))
         })?,
+        radius: radius::Radius::new(settings.serve.radius_clients.clone()),
         host: host_name(),
         db: db.to_path_buf(),
     });
@@ -189,6 +200,10 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
         Some(addr) => Some((addr, http::bind(addr)?)),
         None => None,
     };
+    let radius_socket = match settings.serve.radius_listen {
+        Some(addr) => Some((addr, radius::bind(addr)?)),
+        None => None,
+    };
     if let Some(path) = &settings.socket {
         let listener = socket::bind(path, settings.serve.socket_group.as_deref())?;
         let shown = path.display().to_string();
@@ -206,6 +221,31 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
             listener,
             Arc::clone(&shared),
             tls.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    if let Some((addr, socket)) = radius_socket {
+        let clients = &settings.serve.radius_clients;
+        say(&format!(
+            "listening for RADIUS on {addr} (UDP) for {} client{}{}",
+            clients.len(),
+            if clients.len() == 1 { "" } else { "s" },
+            if clients.is_empty() {
+                ": add [[serve.radius_client]] tables to the config, or every request is dropped".to_string()
+            } else {
+                format!(
+                    ": {}",
+                    clients
+                        .iter()
+                        .map(|c| format!("{} {} {}", c.name, c.network, c.mode.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+        tasks.spawn(radius::receive_loop(
+            socket,
+            Arc::clone(&shared),
             stop_rx.clone(),
         ));
     }
@@ -256,12 +296,13 @@ async fn reload(shared: &Arc<Shared>, tls: Option<&tls::Reloadable>) {
         let core = Core::open(&s.db, config.mailer()?)?;
         s.set_core(core);
         s.gate.resize_queue(config.serve.queue);
+        s.radius.set_clients(config.serve.radius_clients);
         Ok(())
     })
     .await;
     match loaded {
         Ok(Ok(())) => {
-            say("SIGHUP: config re-read (mail settings, queue); clients are read on every request")
+            say("SIGHUP: config re-read (mail settings, queue, radius clients; radius_listen stays until a restart); API clients are read on every request")
         }
         Ok(Err(e)) => warn(&format!(
             "SIGHUP: the config was not re-read, the running one stays: {e}"
@@ -325,15 +366,111 @@ enum Step {
 }
 
 /// What a request came to before it is turned into an answer.
-enum Outcome {
+pub(crate) enum Outcome {
     Answered(crate::core::ServiceAnswer),
     Bad(proto::BadRequest),
     Failed(crate::core::CoreError),
 }
 
+/// How the password of a verification is known.
+pub(crate) enum FirstFactor {
+    /// As the mode says: checked now (password-and-code), or not at all (code-only).
+    AsTheModeSays,
+    /// Shown right by an earlier request (the one a RADIUS Access-Challenge answered).
+    Proven(crate::core::PasswordProof),
+}
+
+/// Where a request ended up, before it is put in a protocol's words.
+pub(crate) enum Settled {
+    /// The service is at its bound: not looked at.
+    Full,
+    /// The worker failed (told in the log).
+    WorkerFailed,
+    Done {
+        username: String,
+        outcome: Outcome,
+        /// The password was right (for an answer that asks for the code).
+        proof: Option<crate::core::PasswordProof>,
+    },
+}
+
+/// Runs one request of `caller` (already identified: by its API key, a socket peer, or a
+/// RADIUS client's address and secret) through the gate: on a worker, the request is
+/// read and, for a verification, the password checked; its write then joins the next
+/// group commit, and this returns once that commit is durable.
+pub(crate) async fn settle(
+    shared: &Arc<Shared>,
+    work: Work,
+    caller: crate::core::Caller,
+    first: FirstFactor,
+    request: impl FnOnce(&crate::core::Caller) -> Result<crate::core::ServiceRequest, proto::BadRequest>
+    + Send
+    + 'static,
+) -> Settled {
+    let Ok(_admitted) = shared.gate.admit() else {
+        return Settled::Full;
+    };
+    let Ok(permit) = shared.gate.enter().await else {
+        return Settled::Full;
+    };
+    let s = Arc::clone(shared);
+    let on_worker = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let core = s.core();
+        let req = match request(&caller) {
+            Ok(r) => r,
+            Err(bad) => return (String::new(), Step::Done(Outcome::Bad(bad)), None),
+        };
+        let username = req.username.clone();
+        let mut proof = None;
+        let step = match work {
+            Work::Verify => {
+                let prepared = match &first {
+                    FirstFactor::AsTheModeSays => core.service_prepare(&caller, &req),
+                    FirstFactor::Proven(p) => core.service_prepare_proven(&caller, &req, p),
+                };
+                match prepared {
+                    Ok(prepared) => {
+                        proof = prepared.password_proof();
+                        Step::Commit(core, caller, req, prepared)
+                    }
+                    Err(e) => Step::Done(Outcome::Failed(e)),
+                }
+            }
+            Work::EmailCode => Step::Done(match core.service_email_code(&caller, &req) {
+                Ok(answer) => Outcome::Answered(answer),
+                Err(e) => Outcome::Failed(e),
+            }),
+        };
+        (username, step, proof)
+    })
+    .await;
+    match on_worker {
+        Err(e) => {
+            warn(&format!("{work:?}: the worker failed: {e}"));
+            Settled::WorkerFailed
+        }
+        Ok((username, Step::Done(outcome), proof)) => Settled::Done {
+            username,
+            outcome,
+            proof,
+        },
+        Ok((username, Step::Commit(core, caller, req, prepared), proof)) => {
+            let outcome = match shared.committer.verify(core, caller, req, prepared).await {
+                Ok(answer) => Outcome::Answered(answer),
+                Err(e) => Outcome::Failed(e),
+            };
+            Settled::Done {
+                username,
+                outcome,
+                proof,
+            }
+        }
+    }
+}
+
 /// Runs one request of `caller` (already identified: by its API key, or as a socket
-/// peer): on a worker, the request is read and, for a verification, the password
-/// checked; its write then joins the next group commit.
+/// peer) and puts the outcome in the JSON of the socket and the HTTP API.
 pub async fn decide(
     shared: &Arc<Shared>,
     work: Work,
@@ -344,60 +481,28 @@ pub async fn decide(
 ) -> Decided {
     use crate::core::CoreError;
     use crate::store::StoreError;
-    let full = || {
-        let (status, body) = proto::error(
-            503,
-            "the service is at its limit of waiting requests; try again in a moment",
-        );
-        Decided::Unidentified(status, body)
-    };
-    let Ok(_admitted) = shared.gate.admit() else {
-        return full();
-    };
-    let Ok(permit) = shared.gate.enter().await else {
-        return full();
-    };
-    let s = Arc::clone(shared);
     let started = std::time::Instant::now();
     let label = caller.label();
-    let on_worker = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let core = s.core();
-        let req = match request(&caller) {
-            Ok(r) => r,
-            Err(bad) => return (String::new(), Step::Done(Outcome::Bad(bad))),
-        };
-        let username = req.username.clone();
-        let step = match work {
-            Work::Verify => match core.service_prepare(&caller, &req) {
-                Ok(prepared) => Step::Commit(core, caller, req, prepared),
-                Err(e) => Step::Done(Outcome::Failed(e)),
-            },
-            Work::EmailCode => Step::Done(match core.service_email_code(&caller, &req) {
-                Ok(answer) => Outcome::Answered(answer),
-                Err(e) => Outcome::Failed(e),
-            }),
-        };
-        (username, step)
-    })
-    .await;
-    let (username, outcome) = match on_worker {
-        Err(e) => {
-            warn(&format!("{work:?}: the worker failed: {e}"));
-            let (status, body) = proto::error(
-                500,
-                "the service could not decide; the reason is in its log",
-            );
-            return Decided::Unidentified(status, body);
-        }
-        Ok((username, Step::Done(outcome))) => (username, outcome),
-        Ok((username, Step::Commit(core, caller, req, prepared))) => {
-            match shared.committer.verify(core, caller, req, prepared).await {
-                Ok(answer) => (username, Outcome::Answered(answer)),
-                Err(e) => (username, Outcome::Failed(e)),
+    let (username, outcome) =
+        match settle(shared, work, caller, FirstFactor::AsTheModeSays, request).await {
+            Settled::Full => {
+                let (status, body) = proto::error(
+                    503,
+                    "the service is at its limit of waiting requests; try again in a moment",
+                );
+                return Decided::Unidentified(status, body);
             }
-        }
-    };
+            Settled::WorkerFailed => {
+                let (status, body) = proto::error(
+                    500,
+                    "the service could not decide; the reason is in its log",
+                );
+                return Decided::Unidentified(status, body);
+            }
+            Settled::Done {
+                username, outcome, ..
+            } => (username, outcome),
+        };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let what = match work {
         Work::Verify => "verify",
