@@ -792,7 +792,10 @@ impl Checker<'_> {
                 return Err(self.at(
                     &s.radius_client[radius_clients.len()].get_ref().name,
                     "radius_client.name",
-                    format!("{:?} names two radius clients: give each its own name", other.name),
+                    format!(
+                        "{:?} names two radius clients: give each its own name",
+                        other.name
+                    ),
                 ));
             }
             if let Some(other) = radius_clients.iter().find(|o| o.network == c.network) {
@@ -1169,11 +1172,7 @@ impl Checker<'_> {
             .map_err(|_| self.at(v, key, format!("{shown} is not UTF-8 text")))?;
         let password = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_string());
         if password.is_empty() {
-            return Err(self.at(
-                v,
-                key,
-                format!("{shown} is empty: write {what} into it"),
-            ));
+            return Err(self.at(v, key, format!("{shown} is empty: write {what} into it")));
         }
         Ok(password)
     }

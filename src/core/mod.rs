@@ -21,13 +21,13 @@ pub mod users;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use clients::check_client_name;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use controls::{ControlsChange, PolicyKey};
 pub use enroll::{EnrollmentDone, PendingAuthenticator, PendingEmail};
 pub use error::{CoreError, GENERIC_REFUSAL, Result};
 pub use import::ImportReport;
 pub use report::{CheckReport, UserDetail, UserRow, UserStatus};
-pub use clients::check_client_name;
 pub use service::{Caller, MfaState, PasswordProof, Prepared, ServiceAnswer, ServiceRequest};
 pub use signin::{Channel, CodeKind, PendingPasswordChange, PendingSignIn, SignInStep};
 pub use users::{MfaRemoved, NewUser, SessionNow, UserChange};

@@ -231,7 +231,8 @@ async fn serve(shared: Arc<Shared>, settings: Settings) -> Result<(), CliError> 
             clients.len(),
             if clients.len() == 1 { "" } else { "s" },
             if clients.is_empty() {
-                ": add [[serve.radius_client]] tables to the config, or every request is dropped".to_string()
+                ": add [[serve.radius_client]] tables to the config, or every request is dropped"
+                    .to_string()
             } else {
                 format!(
                     ": {}",
@@ -301,9 +302,9 @@ async fn reload(shared: &Arc<Shared>, tls: Option<&tls::Reloadable>) {
     })
     .await;
     match loaded {
-        Ok(Ok(())) => {
-            say("SIGHUP: config re-read (mail settings, queue, radius clients; radius_listen stays until a restart); API clients are read on every request")
-        }
+        Ok(Ok(())) => say(
+            "SIGHUP: config re-read (mail settings, queue, radius clients; radius_listen stays until a restart); API clients are read on every request",
+        ),
         Ok(Err(e)) => warn(&format!(
             "SIGHUP: the config was not re-read, the running one stays: {e}"
         )),

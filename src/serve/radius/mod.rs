@@ -122,7 +122,9 @@ impl Radius {
         };
         let mut text = format!("radius: {}", line());
         if held > 0 {
-            text.push_str(&format!(" ({held} more like it not logged in the last 10 s)"));
+            text.push_str(&format!(
+                " ({held} more like it not logged in the last 10 s)"
+            ));
         }
         warn(&text);
     }
@@ -152,9 +154,8 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::UdpSocket, CliError> {
         };
         CliError::Message(format!("cannot listen for RADIUS on {addr}: {e}; {hint}"))
     })?;
-    s.set_nonblocking(true).map_err(|e| {
-        CliError::Message(format!("cannot listen for RADIUS on {addr}: {e}"))
-    })?;
+    s.set_nonblocking(true)
+        .map_err(|e| CliError::Message(format!("cannot listen for RADIUS on {addr}: {e}")))?;
     Ok(s)
 }
 
@@ -207,10 +208,12 @@ pub async fn receive_loop(
                     let key = job.key;
                     match decide(&s, &job).await {
                         Some(bytes) => {
-                            let _ = socket.send_to(&bytes, from).await;
+                            // Remembered first: a retransmission may arrive as soon as
+                            // the answer has left.
                             s.radius
                                 .lock_duplicates()
-                                .answered(key, bytes, Instant::now());
+                                .answered(key, bytes.clone(), Instant::now());
+                            let _ = socket.send_to(&bytes, from).await;
                         }
                         None => s.radius.lock_duplicates().forget(&key),
                     }
@@ -403,13 +406,9 @@ async fn decide(shared: &Arc<Shared>, job: &Job) -> Option<Vec<u8>> {
             proof: None,
         },
         (_, Some(state)) => {
-            let proof = r.lock_challenges().take(
-                state,
-                &c.name,
-                job.source,
-                &user_name,
-                Instant::now(),
-            );
+            let proof =
+                r.lock_challenges()
+                    .take(state, &c.name, job.source, &user_name, Instant::now());
             match proof {
                 Some(proof) => Reading::Code {
                     code: typed,

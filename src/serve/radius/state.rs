@@ -157,7 +157,10 @@ mod tests {
             _ => panic!("a retransmission is answered again"),
         }
         let other: RequestKey = ("127.0.0.1:5001".parse().unwrap(), 7, [1; 16]);
-        assert!(matches!(d.arrive(other, t), Seen::New), "another source port");
+        assert!(
+            matches!(d.arrive(other, t), Seen::New),
+            "another source port"
+        );
         assert!(matches!(
             d.arrive(key, t + DUPLICATE_WINDOW + Duration::from_secs(1)),
             Seen::New
