@@ -117,11 +117,14 @@ impl Sender {
     }
 }
 
+/// A request to send: a user, and the password (a code computed when it is sent).
+type Job = (String, Box<dyn Fn() -> String + Send>);
+
 /// Serial round trips, then `OUTSTANDING` senders at once: (median, p99, per second).
 fn measure(
     server: SocketAddr,
-    serial: Vec<(String, Box<dyn Fn() -> String + Send>)>,
-    parallel: Vec<Vec<(String, Box<dyn Fn() -> String + Send>)>>,
+    serial: Vec<Job>,
+    parallel: Vec<Vec<Job>>,
 ) -> (Duration, Duration, f64, usize) {
     let mut s = Sender::new(server);
     let mut times = Vec::new();

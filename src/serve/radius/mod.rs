@@ -292,7 +292,7 @@ fn arrive(r: &Radius, bytes: &[u8], from: SocketAddr) -> Arrival {
     if !packet.message_authenticator_ok(client.secret.bytes(), None) {
         let n = r.counters.bad_authenticator.fetch_add(1, Ordering::Relaxed) + 1;
         let why = if packet.get(attr::MESSAGE_AUTHENTICATOR).is_none() {
-            "it has no Message-Authenticator, which this service requires (BlastRADIUS, CVE-2024-3596): turn it on in the NAS (e.g. `require_message_authenticator`, radclient: `Message-Authenticator = 0x00`)"
+            "it has no Message-Authenticator, which this service requires (BlastRADIUS, CVE-2024-3596): turn Message-Authenticator on in the NAS's RADIUS settings (radclient: add `Message-Authenticator = 0x00`)"
         } else {
             "its Message-Authenticator is wrong: the NAS and its secret_file do not hold the same shared secret"
         };

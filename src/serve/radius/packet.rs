@@ -146,7 +146,7 @@ impl Packet {
                 // RFC 2865 §5: "text" and "string" have at least one octet.
                 attr::USER_NAME | attr::STATE | attr::REPLY_MESSAGE => !value.is_empty(),
                 attr::USER_PASSWORD => {
-                    (16..=MAX_PASSWORD).contains(&value.len()) && value.len() % 16 == 0
+                    (16..=MAX_PASSWORD).contains(&value.len()) && value.len().is_multiple_of(16)
                 }
                 attr::CHAP_PASSWORD => value.len() == 17,
                 attr::NAS_IP_ADDRESS | attr::NAS_PORT | attr::SERVICE_TYPE => value.len() == 4,
@@ -354,7 +354,7 @@ pub fn reveal_password(
     secret: &[u8],
     authenticator: &[u8; 16],
 ) -> Option<Zeroizing<String>> {
-    if hidden.is_empty() || hidden.len() % 16 != 0 || hidden.len() > MAX_PASSWORD {
+    if hidden.is_empty() || !hidden.len().is_multiple_of(16) || hidden.len() > MAX_PASSWORD {
         return None;
     }
     let mut plain = Zeroizing::new(Vec::with_capacity(hidden.len()));
@@ -633,7 +633,6 @@ mod tests {
                 any::<bool>(),
             )
                 .prop_map(|(id, ra, attrs, flips, sign)| {
-                    let attrs = attrs.into_iter().map(|(k, v)| (k, v)).collect::<Vec<_>>();
                     let mut b = encode_request(id, ra, attrs, b"secret", sign).unwrap_or_default();
                     let n = b.len();
                     for (at, x) in flips {
