@@ -1190,6 +1190,34 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    #[test]
+    fn radius_client_networks_hold_their_addresses_only() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let one = IpNetwork::parse("192.0.2.10").unwrap();
+        assert!(one.contains(ip("192.0.2.10")));
+        assert!(!one.contains(ip("192.0.2.11")));
+        assert!(one.contains(ip("::ffff:192.0.2.10")), "IPv4 seen as IPv6");
+        let net = IpNetwork::parse("10.1.7.9/16").unwrap();
+        assert_eq!(net.to_string(), "10.1.0.0/16");
+        assert!(net.contains(ip("10.1.255.1")));
+        assert!(!net.contains(ip("10.2.0.1")));
+        let all = IpNetwork::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains(ip("203.0.113.9")));
+        assert!(!all.contains(ip("2001:db8::1")));
+        let v6 = IpNetwork::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains(ip("2001:db8:ffff::1")));
+        assert!(!v6.contains(ip("2001:db9::1")));
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0", "host.example", "10.0.0.0/", "/8"] {
+            assert!(IpNetwork::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_radius_secret_never_shows_in_debug() {
+        let s = RadiusSecret::new(b"very secret shared secret".to_vec());
+        assert!(!format!("{s:?}").contains("very secret"));
+    }
+
     fn err(text: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.toml");
