@@ -1207,7 +1207,14 @@ mod tests {
         let v6 = IpNetwork::parse("2001:db8::/32").unwrap();
         assert!(v6.contains(ip("2001:db8:ffff::1")));
         assert!(!v6.contains(ip("2001:db9::1")));
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0", "host.example", "10.0.0.0/", "/8"] {
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0",
+            "host.example",
+            "10.0.0.0/",
+            "/8",
+        ] {
             assert!(IpNetwork::parse(bad).is_none(), "{bad}");
         }
     }

@@ -85,9 +85,11 @@ pub enum Command {
     /// Check the config file (mail delivery) and send a test message
     #[command(subcommand)]
     Config(config::ConfigCommand),
-    /// The authentication service: answers PAM (Unix socket) and applications (HTTP)
+    /// The authentication service: answers PAM (Unix socket), applications (HTTP) and
+    /// network gear (RADIUS)
     Serve(crate::serve::ServeArgs),
-    /// Add, list, rotate and remove the service's API clients
+    /// Add, list, rotate and remove the service's API clients (`list` also shows the
+    /// RADIUS clients of the config)
     #[command(subcommand)]
     Client(client::ClientCommand),
 }

@@ -1,12 +1,13 @@
 //! `mfa-console serve`: the authentication service. It answers "is this code right for
-//! this user?" for local PAM modules (a Unix socket, one JSON object per line) and for
-//! applications (an HTTP JSON API, TLS off loopback), with the same decisions, lockout,
-//! replay guard and audit log as the console and every subcommand.
+//! this user?" for local PAM modules (a Unix socket, one JSON object per line), for
+//! applications (an HTTP JSON API, TLS off loopback) and for VPN gateways, firewalls and
+//! other network gear (RADIUS on UDP, `radius`), with the same decisions, lockout, replay
+//! guard and audit log as the console and every subcommand.
 //!
 //! It runs in the foreground (systemd `Type=simple`). SIGTERM and SIGINT stop accepting,
 //! finish the requests in flight and exit; SIGHUP re-reads the config file (mail
-//! settings, the TLS certificate, limits). Clients are looked up in the database on every
-//! request, so `client add|rotate|remove` take effect at once.
+//! settings, the TLS certificate, limits, the RADIUS clients). API clients are looked up
+//! in the database on every request, so `client add|rotate|remove` take effect at once.
 //!
 //! Every request runs on a bounded pool: at most `workers` verifications at once (a
 //! password check takes 19 MiB), at most `queue` waiting; beyond that the answer is 503.

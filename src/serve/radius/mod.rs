@@ -507,7 +507,7 @@ async fn decide(shared: &Arc<Shared>, job: &Job) -> Option<Vec<u8>> {
     };
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(
-        "serve: radius {label} user {}: {} ({ms:.1} ms)",
+        "serve: {label} user {}: {} ({ms:.1} ms)",
         crate::core::text::escape_control(&user_name),
         super::proto::summary(&answer)
     );
