@@ -260,6 +260,17 @@ fn main() {
             (name, Arc::new(p))
         })
         .collect();
+    // What one verification's durable write costs here: our store's empty write (its
+    // writer lock file, then an empty commit in redb's multi-writer mode).
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        core.store()
+            .write(|_| Ok::<_, mfa_console::store::StoreError>(()))
+            .unwrap();
+        times.push(t.elapsed());
+    }
+    figure("store_empty_durable_write_median", ms(median(times)), "ms");
     drop(core);
     let secret = dir.path().join("nas.secret");
     std::fs::write(&secret, SECRET).unwrap();
