@@ -506,6 +506,39 @@ mod tests {
         assert!(!unsigned.unwrap().message_authenticator_ok(b"s3cret", None));
     }
 
+    /// An Access-Request as radclient (FreeRADIUS 3.2.1) sent it, captured off loopback:
+    /// an independent implementation's Message-Authenticator (secret
+    /// xyzzy5461-shared-secret; the RFC 2865 §7.1 user and password).
+    #[test]
+    fn a_request_from_radclient_checks() {
+        let bytes = hex(
+            "012e004a7761073c75c3fc4f057ab99dd15863e101066e656d6f02129401271b3cb44414648063ed479b18460406c0a801100506000000035012a2ecc5757ed3af34679df05bd3f58012",
+        );
+        let p = Packet::decode(&bytes).unwrap();
+        assert_eq!((p.code, p.identifier), (ACCESS_REQUEST, 0x2e));
+        assert_eq!(p.user_name(), Some("nemo"));
+        assert!(p.message_authenticator_ok(b"xyzzy5461-shared-secret", None));
+        assert!(!p.message_authenticator_ok(b"xyzzy5461-shared-secreT", None));
+        let pw = reveal_password(
+            p.get(attr::USER_PASSWORD).unwrap(),
+            b"xyzzy5461-shared-secret",
+            &p.authenticator,
+        )
+        .unwrap();
+        assert_eq!(pw.as_str(), "arctangent");
+        // Signing the same attributes again gives radclient's bytes.
+        let attrs: Vec<_> = p.attributes[..p.attributes.len() - 1].to_vec();
+        let again = encode_request(
+            p.identifier,
+            p.authenticator,
+            attrs,
+            b"xyzzy5461-shared-secret",
+            true,
+        )
+        .unwrap();
+        assert_eq!(again, bytes);
+    }
+
     #[test]
     fn a_response_is_signed_both_ways() {
         let req = Packet::decode(
