@@ -137,6 +137,32 @@ fn a_password_changed_between_challenge_and_code_makes_the_challenge_worthless()
 }
 
 #[test]
+fn a_user_with_email_only_is_sent_a_code_with_the_challenge() {
+    let org = Org::new();
+    org.method(Method::Email, true);
+    org.add_user("bob", Some("another fine passphrase 4"));
+    org.enroll_email("bob");
+    let (_s, addr) = serve_radius(&org, &[("vpn", "127.0.0.1", "password-and-code")]);
+    let mut n = Nas::new(addr);
+    let before = org.emls().len();
+    let c = n.ask("bob", "another fine passphrase 4", None);
+    assert!(c.is_challenge(), "{c:?}");
+    assert!(c.message().starts_with("A code was sent to b"), "{c:?}");
+    assert!(c.message().ends_with("Verification code:"), "{c:?}");
+    let emls = wait_for("the code's message", || {
+        let e = org.emls();
+        (e.len() > before).then_some(e)
+    });
+    let code = harness::code_in_eml(emls.last().unwrap());
+    let a = n.ask("bob", &code, c.state.as_deref());
+    assert!(a.is_accept(), "{a:?}");
+    // A wrong password sends nothing.
+    let bad = n.ask("bob", "not his password at all", None);
+    assert_generic_reject(&bad);
+    assert_eq!(org.emls().len(), before + 1);
+}
+
+#[test]
 fn append_mode_takes_password_and_code_in_one_field() {
     let (org, totp) = alice();
     let (_s, addr) = serve_radius(&org, &[("fw", "127.0.0.1", "append")]);

@@ -285,7 +285,19 @@ impl Core {
         caller: &Caller,
         req: &ServiceRequest,
     ) -> Result<ServiceAnswer> {
-        let Some((norm, password_ok)) = self.service_prelude(caller, req)? else {
+        let prepared = self.service_prepare(caller, req)?;
+        self.service_email_code_prepared(caller, req, &prepared)
+    }
+
+    /// [`Core::service_email_code`] with the first factor already prepared (by
+    /// [`Core::service_prepare`], or [`Core::service_prepare_proven`] for a challenge).
+    pub fn service_email_code_prepared(
+        &self,
+        caller: &Caller,
+        req: &ServiceRequest,
+        prepared: &Prepared,
+    ) -> Result<ServiceAnswer> {
+        let Some((norm, password_ok)) = prepared.checked.clone() else {
             return Ok(ServiceAnswer::Refused {
                 unknown_user: caller.mode() == ClientMode::CodeOnly,
             });

@@ -439,10 +439,20 @@ pub(crate) async fn settle(
                     Err(e) => Step::Done(Outcome::Failed(e)),
                 }
             }
-            Work::EmailCode => Step::Done(match core.service_email_code(&caller, &req) {
-                Ok(answer) => Outcome::Answered(answer),
-                Err(e) => Outcome::Failed(e),
-            }),
+            Work::EmailCode => {
+                let answer = match &first {
+                    FirstFactor::AsTheModeSays => core.service_email_code(&caller, &req),
+                    FirstFactor::Proven(p) => core
+                        .service_prepare_proven(&caller, &req, p)
+                        .and_then(|prepared| {
+                            core.service_email_code_prepared(&caller, &req, &prepared)
+                        }),
+                };
+                Step::Done(match answer {
+                    Ok(answer) => Outcome::Answered(answer),
+                    Err(e) => Outcome::Failed(e),
+                })
+            }
         };
         (username, step, proof)
     })

@@ -463,6 +463,7 @@ async fn decide(shared: &Arc<Shared>, job: &Job) -> Option<Vec<u8>> {
     };
     let name_for_request = user_name.clone();
     let started = Instant::now();
+    let (caller_again, context_again) = (caller.clone(), context.clone());
     let settled = super::settle(shared, Work::Verify, caller, first, move |_| {
         Ok(ServiceRequest {
             username: name_for_request,
@@ -533,11 +534,59 @@ async fn decide(shared: &Arc<Shared>, job: &Job) -> Option<Vec<u8>> {
                 secret,
             )
         }
-        ServiceAnswer::CodeRequired { .. } => {
+        ServiceAnswer::CodeRequired { methods, .. } => {
             let Some(proof) = proof.filter(|_| c.mode != RadiusMode::CodeOnly) else {
                 // Code-only with an empty User-Password.
                 return reject("A verification code is required.");
             };
+            // A user with email as the only method gets the code by email now, as the
+            // PAM module offers it: the NAS has no way to ask for one.
+            let mut prompt = CODE_PROMPT.to_string();
+            if methods == [crate::store::Method::Email] {
+                let name = user_name.clone();
+                let sent = super::settle(
+                    shared,
+                    Work::EmailCode,
+                    caller_again,
+                    FirstFactor::Proven(proof.clone()),
+                    move |_| {
+                        Ok(ServiceRequest {
+                            username: name,
+                            password: None,
+                            code: None,
+                            context: context_again,
+                        })
+                    },
+                )
+                .await;
+                match sent {
+                    Settled::Done {
+                        outcome: Outcome::Answered(ServiceAnswer::CodeSent { email, .. }),
+                        ..
+                    } => prompt = format!("A code was sent to {email}. {CODE_PROMPT}"),
+                    Settled::Done {
+                        outcome: Outcome::Answered(ServiceAnswer::Throttled { .. }),
+                        ..
+                    } => {
+                        prompt = format!(
+                            "A code was sent by email less than 30 s ago; type that one. {CODE_PROMPT}"
+                        )
+                    }
+                    Settled::Done {
+                        outcome: Outcome::Failed(e),
+                        ..
+                    } => {
+                        warn(&format!(
+                            "radius: the email code for a request from {} was not sent: {e}",
+                            c.name
+                        ));
+                        return reject(
+                            "The code could not be sent by email; try again later or ask your administrator.",
+                        );
+                    }
+                    _ => return reject(GENERIC_REFUSAL),
+                }
+            }
             let opened = r.lock_challenges().open(
                 Challenge {
                     client: c.name.clone(),
@@ -550,7 +599,7 @@ async fn decide(shared: &Arc<Shared>, job: &Job) -> Option<Vec<u8>> {
             );
             match opened {
                 Ok(state) => {
-                    let mut attrs = message_attrs(CODE_PROMPT);
+                    let mut attrs = message_attrs(&prompt);
                     attrs.push((attr::STATE, state.to_vec()));
                     // RFC 2869 §5.10 Prompt: 0 = do not echo the answer.
                     attrs.push((76, 0u32.to_be_bytes().to_vec()));
