@@ -162,6 +162,16 @@ pub struct PasswordProof {
     against: String,
 }
 
+#[cfg(test)]
+impl PasswordProof {
+    pub(crate) fn for_tests(norm: &str) -> Self {
+        Self {
+            norm: norm.to_string(),
+            against: "$argon2id$test".to_string(),
+        }
+    }
+}
+
 impl std::fmt::Debug for PasswordProof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordProof")

@@ -144,6 +144,85 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
 
+    fn challenge(user: &str, expires: Instant) -> Challenge {
+        Challenge {
+            client: "vpn".into(),
+            source: "192.0.2.1".parse().unwrap(),
+            user_name: user.into(),
+            proof: PasswordProof::for_tests(user),
+            expires,
+        }
+    }
+
+    #[test]
+    fn a_challenge_is_taken_once_before_it_expires_by_its_client_and_user_only() {
+        let mut c = Challenges::default();
+        let t = Instant::now();
+        let src: IpAddr = "192.0.2.1".parse().unwrap();
+        let s = c
+            .open(challenge("alice", t + CHALLENGE_LIFETIME), t)
+            .unwrap();
+        assert!(c.take(&s, "vpn", src, "alice", t).is_some());
+        assert!(c.take(&s, "vpn", src, "alice", t).is_none(), "single use");
+        let s = c
+            .open(challenge("alice", t + CHALLENGE_LIFETIME), t)
+            .unwrap();
+        assert!(
+            c.take(&s, "vpn", src, "alice", t + CHALLENGE_LIFETIME)
+                .is_none(),
+            "expired"
+        );
+        let s = c
+            .open(challenge("alice", t + CHALLENGE_LIFETIME), t)
+            .unwrap();
+        assert!(
+            c.take(&s, "other", src, "alice", t).is_none(),
+            "another client"
+        );
+        assert!(
+            c.take(&s, "vpn", src, "alice", t).is_none(),
+            "used up by the miss"
+        );
+        let s = c
+            .open(challenge("alice", t + CHALLENGE_LIFETIME), t)
+            .unwrap();
+        assert!(c.take(&s, "vpn", src, "bob", t).is_none(), "another user");
+        let s = c
+            .open(challenge("alice", t + CHALLENGE_LIFETIME), t)
+            .unwrap();
+        let elsewhere: IpAddr = "192.0.2.2".parse().unwrap();
+        assert!(
+            c.take(&s, "vpn", elsewhere, "alice", t).is_none(),
+            "another source"
+        );
+        assert!(
+            c.take(&[1, 2, 3], "vpn", src, "alice", t).is_none(),
+            "not a State"
+        );
+    }
+
+    #[test]
+    fn challenges_are_bounded_and_expired_ones_make_room() {
+        let mut c = Challenges::default();
+        let t = Instant::now();
+        let mut states = std::collections::HashSet::new();
+        for _ in 0..MAX_CHALLENGES {
+            let s = c
+                .open(challenge("alice", t + Duration::from_secs(1)), t)
+                .unwrap();
+            assert!(states.insert(s), "every State is new");
+        }
+        assert!(
+            c.open(challenge("alice", t + CHALLENGE_LIFETIME), t)
+                .is_err()
+        );
+        let later = t + Duration::from_secs(2);
+        assert!(
+            c.open(challenge("alice", later + CHALLENGE_LIFETIME), later)
+                .is_ok()
+        );
+    }
+
     #[test]
     fn a_retransmission_gets_the_same_answer_within_the_window_only() {
         let mut d = Duplicates::default();
