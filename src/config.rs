@@ -545,6 +545,27 @@ impl Config {
             }
         }
         v.push(("From", self.mail.from.clone()));
+        if self.serve.radius_listen.is_some() || !self.serve.radius_clients.is_empty() {
+            v.push((
+                "RADIUS",
+                match self.serve.radius_listen {
+                    Some(a) => format!("serve answers on {a} (UDP)"),
+                    None => "off: set radius_listen in [serve] (or serve --radius-listen)".into(),
+                },
+            ));
+        }
+        for c in &self.serve.radius_clients {
+            v.push((
+                "RADIUS client",
+                format!(
+                    "{} from {}, {}, shared secret in {} (readable by this account only)",
+                    c.name,
+                    c.network,
+                    c.mode.as_str(),
+                    c.secret_file.display()
+                ),
+            ));
+        }
         let overridden = self.mail.templates.overridden();
         v.push((
             "Templates",

@@ -523,6 +523,12 @@ fn client_list_shows_radius_clients_beside_api_clients() {
         client_table("vpn-gw1", "192.0.2.10", &file, "password-and-code"),
         client_table("wifi", "10.1.0.0/16", &file, "code-only")
     ));
+    let check = org.cli_ok(&["config", "check"]);
+    assert!(
+        check.contains("vpn-gw1 from 192.0.2.10, password-and-code, shared secret in"),
+        "{check}"
+    );
+    assert!(!check.contains(SECRET), "never the secret: {check}");
     let table = org.cli_ok(&["client", "list"]);
     for word in [
         "web",
