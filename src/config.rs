@@ -556,7 +556,7 @@ impl Config {
         }
         for c in &self.serve.radius_clients {
             v.push((
-                "RADIUS client",
+                "RADIUS NAS",
                 format!(
                     "{} from {}, {}, shared secret in {} (readable by this account only)",
                     c.name,
