@@ -490,7 +490,7 @@ fn tab_toggles_focus_between_navigation_and_pane() {
     let mut app = env.app();
     sign_in(&mut app, "admin", ADMIN_PW);
     let nav_footer = "Enter/Tab open pane";
-    let pane_footer = "Tab navigation";
+    let pane_footer = "Tab menu";
     assert!(screen(&app).contains(nav_footer));
     press(&mut app, KeyCode::Tab);
     let s = screen(&app);

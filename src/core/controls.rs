@@ -105,6 +105,22 @@ impl PolicyKey {
         }
     }
 
+    /// For a setting with two values, the other one (what toggling it sets); `None` for
+    /// a number, which is typed.
+    pub fn toggled(self, p: &Policy) -> Option<&'static str> {
+        match self {
+            PolicyKey::Enforcement => Some(match p.enforcement {
+                Enforcement::Optional => "required",
+                Enforcement::Required => "optional",
+            }),
+            PolicyKey::EnrollmentCodeRequired => Some(match p.first_enrollment {
+                FirstFactorEnrollment::AnyoneSignedIn => "yes",
+                FirstFactorEnrollment::WithEnrollmentCode => "no",
+            }),
+            _ => None,
+        }
+    }
+
     /// Applies `value` to `p`, or says what is allowed.
     pub fn apply(self, p: &mut Policy, value: &str) -> Result<()> {
         let v = value.trim().to_ascii_lowercase();

@@ -2,8 +2,10 @@
 
 use zeroize::Zeroizing;
 
-use super::app::{Act, App, Apply, Ctx, Screen};
+use super::app::{Act, App, Ctx, Screen, Target};
+use super::pane::Loaded;
 use super::popup::Popup;
+use super::strings;
 use crate::core::controls::{PolicyKey, method_name};
 use crate::core::{Actor, CoreError, UserChange};
 use crate::store::{Method, Role};
@@ -52,7 +54,7 @@ impl Pending {
         };
         let label = self.label();
         let again = self.clone();
-        ctx.spawn(&label, move |core| {
+        ctx.run(Target::Pending, "act", &label, move |core| {
             let actor = Actor::User(&session);
             let me = session.username().to_string();
             let result: Result<String, CoreError> = match &again {
@@ -111,8 +113,69 @@ impl Pending {
                     .regenerate_recovery_codes(actor, &me)
                     .map(|codes| codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")),
             };
-            Box::new(move |app: &mut App| finish(app, again, result)) as Apply
+            (again, result)
         });
+    }
+
+    /// The confirmation an act asks for: title, what it will do, and whether it is
+    /// destructive (then the dialog starts on Cancel).
+    pub fn confirmation(&self) -> (String, Vec<String>, bool) {
+        match self {
+            Pending::ResetMfa(u) => (
+                "Reset MFA".into(),
+                vec![strings::reset_mfa_what(u), strings::RESET_MFA_EFFECT.into()],
+                true,
+            ),
+            Pending::Unlock(u) => ("Unlock".into(), vec![strings::unlock_what(u)], false),
+            Pending::SetDisabled(u, true) => (
+                "Disable account".into(),
+                vec![strings::disable_what(u)],
+                true,
+            ),
+            Pending::SetDisabled(u, false) => (
+                "Enable account".into(),
+                vec![strings::enable_what(u)],
+                false,
+            ),
+            Pending::SetRole(u, r) => (
+                "Change role".into(),
+                vec![strings::role_what(u, crate::core::users::role_name(*r))],
+                *r == Role::Admin,
+            ),
+            Pending::TempPassword(u, _) => (
+                "Set temporary password".into(),
+                vec![strings::temp_password_what(u)],
+                true,
+            ),
+            Pending::DeleteUser(u) => ("Delete user".into(), vec![strings::delete_what(u)], true),
+            Pending::RemoveEnrollment(_) => (
+                "Remove enrollment".into(),
+                vec![strings::REMOVE_ENROLLMENT.into()],
+                true,
+            ),
+            Pending::RegenerateRecovery => (
+                "New recovery codes".into(),
+                vec![strings::REGENERATE_RECOVERY.into()],
+                true,
+            ),
+            Pending::SetPolicy { key, value } => (
+                strings::CHANGE_POLICY.into(),
+                vec![strings::policy_change(key.name(), "", value)],
+                false,
+            ),
+            Pending::SetMethod { method, on, .. } => (
+                strings::method_on_title(*method).into(),
+                vec![format!(
+                    "{} → {}",
+                    method_name(*method),
+                    if *on { "on" } else { "off" }
+                )],
+                !*on,
+            ),
+            Pending::OpenControls | Pending::MethodOffDialog { .. } | Pending::TrustDevice => {
+                ("Confirm".into(), Vec::new(), false)
+            }
+        }
     }
 
     fn label(&self) -> String {
@@ -126,7 +189,11 @@ impl Pending {
     }
 }
 
-fn finish(app: &mut App, done: Pending, result: Result<String, CoreError>) {
+/// The end of an act: its message, the dialog it leads to, and the panes told.
+pub fn finish(app: &mut App, r: Loaded) {
+    let Some((done, result)) = r.take::<(Pending, Result<String, CoreError>)>() else {
+        return;
+    };
     match result {
         Ok(text) => {
             match &done {
@@ -146,11 +213,6 @@ fn finish(app: &mut App, done: Pending, result: Result<String, CoreError>) {
             app.ctx.session.as_ref(),
             done,
         ))),
-        Err(e) => {
-            if let (Pending::OpenControls, Screen::Main(m)) = (&done, &mut app.screen) {
-                m.controls_denied();
-            }
-            app.ctx.act(Act::Error(e.to_string()))
-        }
+        Err(e) => app.ctx.act(Act::Error(e.to_string())),
     }
 }

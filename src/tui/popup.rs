@@ -4,13 +4,14 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{Act, App, Apply, Ctx};
 use super::input::TextInput;
 use super::pending::Pending;
 use super::strings;
 use super::theme::Theme;
+use super::widgets::{buttons, centered, frame};
 use crate::core::controls::method_name;
 use crate::core::{CodeKind, Core, CoreError, NewUser, Session};
 use crate::store::{Method, Role};
@@ -90,49 +91,6 @@ pub struct Choice {
     selected: usize,
 }
 
-/// A rectangle `w`×`h` centred in `area`, clipped to it.
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
-}
-
-/// A rounded, titled box over whatever was drawn there; returns the inside.
-pub fn frame(f: &mut Frame, area: Rect, title: &str, theme: &Theme, danger: bool) -> Rect {
-    f.render_widget(Clear, area);
-    let block = Block::bordered()
-        .border_type(BorderType::Rounded)
-        .border_style(if danger {
-            theme.error()
-        } else {
-            theme.focus_border()
-        })
-        .title(Span::styled(format!(" {title} "), theme.title()));
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    inner
-}
-
-fn buttons(focus_confirm: bool, focus_cancel: bool, confirm: &str, theme: &Theme) -> Line<'static> {
-    let b = |label: &str, on: bool| {
-        if on {
-            Span::styled(format!("[ {label} ]"), theme.selected())
-        } else {
-            Span::styled(format!("  {label}  "), theme.text())
-        }
-    };
-    Line::from(vec![
-        b(confirm, focus_confirm),
-        Span::raw("   "),
-        b("Cancel", focus_cancel),
-    ])
-}
-
 impl Popup {
     pub fn help(keys: Vec<(String, String)>) -> Popup {
         Popup::Help { keys, scroll: 0 }
@@ -156,6 +114,19 @@ impl Popup {
             then: ConfirmThen::Run(then),
             danger,
         })
+    }
+
+    /// The confirmation of `p`, its text from the act itself.
+    pub fn confirm_pending(p: Pending) -> Popup {
+        let (title, lines, danger) = p.confirmation();
+        Popup::confirm(&title, lines, p, danger)
+    }
+
+    /// The same, naming what the act is about ("Authenticator app \"phone\"").
+    pub fn confirm_pending_about(p: Pending, what: &str) -> Popup {
+        let (title, mut lines, danger) = p.confirmation();
+        lines.insert(0, strings::about(what));
+        Popup::confirm(&title, lines, p, danger)
     }
 
     pub fn confirm_method_off(method: Method, mfa_goes_off: bool) -> Popup {
@@ -307,17 +278,9 @@ impl Popup {
                 KeyCode::Esc => ctx.act(Act::Pop),
                 KeyCode::Enter => {
                     if let Some((label, p)) = c.options.get(c.selected) {
+                        let _ = label;
                         ctx.act(Act::Pop);
-                        let what = match p {
-                            Pending::SetRole(u, _) => format!("Make {u} {label}?"),
-                            _ => format!("{label}?"),
-                        };
-                        ctx.act(Act::Push(Popup::confirm(
-                            &c.title,
-                            vec![what],
-                            p.clone(),
-                            false,
-                        )));
+                        ctx.act(Act::Push(Popup::confirm_pending(p.clone())));
                     }
                 }
                 _ => {}
@@ -413,12 +376,11 @@ impl Confirm {
     fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
         match key.code {
             KeyCode::Esc => ctx.act(Act::Pop),
-            KeyCode::Tab | KeyCode::Down | KeyCode::Right => {
-                self.focus = (self.focus + 1) % self.slots()
-            }
-            KeyCode::BackTab | KeyCode::Up | KeyCode::Left => {
-                self.focus = (self.focus + self.slots() - 1) % self.slots()
-            }
+            KeyCode::Tab => self.focus = (self.focus + 1) % self.slots(),
+            KeyCode::BackTab => self.focus = (self.focus + self.slots() - 1) % self.slots(),
+            // Arrows stop at the ends: Right on Cancel stays on Cancel.
+            KeyCode::Down | KeyCode::Right => self.focus = (self.focus + 1).min(self.slots() - 1),
+            KeyCode::Up | KeyCode::Left => self.focus = self.focus.saturating_sub(1),
             KeyCode::Char(' ') if self.checkbox.is_some() && self.focus == 0 => {
                 if let Some((_, v)) = &mut self.checkbox {
                     *v = !*v;
@@ -775,6 +737,11 @@ impl InputPopup {
                     InputThen::Policy(k) => Pending::SetPolicy { key: *k, value },
                 };
                 self.input.clear();
+                // A temporary password is confirmed like the other acts on a user.
+                if matches!(p, Pending::TempPassword(..)) {
+                    ctx.act(Act::Push(Popup::confirm_pending(p)));
+                    return;
+                }
                 p.run(ctx);
             }
             _ => {

@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::input::TextInput;
-use super::popup::{centered, frame};
 use super::theme::Theme;
+use super::widgets::{centered, frame};
 use crate::core::controls::method_name;
 use crate::core::{Channel, CodeKind, CoreError, PendingPasswordChange, PendingSignIn, SignInStep};
 use crate::store::Method;
@@ -27,6 +27,13 @@ enum Step {
     NewPassword(PendingPasswordChange),
     Activate,
 }
+
+/// The other ways to finish the code step, for the `?` help.
+pub const CODE_KEYS_HELP: &[(&str, &str)] = &[
+    ("F2", "other method"),
+    ("F3", "send email code"),
+    ("F4", "recovery code"),
+];
 
 pub struct SignInScreen {
     step: Step,
@@ -198,7 +205,7 @@ impl SignInScreen {
             }
             Step::NewPassword(pending) => {
                 if self.new1.value() != self.new2.value() {
-                    self.error = Some("The two passwords differ: type them again.".into());
+                    self.error = Some(super::strings::PASSWORDS_DIFFER.into());
                     self.new1.clear();
                     self.new2.clear();
                     self.focus = 0;
@@ -215,7 +222,7 @@ impl SignInScreen {
             }
             Step::Activate => {
                 if self.new1.value() != self.new2.value() {
-                    self.error = Some("The two passwords differ: type them again.".into());
+                    self.error = Some(super::strings::PASSWORDS_DIFFER.into());
                     self.new1.clear();
                     self.new2.clear();
                     self.focus = 2;

@@ -42,3 +42,167 @@ pub fn role_changed(role: &str) -> String {
         format!("Your role is now {role}: the administration panes are closed.")
     }
 }
+
+pub const PASSWORDS_DIFFER: &str = "The two passwords differ: type them again.";
+pub const CANCEL: &str = "Cancel";
+pub const LOADING: &str = "Loading…";
+pub const LOADING_ROSTER: &str = "Loading the roster…";
+pub const NEVER: &str = "never";
+
+// --- the main screen ---
+pub const MUST_ENROLL_NOW: &str =
+    "MFA is required and your grace period has ended: set up a method now.";
+pub fn must_enroll(days: i64) -> String {
+    format!("MFA is required: set it up now ({days} day(s) of grace left).")
+}
+pub fn signed_in_with_recovery(left: usize) -> String {
+    format!("Signed in with a recovery code: {left} left. Make new ones in Configure my MFA (g).")
+}
+pub const ACCOUNT_ENDED: &str = "Signed out: this account was disabled or removed.";
+pub const HELP_SIGN_IN_CODE: &str = "Sign-in (code step)";
+pub fn signed_in_as(user: &str) -> String {
+    format!("Signed in as {user}.")
+}
+pub const HOME_MFA_ON: &str = "Your organization uses multi-factor authentication: open \"Configure my MFA\" to set up or change your methods.";
+pub const HOME_MFA_OFF: &str =
+    "Multi-factor authentication is off for your organization: there is nothing to configure.";
+pub const PRESS_ENTER_TO_SIGN_OUT: &str = "Press Enter to sign out.";
+
+// --- Clients ---
+pub const CLIENTS_HELP: &str = "Clients (read-only: `mfa-console client` changes them)";
+pub const NO_CLIENTS: &str = "No API clients yet. Applications and hosts ask `mfa-console serve` with a key of their own; add one at the command line (the key is shown once):";
+pub const CLIENT_ADD_COMMAND: &str = "  mfa-console client add NAME --mode MODE";
+pub const CLIENT_ADD_MODES: &str = "  MODE: code-only or password-and-code";
+pub const CLIENTS_PAM: &str = "Local PAM modules need no key: they use the service's Unix socket.";
+pub fn clients_summary(n: usize) -> String {
+    format!(
+        "{n} client(s); requests and refusals today (UTC). Add, rotate or remove them with `mfa-console client`."
+    )
+}
+pub fn client_detail(name: &str, created: &str, last: &str) -> String {
+    format!("{name}: created {created}, last request {last}.")
+}
+
+// --- Audit log ---
+pub fn audit_summary(shown: usize, total: u64) -> String {
+    if total as usize > shown {
+        format!("Newest {shown} of {total} events. / to filter; `mfa-console audit` has them all.")
+    } else {
+        format!("{shown} events, newest first. / to filter, Enter for details.")
+    }
+}
+pub fn audit_event_title(seq: u64) -> String {
+    format!("Audit event {seq}")
+}
+pub fn audit_event_lines(
+    time: &str,
+    actor: &str,
+    kind: &str,
+    subject: &str,
+    details: &str,
+) -> Vec<String> {
+    vec![
+        format!("Time     {time}"),
+        format!("Actor    {actor}"),
+        format!("Event    {kind}"),
+        format!("Subject  {subject}"),
+        String::new(),
+        if details.is_empty() {
+            "No details.".to_string()
+        } else {
+            details.to_string()
+        },
+    ]
+}
+
+// --- Security Controls ---
+pub const CONTROLS_LOCKED: &str = "MFA is on: confirm it is you (your password, and a code if you have MFA) to open Security Controls. Press Enter.";
+pub const METHOD_HINT: &str = "Space turns the method on or off.";
+pub fn allowed(what: &str) -> String {
+    format!("Allowed: {what}.")
+}
+pub const NO_INTEGRATIONS: &str = "  (no account looks like an integration)";
+pub fn and_more_in_users(n: usize) -> String {
+    format!("  … and {n} more (see Users)")
+}
+pub const USERS_WILL_SEE_WIZARD: &str = "Users will then see \"Configure my MFA\".";
+pub fn method_on_title(m: crate::store::Method) -> &'static str {
+    match m {
+        crate::store::Method::Authenticator => "Turn on the authenticator app method",
+        crate::store::Method::Email => "Turn on email codes",
+    }
+}
+pub const CHANGE_POLICY: &str = "Change the policy";
+pub fn policy_change(label: &str, old: &str, new: &str) -> String {
+    if old.is_empty() {
+        format!("Set {label} to {new} for the whole organization?")
+    } else {
+        format!("{label}: {old} → {new}, for the whole organization?")
+    }
+}
+
+// --- Users ---
+pub const PROFILE_HELP: &str = "A user's profile";
+pub const ROSTER_TOOLS: &str = "/ filter · n only not configured · s sort · a add user";
+pub fn roster_share(configured: usize, people: usize, pct: f64) -> String {
+    format!("{configured} of {people} configured · {pct:.1} %")
+}
+pub fn roster_share_short(pct: f64) -> String {
+    format!("{pct:.1} % configured")
+}
+pub fn roster_shown(shown: usize, only_not_configured: bool, sort: &str, desc: bool) -> String {
+    format!(
+        "{shown} shown{} · by {sort} {}",
+        if only_not_configured { " (n)" } else { "" },
+        if desc { "↓" } else { "↑" }
+    )
+}
+
+// --- Configure my MFA ---
+pub const WIZARD_METHOD_OFF: &str =
+    "An administrator turned this method off meanwhile: the wizard closed and nothing was saved.";
+pub const PREPARING_QR: &str = "Preparing the QR code…";
+pub const CHECKING_CODE: &str = "Checking the code…";
+pub const SENDING_CODE: &str = "Sending a code…";
+pub const LEFT_WIZARD: &str = "Left the wizard; nothing was saved.";
+pub const APP_SAVED: &str = "Authenticator app saved: you will be asked for its code at sign-in.";
+pub const EMAIL_SAVED: &str = "Email verification saved: codes will go to this address.";
+pub const WIZARD_EMAIL_CODE_HELP: &str = "Configure my MFA (email code step)";
+pub fn sign_in_again_after(msg: &str) -> String {
+    format!("{msg} Sign out and in again to continue.")
+}
+
+// --- confirmations (built from the act) ---
+pub fn about(what: &str) -> String {
+    format!("{what}:")
+}
+pub fn reset_mfa_what(u: &str) -> String {
+    format!(
+        "Remove every MFA credential of {u}: authenticators, email verification, recovery codes, pending codes and remembered devices."
+    )
+}
+pub const RESET_MFA_EFFECT: &str =
+    "It takes effect at once; they will be told by mail and must configure MFA again.";
+pub fn unlock_what(u: &str) -> String {
+    format!("Let {u} sign in again now?")
+}
+pub fn disable_what(u: &str) -> String {
+    format!("{u} will not be able to sign in until enabled again.")
+}
+pub fn enable_what(u: &str) -> String {
+    format!("Let {u} sign in again?")
+}
+pub fn role_what(u: &str, role: &str) -> String {
+    format!("Make {u} {role}?")
+}
+pub fn temp_password_what(u: &str) -> String {
+    format!(
+        "Set the temporary password for {u}? Their current password stops working at once; they must change this one at their next sign-in."
+    )
+}
+pub fn delete_what(u: &str) -> String {
+    format!("Delete {u} and all of their MFA settings? This cannot be undone.")
+}
+pub const REMOVE_ENROLLMENT: &str = "Remove it? You will not be asked for its codes any more.";
+pub const REGENERATE_RECOVERY: &str =
+    "Make 10 new recovery codes? The old ones stop working at once.";
