@@ -368,3 +368,95 @@ fn wrong_codes_get_the_generic_message_then_the_lockout_with_its_end() {
     );
     assert!(screen.contains("UTC"), "{screen}");
 }
+
+/// A closed terminal (the window closed, `tmux kill-session`) ends a demo the way `q`
+/// does: its temporary folder is removed.
+#[test]
+#[allow(unsafe_code)]
+fn a_closed_terminal_ends_the_demo_and_removes_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_mfa-console"));
+    cmd.arg("--demo");
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("TMPDIR", tmp.path());
+    cmd.env_remove("MFA_CONSOLE_DB");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    // Read on this thread (no second handle on the terminal), so that dropping the
+    // master closes the terminal for real.
+    let fd = pty.master.as_raw_fd().unwrap();
+    let mut seen = String::new();
+    let mut drain = |for_: Duration, seen: &mut String| {
+        let until = Instant::now() + for_;
+        while Instant::now() < until {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; the fd stays open while `pty.master` lives.
+            let ready = unsafe { libc::poll(&mut p, 1, 100) };
+            if ready > 0 {
+                let mut buf = [0u8; 8192];
+                // SAFETY: reads into a buffer of the length given.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    break;
+                }
+                seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+            }
+        }
+    };
+    let demo_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("mfa-console-demo-"))
+            })
+            .collect()
+    };
+    let start = Instant::now();
+    while !seen.contains("Demo ready") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the demo did not start: {seen}"
+        );
+        drain(Duration::from_millis(200), &mut seen);
+    }
+    // The console takes over the terminal.
+    drain(Duration::from_millis(1500), &mut seen);
+    assert_eq!(demo_dirs().len(), 1, "the demo folder is under TMPDIR");
+    // The terminal goes away.
+    drop(pty.master);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the console kept running without its terminal"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        demo_dirs().is_empty(),
+        "left behind: {:?} (the console ended with {status:?}); its log:\n{}",
+        demo_dirs(),
+        demo_dirs()
+            .first()
+            .and_then(|d| std::fs::read_to_string(d.join("mfa-console.log")).ok())
+            .unwrap_or_default()
+    );
+}

@@ -13,7 +13,7 @@ use mfa_console::core::{
 };
 use mfa_console::mail::{Mailer, Outbox};
 use mfa_console::store::{Method, Role};
-use mfa_console::tui::app::{App, Runner, Screen};
+use mfa_console::tui::app::{App, Msg, Runner, Screen};
 use mfa_console::tui::popup::Popup;
 use mfa_console::tui::theme::Theme;
 use ratatui::Terminal;
@@ -810,5 +810,246 @@ fn users_i_imports_a_csv_file_and_the_roster_shows_the_new_users() {
     assert!(
         s.contains("Nothing imported") && s.contains("line 2"),
         "{s}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The event flow
+// ---------------------------------------------------------------------------------------
+
+fn draw_at(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    let buf = t.backend().buffer();
+    buf.content
+        .chunks(usize::from(w))
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Users → bob's profile → Delete user: the dialog is up.
+fn delete_dialog_for_bob(app: &mut App) {
+    nav_down(app, 2); // Users
+    press(app, KeyCode::Enter);
+    press(app, KeyCode::Down);
+    press(app, KeyCode::Down); // bob
+    press(app, KeyCode::Enter);
+    assert!(screen(app).contains("Profile · bob"), "{}", screen(app));
+    for _ in 0..5 {
+        press(app, KeyCode::Down); // to "Delete user", the last action
+    }
+    press(app, KeyCode::Enter);
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Confirm(_)]),
+        "{}",
+        screen(app)
+    );
+}
+
+#[test]
+fn no_key_reaches_a_dialog_while_the_window_is_too_small() {
+    let (env, _alice) = Env::with_mfa();
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    delete_dialog_for_bob(&mut app);
+    // Confirm has the focus now; then the window shrinks.
+    press(&mut app, KeyCode::Left);
+    assert!(draw_at(&app, 60, 20).contains("Please enlarge it"));
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "typed while hidden");
+    assert_eq!(app.popups.len(), 1, "a hidden dialog took a key");
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    // Back to a usable size: the same dialog works again (and Cancel is safe).
+    draw_at(&app, 80, 24);
+    press(&mut app, KeyCode::Esc);
+    assert!(app.popups.is_empty());
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+}
+
+#[test]
+fn a_destructive_dialog_starts_on_cancel_and_arrows_do_not_wrap() {
+    let (env, _alice) = Env::with_mfa();
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    delete_dialog_for_bob(&mut app);
+    // Right on Cancel stays on Cancel (it used to wrap to Delete).
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty());
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    // Left stops on Confirm: Left twice, Enter deletes.
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        !env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+}
+
+#[test]
+fn a_temporary_password_is_confirmed_before_it_is_set() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Down); // bob
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Down); // Reset MFA, Disable, Change role, Temporary password
+    }
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "a fresh temporary secret 42");
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("not confirmed: {}", screen(&app))
+    };
+    assert!(c.lines.iter().any(|l| l.contains("bob")), "{:?}", c.lines);
+    // Cancel (the default): bob's own password still works.
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty());
+    let mut other = env.app();
+    sign_in(&mut other, "bob", BOB_PW);
+    assert!(is_main(&other), "{}", screen(&other));
+}
+
+#[test]
+fn a_two_valued_policy_change_is_confirmed_with_old_and_new_value() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down); // Enforcement
+    press(&mut app, KeyCode::Char(' '));
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("Space changed the policy at once: {}", screen(&app))
+    };
+    assert!(
+        c.lines.iter().any(|l| l.contains("optional → required")),
+        "{:?}",
+        c.lines
+    );
+    let before = env.core.organization().unwrap().policy.enforcement;
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(env.core.organization().unwrap().policy.enforcement, before);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Enter);
+    assert_ne!(env.core.organization().unwrap().policy.enforcement, before);
+}
+
+#[test]
+fn the_focused_pane_is_marked_and_the_menu_dims() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let s = screen(&app);
+    assert!(s.contains("▶ Menu") && !s.contains("▶ Overview"), "{s}");
+    press(&mut app, KeyCode::Tab);
+    let s = screen(&app);
+    assert!(s.contains("▶ Overview") && !s.contains("▶ Menu"), "{s}");
+}
+
+#[test]
+fn a_wizard_whose_method_is_turned_off_elsewhere_says_why_it_closed() {
+    let env = Env::new();
+    env.add("alice", Role::Member, Some(ALICE_PW));
+    env.authenticator_on();
+    env.core
+        .set_method(Actor::Operator, Method::Email, true, false)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "alice", ALICE_PW);
+    // A member without a method lands in Configure my MFA.
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        screen(&app).contains("Scan the QR code"),
+        "{}",
+        screen(&app)
+    );
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    app.update(Msg::Tick);
+    let s = screen(&app);
+    assert!(!s.contains("Scan the QR code"), "{s}");
+    assert!(
+        notice(&app).contains("turned this method off"),
+        "{}",
+        notice(&app)
+    );
+}
+
+/// Results of background work: an older load that arrives after a newer one is dropped.
+#[test]
+fn an_older_load_never_overwrites_a_newer_one() {
+    let env = Env::new();
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let mut app = App::new(
+        env.db.clone(),
+        Some(Arc::clone(&env.core)),
+        Arc::clone(&env.mailer),
+        Theme { color: false },
+        Runner::Threads(tx),
+    );
+    let pump = |app: &mut App| {
+        // Until no work is running: sign-in and the pane loads.
+        while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            app.update(m);
+        }
+    };
+    sign_in(&mut app, "admin", ADMIN_PW);
+    pump(&mut app);
+    nav_down(&mut app, 2); // Users: its roster loads
+    pump(&mut app);
+    // A change, then two reloads: the first (older) result is held back.
+    env.add("zoe", Role::Member, None);
+    app.update(Msg::Tick);
+    let older = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    env.add("yann", Role::Member, None);
+    app.update(Msg::Tick);
+    let newer = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    app.update(newer);
+    assert!(roster_shows(&app, "yann"), "{}", screen(&app));
+    app.update(older);
+    assert!(
+        roster_shows(&app, "yann"),
+        "the older roster replaced the newer:\n{}",
+        screen(&app)
     );
 }

@@ -41,7 +41,9 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        ratatui::restore();
+        // A terminal that is gone cannot be restored; that is no reason to stop (and not
+        // a message anyone could read).
+        let _ = ratatui::try_restore();
     }
 }
 
@@ -84,7 +86,12 @@ pub fn run(
                     }
                 }
                 Ok(_) => {}
-                Err(_) => break,
+                // The terminal is gone (closed window, killed session): leave as if the
+                // user quit, so a demo's folder is removed.
+                Err(_) => {
+                    let _ = input_tx.send(Msg::Quit);
+                    break;
+                }
             }
         }
     });

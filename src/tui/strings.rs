@@ -160,7 +160,7 @@ pub fn roster_shown(shown: usize, only_not_configured: bool, sort: &str, desc: b
 
 // --- Configure my MFA ---
 pub const WIZARD_METHOD_OFF: &str =
-    "An administrator turned this method off meanwhile: the wizard closed and nothing was saved.";
+    "An administrator turned this method off meanwhile: nothing was saved.";
 pub const PREPARING_QR: &str = "Preparing the QR code…";
 pub const CHECKING_CODE: &str = "Checking the code…";
 pub const SENDING_CODE: &str = "Sending a code…";
