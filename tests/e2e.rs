@@ -394,7 +394,7 @@ fn a_closed_terminal_ends_the_demo_and_removes_its_folder() {
     // master closes the terminal for real.
     let fd = pty.master.as_raw_fd().unwrap();
     let mut seen = String::new();
-    let mut drain = |for_: Duration, seen: &mut String| {
+    let drain = |for_: Duration, seen: &mut String| {
         let until = Instant::now() + for_;
         while Instant::now() < until {
             let mut p = libc::pollfd {
