@@ -1895,3 +1895,23 @@ fn audit_exports_csv_newest_first_with_the_chain_hashes() {
     let hash = first.last().unwrap();
     assert_eq!(hash.len(), 64, "each row carries its chain hash: {first:?}");
 }
+
+/// A file with many bad rows: the first 20 are printed, then how many more there are.
+#[test]
+fn an_import_with_many_bad_rows_says_how_many_more_there_are() {
+    let org = Org::new();
+    let file = org.path("bad.csv");
+    let mut csv = String::from("username,email,name,role\n");
+    for i in 0..300 {
+        csv.push_str(&format!("user{i},not-an-address,User {i},member\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let a = org
+        .run(&["user", "import", file.to_str().unwrap()], None)
+        .failure();
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("line 2:") && err.contains("line 21:"), "{err}");
+    assert!(!err.contains("line 22:"), "{err}");
+    assert!(err.contains("… and 280 more"), "{err}");
+    assert!(!org.stdout(&["user", "list"]).contains("user0"));
+}

@@ -248,7 +248,7 @@ fn first_run_to_mfa_on_and_off_again() {
 
     // Users: alice configured, the others not.
     open_nav(&mut c, "Users");
-    let screen = c.wait_for("1 of 3 users configured");
+    let screen = c.wait_for("1 of 3 configured");
     assert!(screen.contains("✓ configured"), "{screen}");
     assert_eq!(
         screen.matches("⚠ not configured").count(),
@@ -272,7 +272,7 @@ fn first_run_to_mfa_on_and_off_again() {
     c.wait_for("MFA off");
 
     open_nav(&mut c, "Users");
-    c.wait_for("0 of 3 users configured");
+    c.wait_for("0 of 3 configured");
     let screen = c.text();
     assert_eq!(
         screen.matches("⚠ not configured").count(),

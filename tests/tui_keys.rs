@@ -1053,3 +1053,172 @@ fn an_older_load_never_overwrites_a_newer_one() {
         screen(&app)
     );
 }
+
+#[test]
+fn the_code_step_stays_in_view_beside_a_long_account_name() {
+    let env = Env::new();
+    let long = "alexandra.konstantinopoulou-whitfield";
+    env.add(long, Role::Member, Some(ALICE_PW));
+    env.authenticator_on();
+    let mut app = env.app();
+    sign_in(&mut app, long, ALICE_PW);
+    assert!(is_main(&app), "{}", screen(&app));
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    for (w, h) in [(80, 24), (100, 30), (200, 60)] {
+        let s = draw_at(&app, w, h);
+        assert!(s.contains("2. Type the 6-digit code"), "{w}×{h}:\n{s}");
+        assert!(s.contains("Code"), "{w}×{h}:\n{s}");
+    }
+}
+
+#[test]
+fn sign_in_alternatives_work_on_ctrl_letters_shown_on_the_code_screen() {
+    let (env, _alice) = Env::with_mfa();
+    let mut app = env.app();
+    type_text(&mut app, "alice");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, ALICE_PW);
+    press(&mut app, KeyCode::Enter);
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("Ctrl-R/F4"), "{s}");
+    ctrl(&mut app, 'r');
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("recovery codes"), "Ctrl-R did not switch:\n{s}");
+    assert!(is_sign_in(&app));
+    ctrl(&mut app, 'r');
+    assert!(draw_at(&app, 80, 24).contains("authenticator app shows"));
+    // On the first step, Ctrl-A opens the activation of an invited account.
+    press(&mut app, KeyCode::Esc);
+    ctrl(&mut app, 'a');
+    assert!(
+        draw_at(&app, 80, 24)
+            .to_lowercase()
+            .contains("activation code")
+    );
+}
+
+/// A signed-in user who re-authenticates with the code that just signed them in is told
+/// it was used, and to wait for the next one (at sign-in the answer stays generic).
+#[test]
+fn reauthentication_with_the_code_just_used_says_so() {
+    let (env, _alice) = Env::with_mfa();
+    let admin = env.enroll("admin");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popups.as_slice(), [Popup::Reauth(_)]));
+    type_text(&mut app, ADMIN_PW);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(s.contains("was just used"), "{s}");
+    assert!(!s.contains(GENERIC_REFUSAL), "{s}");
+}
+
+/// One re-authentication covers every sensitive act of an admin while it is fresh:
+/// deleting a user asks for it, the role change right after does not.
+#[test]
+fn one_reauthentication_covers_the_sensitive_admin_acts() {
+    let (env, _alice) = Env::with_mfa();
+    let admin = env.enroll("admin");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+    delete_dialog_for_bob(&mut app);
+    press(&mut app, KeyCode::Left); // Delete
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Reauth(_)]),
+        "deleting a user did not ask to re-authenticate:\n{}",
+        screen(&app)
+    );
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    type_text(&mut app, ADMIN_PW);
+    press(&mut app, KeyCode::Enter);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        !env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    // alice: Change role → admin, confirmed, with no second re-authentication.
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Down); // alice
+    press(&mut app, KeyCode::Enter);
+    assert!(screen(&app).contains("Profile · alice"), "{}", screen(&app));
+    for _ in 0..2 {
+        press(&mut app, KeyCode::Down); // Reset MFA, Disable, Change role
+    }
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Home); // admin is the first role
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Enter);
+    // Making someone admin starts on Cancel: Left to Confirm.
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty(), "{}", screen(&app));
+    let alice = env.core.users(Actor::Operator).unwrap();
+    assert!(
+        alice
+            .iter()
+            .any(|r| r.username == "alice" && r.role == "admin"),
+        "{}",
+        screen(&app)
+    );
+}
+
+/// A file with many bad rows: every one is listed in a dialog that scrolls, with the
+/// count; the path stays in its field underneath.
+#[test]
+fn import_errors_are_a_scrollable_list_and_the_path_stays() {
+    let env = Env::new();
+    let bad = env.db.parent().unwrap().join("many-bad.csv");
+    let mut csv = String::from("username,email,name,role\n");
+    for i in 0..300 {
+        csv.push_str(&format!("user{i},not-an-address,User {i},member\n"));
+    }
+    std::fs::write(&bad, csv).unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('i'));
+    type_text(&mut app, bad.to_str().unwrap());
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Message { lines, .. }) = app.popups.last() else {
+        panic!("no list: {}", screen(&app))
+    };
+    assert!(lines[0].contains("300 row(s) with errors"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("line 301:")),
+        "the last bad row is listed"
+    );
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("line 1 of 302"), "{s}");
+    press(&mut app, KeyCode::End);
+    assert!(draw_at(&app, 80, 24).contains("line 301:"));
+    press(&mut app, KeyCode::Enter);
+    // The path is still there: Enter tries the same file again.
+    assert!(screen(&app).contains("many-bad.csv"), "{}", screen(&app));
+}

@@ -269,6 +269,9 @@ impl Core {
                 for u in users_touched {
                     if tx.enrollments_of(u)?.is_empty() {
                         forget_user_mfa(tx, u)?;
+                        if !actor.is_user(u) {
+                            tx.clear_reauth_grants(u)?;
+                        }
                     }
                 }
                 tx.clear_all_trusted_devices()?;

@@ -218,6 +218,14 @@ impl Core {
         };
         self.store.write(|tx| {
             self.require_admin(tx, actor)?;
+            // Making someone admin (or any role change), a temporary password and
+            // disabling an account are sensitive: the one re-authentication covers them.
+            if change.role.is_some()
+                || change.temporary_password.is_some()
+                || change.disabled == Some(true)
+            {
+                self.require_reauth_while_mfa(tx, actor)?;
+            }
             let mut user = self.find_user(tx, username)?;
             let mut what = Vec::new();
             if change.unlock {
@@ -341,8 +349,12 @@ impl Core {
     pub fn reset_mfa_removing(&self, actor: Actor, username: &str) -> Result<MfaRemoved> {
         let (org, user, removed) = self.store.write(|tx| {
             self.require_admin(tx, actor)?;
+            self.require_reauth_while_mfa(tx, actor)?;
             let user = self.find_user(tx, username)?;
             let removed = forget_user_mfa(tx, user.id)?;
+            if !actor.is_user(user.id) {
+                tx.clear_reauth_grants(user.id)?;
+            }
             self.audit(
                 tx,
                 &actor.name(),
@@ -363,6 +375,7 @@ impl Core {
     pub fn remove_user(&self, actor: Actor, username: &str) -> Result<()> {
         self.store.write(|tx| {
             self.require_admin(tx, actor)?;
+            self.require_reauth_while_mfa(tx, actor)?;
             let user = self.find_user(tx, username)?;
             if let Actor::User(s) = actor
                 && s.user_id() == user.id
@@ -375,6 +388,7 @@ impl Core {
                 self.guard_last_admin(tx, &user)?;
             }
             forget_user_mfa(tx, user.id)?;
+            tx.clear_reauth_grants(user.id)?;
             tx.remove_activation_code(user.id)?;
             let norm = text::normalize_username(&user.username);
             tx.put_lockout(&norm, &Lockout::default())?;
@@ -456,7 +470,9 @@ impl MfaRemoved {
     }
 }
 
-/// Deletes every MFA credential of one user; says what went.
+/// Deletes every MFA credential of one user; says what went. A re-authentication the user
+/// holds stays: callers end those of other people (see [`Core::reset_mfa_removing`]), and
+/// an admin forgetting their own authenticator keeps the one they made for doing so.
 pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<MfaRemoved> {
     let enrollments = tx.enrollments_of(user)?;
     for e in &enrollments {
@@ -470,7 +486,6 @@ pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<MfaRem
     let enrollment_code = tx.remove_enrollment_code(user)?;
     let trusted_devices = tx.clear_trusted_devices(user)?;
     tx.remove_last_totp_step(user)?;
-    tx.clear_reauth_grants(user)?;
     Ok(MfaRemoved {
         enrollments: enrollments.len(),
         recovery_codes,

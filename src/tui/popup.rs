@@ -25,6 +25,8 @@ pub enum Popup {
         title: String,
         lines: Vec<String>,
         error: bool,
+        /// The first line shown, when there are more lines than fit.
+        scroll: usize,
     },
     Confirm(Confirm),
     Reauth(Reauth),
@@ -101,6 +103,7 @@ impl Popup {
             title: title.into(),
             lines,
             error,
+            scroll: 0,
         }
     }
 
@@ -203,11 +206,16 @@ impl Popup {
     }
 
     pub fn import_csv() -> Popup {
+        Popup::import_csv_from("")
+    }
+
+    /// The import dialog with `path` filled in (again, after a failed import).
+    pub fn import_csv_from(path: &str) -> Popup {
         Popup::Input(InputPopup {
             title: "Import users from a CSV file".into(),
             label: "File".into(),
-            help: "Header: username,email,name,role. All or nothing; each user is invited and gets an activation code by mail.".into(),
-            input: TextInput::new(),
+            help: strings::IMPORT_HELP.into(),
+            input: TextInput::with_value(path),
             then: InputThen::ImportCsv,
         })
     }
@@ -250,12 +258,19 @@ impl Popup {
                 KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
                 _ => ctx.act(Act::Pop),
             },
-            Popup::Message { .. } => {
-                if matches!(
-                    key.code,
-                    KeyCode::Enter | KeyCode::Esc | KeyCode::Char(' ') | KeyCode::Char('q')
-                ) {
-                    ctx.act(Act::Pop);
+            Popup::Message { lines, scroll, .. } => {
+                let last = lines.len().saturating_sub(1);
+                match key.code {
+                    KeyCode::Enter | KeyCode::Esc | KeyCode::Char(' ') | KeyCode::Char('q') => {
+                        ctx.act(Act::Pop)
+                    }
+                    KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(last),
+                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::PageDown => *scroll = (*scroll + 10).min(last),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                    KeyCode::Home => *scroll = 0,
+                    KeyCode::End => *scroll = last,
+                    _ => {}
                 }
             }
             Popup::RecoveryCodes(_) => {
@@ -321,13 +336,33 @@ impl Popup {
                 title,
                 lines,
                 error,
+                scroll,
             } => {
-                let r = centered(area, 70, (lines.len() as u16 + 6).min(20));
+                let r = centered(area, 76, (lines.len() as u16 + 6).min(area.height - 2));
                 let inner = frame(f, r, title, theme, *error);
-                let mut text: Vec<Line> = lines.iter().map(|l| Line::raw(l.clone())).collect();
-                text.push(Line::raw(""));
-                text.push(Line::styled("Enter to close", theme.dim()));
-                f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
+                let [body, foot] =
+                    Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
+                let text: Vec<Line> = lines
+                    .iter()
+                    .skip(*scroll)
+                    .map(|l| Line::raw(l.clone()))
+                    .collect();
+                f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
+                let more = lines.len() > body.height as usize;
+                f.render_widget(
+                    Paragraph::new(vec![
+                        Line::raw(""),
+                        Line::styled(
+                            if more {
+                                strings::message_scroll(*scroll + 1, lines.len())
+                            } else {
+                                strings::ENTER_TO_CLOSE.to_string()
+                            },
+                            theme.dim(),
+                        ),
+                    ]),
+                    foot,
+                );
             }
             Popup::RecoveryCodes(codes) => {
                 let r = centered(area, 60, codes.len() as u16 + 8);
@@ -633,7 +668,7 @@ impl AddUser {
                             if let Some(code) = &added.activation_code {
                                 lines.push(String::new());
                                 lines.push(format!("Activation code: {}", code.as_str()));
-                                lines.push("They sign in with it once (F2 on the sign-in screen) to choose a password.".into());
+                                lines.push("They sign in with it once (Ctrl-A or F2 on the sign-in screen) to choose a password.".into());
                             }
                             match &added.mail_error {
                                 None => lines.push(format!("The code was also sent through {}.", app.ctx.mailer.describe())),
@@ -821,11 +856,24 @@ fn start_import(ctx: &mut Ctx, path: std::path::PathBuf) {
                     m.reload(&mut app.ctx);
                 }
             }
-            Err(e) => app.ctx.act(Act::Push(Popup::message(
-                "Nothing imported",
-                vec![e.to_string()],
-                true,
-            ))),
+            // The path stays in its field, under the list of what to fix.
+            Err(CoreError::ImportRejected { errors, total, .. }) => {
+                let mut lines = vec![strings::import_rejected(total, errors.len()), String::new()];
+                lines.extend(errors);
+                app.ctx
+                    .act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
+                app.ctx
+                    .act(Act::Push(Popup::message("Nothing imported", lines, true)));
+            }
+            Err(e) => {
+                app.ctx
+                    .act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
+                app.ctx.act(Act::Push(Popup::message(
+                    "Nothing imported",
+                    vec![e.to_string()],
+                    true,
+                )));
+            }
         }) as Apply
     });
 }

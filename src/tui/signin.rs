@@ -3,7 +3,7 @@
 //! activation of invited accounts. From the code step only the code or Esc lead anywhere.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -30,9 +30,10 @@ enum Step {
 
 /// The other ways to finish the code step, for the `?` help.
 pub const CODE_KEYS_HELP: &[(&str, &str)] = &[
-    ("F2", "other method"),
-    ("F3", "send email code"),
-    ("F4", "recovery code"),
+    ("Ctrl-O / F2", "other method"),
+    ("Ctrl-E / F3", "send email code"),
+    ("Ctrl-R / F4", "recovery code"),
+    ("Ctrl-A / F2", "activate an invited account (first step)"),
 ];
 
 pub struct SignInScreen {
@@ -91,7 +92,18 @@ impl SignInScreen {
 
     pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
         let n = self.fields();
-        match key.code {
+        // Function keys are unreliable over SSH and on macOS: each alternative also has a
+        // Ctrl letter, shown beside it on screen.
+        let code = match key.code {
+            KeyCode::Char(c) if key.modifiers.contains(KeyModifiers::CONTROL) => match c {
+                'a' | 'o' => KeyCode::F(2),
+                'e' => KeyCode::F(3),
+                'r' => KeyCode::F(4),
+                _ => key.code,
+            },
+            other => other,
+        };
+        match code {
             KeyCode::Esc => match self.step {
                 Step::Credentials => ctx.act(Act::Quit),
                 _ => self.reset(),
@@ -290,7 +302,7 @@ impl SignInScreen {
                     );
                 }
                 keys.extend([
-                    Span::styled("F2", theme.key()),
+                    Span::styled("Ctrl-A/F2", theme.key()),
                     Span::raw(" activate an invited account  "),
                     Span::styled("Esc", theme.key()),
                     Span::raw(" quit"),
@@ -319,7 +331,7 @@ impl SignInScreen {
                         ),
                         Method::Email => (
                             format!(
-                                "Press F3 to email a code to {}, then type it.",
+                                "Press Ctrl-E (or F3) to email a code to {}, then type it.",
                                 pending
                                     .email()
                                     .map(crate::core::text::mask_email)
@@ -338,15 +350,18 @@ impl SignInScreen {
                         .copied()
                         .unwrap_or(m);
                     keys.extend([
-                        Span::styled("F2", theme.key()),
+                        Span::styled("Ctrl-O/F2", theme.key()),
                         Span::raw(format!(" use {}  ", method_name(other))),
                     ]);
                 }
                 if m == Method::Email && !*recovery {
-                    keys.extend([Span::styled("F3", theme.key()), Span::raw(" send code  ")]);
+                    keys.extend([
+                        Span::styled("Ctrl-E/F3", theme.key()),
+                        Span::raw(" send code  "),
+                    ]);
                 }
                 keys.extend([
-                    Span::styled("F4", theme.key()),
+                    Span::styled("Ctrl-R/F4", theme.key()),
                     Span::raw(if *recovery {
                         " use a code  "
                     } else {

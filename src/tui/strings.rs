@@ -206,3 +206,18 @@ pub fn delete_what(u: &str) -> String {
 pub const REMOVE_ENROLLMENT: &str = "Remove it? You will not be asked for its codes any more.";
 pub const REGENERATE_RECOVERY: &str =
     "Make 10 new recovery codes? The old ones stop working at once.";
+pub const TYPE_THE_CODE: &str = "2. Type the 6-digit code it shows:";
+pub const ENTER_TO_CLOSE: &str = "Enter to close";
+pub fn message_scroll(first: usize, of: usize) -> String {
+    format!("line {first} of {of} · ↑↓ PgUp/PgDn scroll · Enter to close")
+}
+pub const IMPORT_HELP: &str = "Header: username,email,name,role. All or nothing; each user is invited and gets an activation code by mail.";
+pub fn import_rejected(total: usize, kept: usize) -> String {
+    if total > kept {
+        format!(
+            "{total} rows have errors (the first {kept} are listed); nothing was imported. Fix them and import again:"
+        )
+    } else {
+        format!("{total} row(s) with errors; nothing was imported. Fix them and import again:")
+    }
+}

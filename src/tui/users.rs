@@ -20,7 +20,7 @@ use super::popup::Popup;
 use super::roster::{Roster, Row as RosterRow};
 use super::strings;
 use super::theme::Theme;
-use super::widgets::pane_block;
+use super::widgets::{fit, pane_block};
 use crate::core::clock::{format_short, format_time};
 use crate::core::controls::method_name;
 use crate::core::{Actor, CoreError, Scope, Session, UserDetail, UserStatus};
@@ -805,16 +805,6 @@ impl Col {
             ),
         }
     }
-}
-
-/// `s` in at most `w` characters, cut with "…" only when it does not fit.
-fn fit(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// The columns and their widths for a table `width` wide. Marker, username, status and

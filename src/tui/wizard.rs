@@ -18,8 +18,8 @@ use super::pending::Pending;
 use super::popup::Popup;
 use super::strings;
 use super::theme::Theme;
-use super::widgets::pane_block;
 use super::widgets::qr::QrWidget;
+use super::widgets::{self, pane_block};
 use crate::core::clock::{format_short, format_time};
 use crate::core::controls::method_name;
 use crate::core::{Actor, CoreError, EnrollmentDone, PendingAuthenticator, PendingEmail, Session};
@@ -674,10 +674,18 @@ impl WizardPane {
                 theme.title(),
             ));
         }
-        lines.push(Line::raw(format!("   account: {}", pending.username())));
+        // A long account name is cut rather than wrapped, so the step below stays in view.
+        let account_w = (inner.width as usize).saturating_sub(12).max(8);
+        lines.push(Line::raw(format!(
+            "   account: {}",
+            widgets::fit(pending.username(), account_w)
+        )));
         lines.push(Line::raw(""));
-        lines.push(Line::raw("2. Type the 6-digit code it shows:"));
-        let text_h = lines.len() as u16;
+        lines.push(Line::raw(strings::TYPE_THE_CODE));
+        let text_h = lines
+            .iter()
+            .map(|l| widgets::wrapped_rows(&l.to_string(), inner.width))
+            .sum::<u16>();
         let [text, field, rest] = Layout::vertical([
             Constraint::Length(text_h),
             Constraint::Length(1),

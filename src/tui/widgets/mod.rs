@@ -85,3 +85,58 @@ pub fn key_line(keys: &[(&str, &str)], theme: &Theme) -> Line<'static> {
     }
     Line::from(spans)
 }
+
+/// `s` in at most `w` characters, cut with "…" only when it does not fit.
+pub fn fit(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(w.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// How many rows `text` takes when wrapped at word boundaries to `width` columns (as a
+/// wrapping paragraph draws it), so what follows it can be placed below.
+pub fn wrapped_rows(text: &str, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let mut rows = 1u16;
+    let mut used = 0usize;
+    for word in text.split(' ') {
+        let n = word.chars().count();
+        if used > 0 && used + 1 + n <= width {
+            used += 1 + n;
+            continue;
+        }
+        if used == 0 && n <= width {
+            used = n;
+            continue;
+        }
+        if used > 0 {
+            rows += 1;
+        }
+        // A word longer than the width breaks over several rows.
+        if n > width {
+            let extra = (n - 1) / width;
+            rows += extra as u16;
+            used = n - extra * width;
+        } else {
+            used = n;
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_rows_counts_word_wrapping() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows("1. Scan the QR code with your app.", 40), 1);
+        assert_eq!(wrapped_rows("1. Scan the QR code with your app.", 20), 2);
+        assert_eq!(wrapped_rows("aaaaaaaaaaaaaaaaaaaaaaaaa", 10), 3);
+        assert_eq!(fit("a-very-long-account-name", 10), "a-very-lo…");
+    }
+}
