@@ -21,6 +21,10 @@ struct Console {
 
 impl Console {
     fn start(db: &Path, cols: u16, rows: u16) -> Console {
+        Console::start_with(&["--db".as_ref(), db.as_os_str()], cols, rows)
+    }
+
+    fn start_with(args: &[&std::ffi::OsStr], cols: u16, rows: u16) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -30,8 +34,9 @@ impl Console {
             })
             .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_mfa-console"));
-        cmd.arg("--db");
-        cmd.arg(db);
+        for a in args {
+            cmd.arg(a);
+        }
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("MFA_CONSOLE_DB");
         cmd.env_remove("NO_COLOR");
@@ -459,4 +464,14 @@ fn a_closed_terminal_ends_the_demo_and_removes_its_folder() {
             .and_then(|d| std::fs::read_to_string(d.join("mfa-console.log")).ok())
             .unwrap_or_default()
     );
+}
+
+/// Quitting a demo says that its organization is being removed (a large one takes
+/// seconds), after the screen is restored.
+#[test]
+fn quitting_the_demo_says_it_is_removing_it() {
+    let mut c = Console::start_with(&["--demo".as_ref()], 80, 24);
+    c.wait_for("Demo organization");
+    c.send(ESC); // Esc on the first sign-in step quits
+    c.wait_for("Removing the demo organization");
 }

@@ -43,6 +43,12 @@ impl Template {
         Template::TestMessage,
     ];
 
+    /// The template's name without `.txt` (`activation-code`).
+    pub fn kind(self) -> &'static str {
+        let f = self.file_name();
+        f.strip_suffix(".txt").unwrap_or(f)
+    }
+
     pub fn file_name(self) -> &'static str {
         match self {
             Template::VerificationCode => "verification-code.txt",
@@ -218,6 +224,7 @@ impl Templates {
         OutgoingMail {
             to: to.to_string(),
             to_name: to_name.to_string(),
+            kind: template.kind(),
             subject: fill(subject, values),
             body: fill(body, values),
         }
