@@ -1222,3 +1222,69 @@ fn import_errors_are_a_scrollable_list_and_the_path_stays() {
     // The path is still there: Enter tries the same file again.
     assert!(screen(&app).contains("many-bad.csv"), "{}", screen(&app));
 }
+
+fn message_lines(app: &App) -> Vec<String> {
+    match app.popups.last() {
+        Some(Popup::Message { lines, .. }) => lines.clone(),
+        _ => panic!("no message: {}", screen(app)),
+    }
+}
+
+#[test]
+fn an_admin_resends_an_activation_code_and_generates_a_temporary_password() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    env.add("carol", Role::Member, None);
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    // carol (third row), invited: Resend activation code is the second action.
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Resend activation code"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter); // confirm (not destructive: starts on Confirm)
+    let lines = message_lines(&app);
+    let code = lines[2].trim().to_string();
+    assert_eq!(code.len(), 19, "{lines:?}");
+    press(&mut app, KeyCode::Enter);
+    // The new code activates carol's account.
+    let mut other = env.app();
+    ctrl(&mut other, 'a');
+    type_text(&mut other, "carol");
+    press(&mut other, KeyCode::Enter);
+    type_text(&mut other, &code);
+    press(&mut other, KeyCode::Enter);
+    assert!(
+        screen(&other).to_lowercase().contains("new password"),
+        "{}",
+        screen(&other)
+    );
+    // bob: Generate temporary password, confirmed (starts on Cancel), shown once.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Up); // bob
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Down); // Reset MFA, Disable, Role, Temp, Generate
+    }
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    let lines = message_lines(&app);
+    let pw = lines[2].trim().to_string();
+    assert!(pw.len() >= 12, "{lines:?}");
+    let mut bob = env.app();
+    sign_in(&mut bob, "bob", &pw);
+    assert!(
+        screen(&bob).to_lowercase().contains("new password"),
+        "the temporary password did not work:\n{}",
+        screen(&bob)
+    );
+}

@@ -338,6 +338,67 @@ impl Core {
         self.update_user(actor, username, change).map(|_| ())
     }
 
+    /// A new activation code for an invited user (the old one stops working), mailed to
+    /// them and returned to show once.
+    pub fn resend_activation(&self, actor: Actor, username: &str) -> Result<AddedUser> {
+        let code = Zeroizing::new(codes::long_code()?);
+        let now = self.now();
+        let expires_at = now + super::ACTIVATION_DAYS * 86400;
+        let (org, user) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            if user.password_hash.is_some() {
+                return Err(CoreError::Conflict(format!(
+                    "{} has already activated the account: set a temporary password instead",
+                    user.username
+                )));
+            }
+            tx.put_activation_code(
+                user.id,
+                &OneTimeCode {
+                    hash: codes::hash("activation", user.id, &text::normalize_long_code(&code)),
+                    expires: expires_at,
+                },
+            )?;
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::ACTIVATION_RESENT,
+                "",
+            )?;
+            Ok::<_, CoreError>((tx.organization()?, user))
+        })?;
+        let expires = super::clock::format_time(expires_at);
+        let mail = self.render(
+            &org,
+            Template::ActivationCode,
+            &user,
+            &[("code", code.as_str()), ("expires", expires.as_str())],
+        );
+        let mail_error = self
+            .send_mail(&mail, &user.username)
+            .err()
+            .map(|e| e.to_string());
+        Ok(AddedUser {
+            username: user.username,
+            activation_code: Some(code),
+            mail_error,
+        })
+    }
+
+    /// Sets a generated temporary password (80 random bits in four groups, to be shown
+    /// once and handed over) and returns it.
+    pub fn generate_temporary_password(
+        &self,
+        actor: Actor,
+        username: &str,
+    ) -> Result<Zeroizing<String>> {
+        let pw = Zeroizing::new(codes::long_code()?);
+        self.set_temporary_password(actor, username, &pw)?;
+        Ok(pw)
+    }
+
     /// Removes every MFA credential of the user at once: enrollments (secrets), recovery
     /// codes, pending email codes, trusted devices, replay state. The user is told by mail.
     pub fn reset_mfa(&self, actor: Actor, username: &str) -> Result<()> {

@@ -32,6 +32,9 @@ pub enum Pending {
     SetDisabled(String, bool),
     SetRole(String, Role),
     TempPassword(String, Zeroizing<String>),
+    /// A generated temporary password, shown once.
+    GenerateTempPassword(String),
+    ResendActivation(String),
     DeleteUser(String),
     RemoveEnrollment(u64),
     RegenerateRecovery,
@@ -96,6 +99,16 @@ impl Pending {
                     .set_temporary_password(actor, u, pw)
                     .map(|_| format!("Temporary password set for {u}; they must change it at their next sign-in.")),
                 Pending::DeleteUser(u) => core.remove_user(actor, u).map(|_| format!("{u} deleted.")),
+                Pending::GenerateTempPassword(u) => core
+                    .generate_temporary_password(actor, u)
+                    .map(|pw| pw.to_string()),
+                Pending::ResendActivation(u) => core.resend_activation(actor, u).map(|a| {
+                    let code = a.activation_code.map(|c| c.to_string()).unwrap_or_default();
+                    match a.mail_error {
+                        None => format!("{code}\n{}", strings::mailed_through(&core.mailer().describe())),
+                        Some(e) => format!("{code}\n{}", strings::not_mailed(&e)),
+                    }
+                }),
                 Pending::RemoveEnrollment(id) => core
                     .remove_enrollment(actor, &me, *id)
                     .map(|_| "Enrollment removed.".to_string()),
@@ -148,6 +161,16 @@ impl Pending {
                 true,
             ),
             Pending::DeleteUser(u) => ("Delete user".into(), vec![strings::delete_what(u)], true),
+            Pending::GenerateTempPassword(u) => (
+                "Generate a temporary password".into(),
+                vec![strings::temp_password_what(u)],
+                true,
+            ),
+            Pending::ResendActivation(u) => (
+                "Resend the activation code".into(),
+                vec![strings::resend_activation_what(u)],
+                false,
+            ),
             Pending::RemoveEnrollment(_) => (
                 "Remove enrollment".into(),
                 vec![strings::REMOVE_ENROLLMENT.into()],
@@ -200,6 +223,22 @@ pub fn finish(app: &mut App, r: Loaded) {
                 Pending::RegenerateRecovery => {
                     let codes = text.lines().map(str::to_string).collect();
                     app.ctx.act(Act::Push(Popup::recovery_codes(codes)));
+                }
+                // Shown once, in a dialog, to hand over.
+                Pending::GenerateTempPassword(u) => app.ctx.act(Act::Push(Popup::message(
+                    "Temporary password",
+                    strings::temp_password_shown(u, &text),
+                    false,
+                ))),
+                Pending::ResendActivation(u) => {
+                    let mut lines = text.lines();
+                    let code = lines.next().unwrap_or_default().to_string();
+                    let mail = lines.next().unwrap_or_default().to_string();
+                    app.ctx.act(Act::Push(Popup::message(
+                        "Activation code",
+                        strings::activation_shown(u, &code, &mail),
+                        false,
+                    )))
                 }
                 Pending::OpenControls | Pending::MethodOffDialog { .. } => {}
                 _ => app.ctx.act(Act::Notice(text)),

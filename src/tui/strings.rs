@@ -221,3 +221,32 @@ pub fn import_rejected(total: usize, kept: usize) -> String {
         format!("{total} row(s) with errors; nothing was imported. Fix them and import again:")
     }
 }
+pub fn mailed_through(how: &str) -> String {
+    format!("It was also sent through {how}.")
+}
+pub fn not_mailed(e: &str) -> String {
+    format!("It could not be mailed: {e}")
+}
+pub fn resend_activation_what(u: &str) -> String {
+    format!("Make a new activation code for {u} and mail it? The old code stops working.")
+}
+pub fn temp_password_shown(u: &str, pw: &str) -> Vec<String> {
+    vec![
+        format!("The temporary password of {u} (shown once):"),
+        String::new(),
+        format!("    {pw}"),
+        String::new(),
+        "Hand it over in person or by phone; they must change it at their next sign-in.".into(),
+    ]
+}
+pub fn activation_shown(u: &str, code: &str, mail: &str) -> Vec<String> {
+    vec![
+        format!("The new activation code of {u} (shown once):"),
+        String::new(),
+        format!("    {code}"),
+        String::new(),
+        mail.to_string(),
+        "They sign in with it once (Ctrl-A or F2 on the sign-in screen) to choose a password."
+            .into(),
+    ]
+}

@@ -91,6 +91,8 @@ enum ProfileAct {
     Enable,
     Role,
     TempPassword,
+    GeneratePassword,
+    ResendActivation,
     Delete,
 }
 
@@ -103,6 +105,8 @@ impl ProfileAct {
             ProfileAct::Enable => "Enable account",
             ProfileAct::Role => "Change role",
             ProfileAct::TempPassword => "Set temporary password",
+            ProfileAct::GeneratePassword => "Generate temporary password",
+            ProfileAct::ResendActivation => "Resend activation code",
             ProfileAct::Delete => "Delete user",
         }
     }
@@ -328,6 +332,9 @@ impl UsersPane {
         };
         let r = &p.detail.row;
         let mut v = vec![ProfileAct::ResetMfa];
+        if r.status == UserStatus::Invited {
+            v.push(ProfileAct::ResendActivation);
+        }
         if r.status == UserStatus::Locked {
             v.push(ProfileAct::Unlock);
         }
@@ -339,6 +346,7 @@ impl UsersPane {
         v.extend([
             ProfileAct::Role,
             ProfileAct::TempPassword,
+            ProfileAct::GeneratePassword,
             ProfileAct::Delete,
         ]);
         v
@@ -366,6 +374,10 @@ impl UsersPane {
                 Popup::role_choice(&u, role)
             }
             ProfileAct::TempPassword => Popup::temp_password(&u),
+            ProfileAct::GeneratePassword => {
+                Popup::confirm_pending(Pending::GenerateTempPassword(u))
+            }
+            ProfileAct::ResendActivation => Popup::confirm_pending(Pending::ResendActivation(u)),
             ProfileAct::Delete => Popup::confirm_pending(Pending::DeleteUser(u)),
         };
         cx.act(Act::Push(popup));
