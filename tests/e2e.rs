@@ -154,6 +154,7 @@ fn open_nav(c: &mut Console, item: &str) {
         "Users",
         "Audit log",
         "Clients",
+        "My account",
         "Configure my MFA",
         "Sign out",
     ]

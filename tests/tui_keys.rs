@@ -213,7 +213,7 @@ fn notice(app: &App) -> String {
 }
 
 /// Navigation order for an admin with MFA on: Overview, Security Controls, Users,
-/// Audit log, Clients, Configure my MFA, Sign out.
+/// Audit log, Clients, My account, Configure my MFA, Sign out.
 fn nav_down(app: &mut App, n: usize) {
     for _ in 0..n {
         press(app, KeyCode::Down);
@@ -404,7 +404,7 @@ fn q_in_the_authenticator_step_asks_first_and_esc_leaves_the_wizard() {
     let mut app = env.app();
     sign_in(&mut app, "admin", ADMIN_PW);
     assert!(is_main(&app));
-    nav_down(&mut app, 5); // Configure my MFA
+    nav_down(&mut app, 6); // Configure my MFA
     press(&mut app, KeyCode::Enter);
     assert!(
         screen(&app).contains("You have not configured MFA yet."),
@@ -1287,4 +1287,42 @@ fn an_admin_resends_an_activation_code_and_generates_a_temporary_password() {
         "the temporary password did not work:\n{}",
         screen(&bob)
     );
+}
+
+#[test]
+fn my_account_changes_my_own_password() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "bob", BOB_PW);
+    press(&mut app, KeyCode::Enter); // My account is the first entry
+    press(&mut app, KeyCode::Char('p'));
+    let new_pw = "silver orchard compass 12";
+    // The two new ones differ: said, nothing changed.
+    type_text(&mut app, BOB_PW);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, new_pw);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "something else entirely 9");
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("The two passwords differ"),
+        "{}",
+        screen(&app)
+    );
+    type_text(&mut app, new_pw);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, new_pw);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        notice(&app).contains("password is changed"),
+        "{}",
+        screen(&app)
+    );
+    let mut again = env.app();
+    sign_in(&mut again, "bob", new_pw);
+    assert!(is_main(&again), "{}", screen(&again));
+    let mut old = env.app();
+    sign_in(&mut old, "bob", BOB_PW);
+    assert!(!is_main(&old));
 }

@@ -269,7 +269,7 @@ fn snap_at(app: &App, name: &str, sizes: &[(u16, u16)]) {
 }
 
 /// Admin navigation with MFA on: Overview, Security Controls, Users, Audit log,
-/// Clients, Configure my MFA, Sign out.
+/// Clients, My account, Configure my MFA, Sign out.
 fn open(app: &mut App, index: usize) {
     for _ in 0..index {
         press(app, KeyCode::Down);
@@ -281,7 +281,7 @@ const CONTROLS: usize = 1;
 const USERS: usize = 2;
 const AUDIT: usize = 3;
 const CLIENTS: usize = 4;
-const MY_MFA: usize = 5;
+const MY_MFA: usize = 6;
 
 /// The secret shown on the authenticator step, read off the screen.
 fn secret_on_screen(app: &App) -> Vec<u8> {

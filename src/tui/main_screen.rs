@@ -29,7 +29,7 @@ fn panes() -> Vec<Box<dyn AnyPane>> {
         Box::new(users::UsersPane::default()),
         Box::new(audit::AuditPane::default()),
         Box::new(clients::ClientsPane::default()),
-        Box::new(home::HomePane),
+        Box::new(home::HomePane::default()),
         Box::new(wizard::WizardPane::default()),
         Box::new(sign_out::SignOutPane),
     ]

@@ -250,3 +250,14 @@ pub fn activation_shown(u: &str, code: &str, mail: &str) -> Vec<String> {
             .into(),
     ]
 }
+
+// --- My account ---
+pub const MY_METHODS: &str = "My methods";
+pub const NO_METHODS: &str = "  none yet";
+pub fn recovery_left(n: usize) -> String {
+    format!("  recovery codes left: {n}")
+}
+pub const CHANGE_PASSWORD_TITLE: &str = "Change my password";
+pub const PASSWORD_FIELDS: [&str; 3] = ["Current    ", "New        ", "New again  "];
+pub const SAVING_PASSWORD: &str = "Saving the password…";
+pub const PASSWORD_CHANGED: &str = "Your password is changed.";
