@@ -1326,3 +1326,36 @@ fn my_account_changes_my_own_password() {
     sign_in(&mut old, "bob", BOB_PW);
     assert!(!is_main(&old));
 }
+
+/// Turning MFA off is one act: one dialog with one Forget all devices for every method,
+/// the count up front, and no second re-authentication.
+#[test]
+fn mfa_goes_off_for_the_organization_in_one_act() {
+    let (env, _alice) = Env::with_mfa();
+    env.core
+        .set_method(Actor::Operator, Method::Email, true, false)
+        .unwrap();
+    let mut app = env.app();
+    open_controls(&env, &mut app);
+    press(&mut app, KeyCode::Char('o'));
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("no dialog: {}", screen(&app))
+    };
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("2 authenticator(s) and 0 email address(es) of 2 user(s)")),
+        "{:?}",
+        c.lines
+    );
+    press(&mut app, KeyCode::Char(' ')); // Forget all devices
+    press(&mut app, KeyCode::Tab); // Confirm
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty(), "{}", screen(&app));
+    let org = env.core.organization().unwrap();
+    assert!(!org.controls.mfa_enabled(), "MFA still on");
+    assert!(!org.controls.authenticator && !org.controls.email);
+    let rows = env.core.users(Actor::Operator).unwrap();
+    assert!(rows.iter().all(|r| r.methods.is_empty()), "devices left");
+    assert!(notice(&app).contains("MFA is now off"), "{}", notice(&app));
+}

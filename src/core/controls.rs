@@ -3,6 +3,7 @@
 
 use super::{Actor, Core, CoreError, Result, audit, clock, users::forget_user_mfa};
 use crate::mail::Template;
+use crate::store::Tx;
 use crate::store::{Enforcement, FirstFactorEnrollment, Method, Organization, Policy, Role, User};
 
 /// Whom to tell that a method was turned off: the organization as committed, and the
@@ -194,12 +195,14 @@ impl Core {
         on: bool,
         forget_all_devices: bool,
     ) -> Result<ControlsChange> {
-        let (mut change, notice) = self.apply_method(actor, method, on, forget_all_devices)?;
+        let (mut change, notice) = self
+            .store
+            .write(|tx| self.apply_method(tx, actor, method, on, forget_all_devices))?;
         if let Some((org, users)) = notice {
             let (sent, failed) = self.notify_method_off(
                 &org,
                 &users,
-                method,
+                methods_text(&[method]),
                 forget_all_devices,
                 change.mfa_enabled,
             );
@@ -213,12 +216,13 @@ impl Core {
     /// to off, whom to tell.
     fn apply_method(
         &self,
+        tx: &Tx,
         actor: Actor,
         method: Method,
         on: bool,
         forget_all_devices: bool,
     ) -> Result<(ControlsChange, Option<Notice>)> {
-        self.store.write(|tx| {
+        {
             self.require_admin(tx, actor)?;
             let mut org = tx.organization()?;
             if org.controls.mfa_enabled() {
@@ -303,6 +307,64 @@ impl Core {
                 None
             };
             Ok((change, notice))
+        }
+    }
+
+    /// Turns MFA off for the organization as one act: every method that is on goes off
+    /// in one transaction (one re-authentication), with Forget all devices covering them
+    /// all; each user who had a method is told once.
+    pub fn turn_mfa_off(&self, actor: Actor, forget_all_devices: bool) -> Result<ControlsChange> {
+        let (change, notice, off) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let org = tx.organization()?;
+            let on: Vec<Method> = [Method::Authenticator, Method::Email]
+                .into_iter()
+                .filter(|m| org.controls.is_on(*m))
+                .collect();
+            let mut total = ControlsChange::default();
+            let mut told: Option<(Organization, Vec<User>)> = None;
+            for m in &on {
+                let (c, n) = self.apply_method(tx, actor, *m, false, forget_all_devices)?;
+                total.changed |= c.changed;
+                total.forgotten_enrollments += c.forgotten_enrollments;
+                if let Some((o, users)) = n {
+                    match &mut told {
+                        Some((_, all)) => all.extend(users),
+                        None => told = Some((o, users)),
+                    }
+                }
+            }
+            if let Some((_, users)) = &mut told {
+                users.sort_by_key(|u| u.id);
+                users.dedup_by_key(|u| u.id);
+            }
+            total.mfa_enabled = false;
+            Ok::<_, CoreError>((total, told, on))
+        })?;
+        let mut change = change;
+        if let Some((org, users)) = notice {
+            let (sent, failed) =
+                self.notify_method_off(&org, &users, methods_text(&off), forget_all_devices, false);
+            change.notices_sent = sent;
+            change.notices_failed = failed;
+        }
+        Ok(change)
+    }
+
+    /// What turning MFA off with Forget all devices would unregister: authenticators,
+    /// email addresses, and the users they belong to.
+    pub fn mfa_off_impact(&self, actor: Actor) -> Result<(usize, usize, usize)> {
+        self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let all = tx.all_enrollments()?;
+            let apps = all
+                .iter()
+                .filter(|e| e.method == Method::Authenticator)
+                .count();
+            let emails = all.len() - apps;
+            let mut users: Vec<u64> = all.iter().map(|e| e.user_id).collect();
+            users.dedup();
+            Ok((apps, emails, users.len()))
         })
     }
 
@@ -313,15 +375,11 @@ impl Core {
         &self,
         org: &Organization,
         users: &[User],
-        method: Method,
+        methods: &'static str,
         forgotten: bool,
         mfa_enabled: bool,
     ) -> (usize, usize) {
         let time = clock::format_time(self.now());
-        let methods = match method {
-            Method::Email => "sign-in codes by email",
-            Method::Authenticator => "sign-in codes from authenticator apps",
-        };
         // MFA as a whole went off, or only this method: two different messages, so that
         // nobody reads "MFA turned off" while another method still asks for a code.
         let template = if mfa_enabled {
@@ -358,8 +416,7 @@ impl Core {
                         if skipped > 0 {
                             failed += skipped;
                             let details = format!(
-                                "\"{} turned off\" notice not sent to {skipped} more user(s): {source}",
-                                method_name(method)
+                                "\"{methods} turned off\" notice not sent to {skipped} more user(s): {source}"
                             );
                             let _ = self.store.write(|tx| {
                                 self.audit(
@@ -444,5 +501,14 @@ pub fn parse_method(s: &str) -> Result<Method> {
             "{:?} is not a method: use authenticator or email",
             super::text::escape_control(other)
         ))),
+    }
+}
+
+/// The words for the methods that went off, as the notices say them.
+fn methods_text(methods: &[Method]) -> &'static str {
+    match methods {
+        [Method::Email] => "sign-in codes by email",
+        [Method::Authenticator] => "sign-in codes from authenticator apps",
+        _ => "sign-in codes from authenticator apps and by email",
     }
 }

@@ -59,6 +59,7 @@ pub enum Action {
     Toggle,
     Edit,
     Reauthenticate,
+    MfaOff,
 }
 
 const LOCKED: &[KeyBinding<Action>] = &[KeyBinding {
@@ -98,7 +99,17 @@ const OPEN: &[KeyBinding<Action>] = &[
         footer: true,
         action: Action::Edit,
     },
+    KeyBinding {
+        keys: &[super::keymap::Key::Char('o')],
+        shown: "o",
+        what: "MFA off",
+        footer: true,
+        action: Action::MfaOff,
+    },
 ];
+
+/// While MFA is off there is nothing to turn off at once.
+const OPEN_MFA_OFF: &[KeyBinding<Action>] = OPEN.split_at(OPEN.len() - 1).0;
 
 pub const ID: PaneId = "controls";
 
@@ -109,6 +120,12 @@ enum MethodInfo {
         method: Method,
         mfa_goes_off: bool,
         fresh: bool,
+    },
+    /// Turning MFA off: whether a re-authentication is still fresh, and what Forget all
+    /// devices would unregister.
+    AllOff {
+        fresh: bool,
+        impact: Result<(usize, usize, usize), CoreError>,
     },
     /// Turning on: the accounts that may be integrations.
     On {
@@ -152,6 +169,26 @@ impl ControlsPane {
 
     fn method_dialog(&self, info: MethodInfo, cx: &mut Ctx) {
         match info {
+            MethodInfo::AllOff { fresh, impact } => {
+                let (apps, emails, users) = match impact {
+                    Ok(i) => i,
+                    Err(e) => return cx.act(Act::Error(e.to_string())),
+                };
+                let dialog = Pending::MfaOffDialog {
+                    apps,
+                    emails,
+                    users,
+                };
+                if fresh {
+                    dialog.run(cx);
+                } else {
+                    cx.act(Act::Push(Popup::reauth(
+                        cx.core.as_deref(),
+                        cx.session.as_ref(),
+                        dialog,
+                    )));
+                }
+            }
             MethodInfo::Off {
                 method,
                 mfa_goes_off,
@@ -247,7 +284,11 @@ impl Pane for ControlsPane {
         s.scope() == Scope::Full && s.is_admin()
     }
     fn keymap(&self) -> &'static [KeyBinding<Action>] {
-        if self.org.is_some() { OPEN } else { LOCKED }
+        match &self.org {
+            Some(o) if o.controls.mfa_enabled() => OPEN,
+            Some(_) => OPEN_MFA_OFF,
+            None => LOCKED,
+        }
     }
     fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
         vec![(self.title(), OPEN)]
@@ -259,6 +300,16 @@ impl Pane for ControlsPane {
             Action::Down => self.selected = (self.selected + 1).min(last),
             Action::Toggle | Action::Edit => self.change(cx),
             Action::Reauthenticate => self.ask_reauth(cx),
+            Action::MfaOff => {
+                if self.org.as_ref().is_some_and(|o| o.controls.mfa_enabled())
+                    && let Some(session) = cx.session.clone()
+                {
+                    cx.load(ID, "method", move |core| MethodInfo::AllOff {
+                        fresh: core.has_fresh_reauth(&session).unwrap_or(false),
+                        impact: core.mfa_off_impact(Actor::User(&session)),
+                    });
+                }
+            }
         }
         Outcome::Consumed
     }

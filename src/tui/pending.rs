@@ -23,6 +23,16 @@ pub enum Pending {
         on: bool,
         forget: bool,
     },
+    /// After re-authentication: the dialog that turns MFA off, with what it would forget.
+    MfaOffDialog {
+        apps: usize,
+        emails: usize,
+        users: usize,
+    },
+    /// Every method off at once.
+    MfaOff {
+        forget: bool,
+    },
     SetPolicy {
         key: PolicyKey,
         value: String,
@@ -52,6 +62,15 @@ impl Pending {
             ctx.act(Act::Push(Popup::confirm_method_off(method, mfa_goes_off)));
             return;
         }
+        if let Pending::MfaOffDialog {
+            apps,
+            emails,
+            users,
+        } = self
+        {
+            ctx.act(Act::Push(Popup::confirm_mfa_off(apps, emails, users)));
+            return;
+        }
         let Some(session) = ctx.session.clone() else {
             return;
         };
@@ -61,9 +80,18 @@ impl Pending {
             let actor = Actor::User(&session);
             let me = session.username().to_string();
             let result: Result<String, CoreError> = match &again {
-                Pending::OpenControls | Pending::MethodOffDialog { .. } => {
+                Pending::OpenControls
+                | Pending::MethodOffDialog { .. }
+                | Pending::MfaOffDialog { .. } => {
                     core.security_controls(actor).map(|_| String::new())
                 }
+                Pending::MfaOff { forget } => core.turn_mfa_off(actor, *forget).map(|c| {
+                    let mut s = strings::MFA_NOW_OFF.to_string();
+                    if *forget {
+                        s.push_str(&format!(" {} enrollment(s) forgotten.", c.forgotten_enrollments));
+                    }
+                    s
+                }),
                 Pending::SetMethod { method, on, forget } => core
                     .set_method(actor, *method, *on, *forget)
                     .map(|c| {
@@ -195,9 +223,15 @@ impl Pending {
                 )],
                 !*on,
             ),
-            Pending::OpenControls | Pending::MethodOffDialog { .. } | Pending::TrustDevice => {
-                ("Confirm".into(), Vec::new(), false)
-            }
+            Pending::MfaOff { .. } => (
+                strings::MFA_OFF_TITLE.into(),
+                vec![strings::MFA_OFF_WHAT.into()],
+                true,
+            ),
+            Pending::OpenControls
+            | Pending::MethodOffDialog { .. }
+            | Pending::MfaOffDialog { .. }
+            | Pending::TrustDevice => ("Confirm".into(), Vec::new(), false),
         }
     }
 
@@ -240,7 +274,9 @@ pub fn finish(app: &mut App, r: Loaded) {
                         false,
                     )))
                 }
-                Pending::OpenControls | Pending::MethodOffDialog { .. } => {}
+                Pending::OpenControls
+                | Pending::MethodOffDialog { .. }
+                | Pending::MfaOffDialog { .. } => {}
                 _ => app.ctx.act(Act::Notice(text)),
             }
             if let Screen::Main(m) = &mut app.screen {

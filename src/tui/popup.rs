@@ -51,6 +51,8 @@ pub enum ConfirmThen {
     Run(Pending),
     /// Turning a method off: the checkbox decides `forget`.
     MethodOff(Method),
+    /// Turning MFA off (every method): the checkbox decides `forget`.
+    MfaOff,
     Quit,
 }
 
@@ -151,6 +153,24 @@ impl Popup {
             checkbox: Some(("Forget all devices".into(), false)),
             focus: 0,
             then: ConfirmThen::MethodOff(method),
+            danger: true,
+        })
+    }
+
+    /// Turning MFA off for the organization: one dialog, one Forget all devices for
+    /// every method, and what it would unregister up front.
+    pub fn confirm_mfa_off(apps: usize, emails: usize, users: usize) -> Popup {
+        Popup::Confirm(Confirm {
+            title: strings::MFA_OFF_TITLE.into(),
+            lines: vec![
+                strings::MFA_OFF_WHAT.into(),
+                String::new(),
+                strings::mfa_off_forget_count(apps, emails, users),
+                strings::FORGET_EXPLAINED.into(),
+            ],
+            checkbox: Some(("Forget all devices".into(), false)),
+            focus: 0,
+            then: ConfirmThen::MfaOff,
             danger: true,
         })
     }
@@ -437,6 +457,10 @@ impl Confirm {
                     ConfirmThen::MethodOff(m) => Pending::SetMethod {
                         method: *m,
                         on: false,
+                        forget: self.checkbox.as_ref().is_some_and(|(_, v)| *v),
+                    }
+                    .run(ctx),
+                    ConfirmThen::MfaOff => Pending::MfaOff {
                         forget: self.checkbox.as_ref().is_some_and(|(_, v)| *v),
                     }
                     .run(ctx),

@@ -261,3 +261,14 @@ pub const CHANGE_PASSWORD_TITLE: &str = "Change my password";
 pub const PASSWORD_FIELDS: [&str; 3] = ["Current    ", "New        ", "New again  "];
 pub const SAVING_PASSWORD: &str = "Saving the password…";
 pub const PASSWORD_CHANGED: &str = "Your password is changed.";
+
+// --- Turning MFA off ---
+pub const MFA_OFF_TITLE: &str = "Turn MFA off";
+pub const MFA_OFF_WHAT: &str =
+    "Turn every method off? MFA will be disabled for the organization: nobody is asked for a code.";
+pub const MFA_NOW_OFF: &str = "MFA is now off for the organization.";
+pub fn mfa_off_forget_count(apps: usize, emails: usize, users: usize) -> String {
+    format!(
+        "Forget all devices will unregister {apps} authenticator(s) and {emails} email address(es) of {users} user(s)."
+    )
+}
