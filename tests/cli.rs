@@ -998,10 +998,15 @@ fn controls_show_table_and_json() {
 #[test]
 fn controls_set_methods() {
     let org = Org::with_alice();
-    org.run(&["controls", "set", "authenticator", "on"], None)
+    // An account named like a service is on the advisory; alice, a person, is not.
+    org.add_with_password("build-bot", "bot password phrase 42", "member");
+    let a = org
+        .run(&["controls", "set", "authenticator", "on"], None)
         .success()
         .stdout(contains("authenticator method is now on").and(contains("MFA is enabled")))
-        .stderr(contains("Advisory").and(contains("integration")));
+        .stderr(contains("Advisory").and(contains("build-bot (the name looks like a service")));
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(!err.contains("alice"), "{err}");
     org.run(&["controls", "set", "authenticator", "on"], None)
         .success()
         .stdout(contains("already on"));

@@ -656,7 +656,7 @@ fn security_controls_open_without_reauthentication_while_mfa_is_off() {
     assert!(s.contains("MFA is DISABLED"), "{s}");
     // Turning a method on shows the advisory first; Esc changes nothing.
     press(&mut app, KeyCode::Char(' '));
-    assert!(matches!(app.popups.as_slice(), [Popup::Confirm(_)]));
+    assert!(matches!(app.popups.as_slice(), [Popup::Advisory(_)]));
     press(&mut app, KeyCode::Esc);
     assert!(!env.core.organization().unwrap().controls.mfa_enabled());
     // Confirm (a non-dangerous dialog starts on Confirm) turns it on.
@@ -1358,4 +1358,45 @@ fn mfa_goes_off_for_the_organization_in_one_act() {
     let rows = env.core.users(Actor::Operator).unwrap();
     assert!(rows.iter().all(|r| r.methods.is_empty()), "devices left");
     assert!(notice(&app).contains("MFA is now off"), "{}", notice(&app));
+}
+
+/// The advisory lists the accounts that act like integrations (a codeless sign-in through
+/// the API in the last 30 days, or a service's name), not the admin herself; `i` makes the
+/// selected one an integration user.
+#[test]
+fn the_integration_advisory_lists_accounts_that_act_like_integrations() {
+    let env = Env::new();
+    env.add("dana", Role::Member, Some(ALICE_PW));
+    env.add("svc-ldap-sync", Role::Member, Some(BOB_PW));
+    env.add("erin", Role::Member, Some("quiet meadow lantern 10"));
+    // dana signs in through `verify` while MFA is off: no code, like an integration.
+    env.core
+        .sign_in("dana", ALICE_PW, mfa_console::core::Channel::Api, None)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char(' ')); // turn the authenticator method on
+    let Some(Popup::Advisory(a)) = app.popups.last() else {
+        panic!("no advisory: {}", screen(&app))
+    };
+    let names: Vec<&str> = a.candidates.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(names, vec!["dana", "svc-ldap-sync"], "{:?}", a.candidates);
+    assert!(
+        a.candidates[0].1.contains("without a code"),
+        "{:?}",
+        a.candidates
+    );
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('i'));
+    press(&mut app, KeyCode::Enter); // confirm the role change
+    let rows = env.core.users(Actor::Operator).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.username == "svc-ldap-sync" && r.role == "integration"),
+        "{}",
+        screen(&app)
+    );
+    assert!(!env.core.organization().unwrap().controls.authenticator);
 }

@@ -455,7 +455,7 @@ fn security_controls() {
     // Turning email codes on: the integration advisory and the email warning.
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char(' '));
-    assert!(matches!(app.popups.as_slice(), [Popup::Confirm(_)]));
+    assert!(matches!(app.popups.as_slice(), [Popup::Advisory(_)]));
     snap(&app, "controls_email_on_advisory");
     press(&mut app, KeyCode::Esc);
 

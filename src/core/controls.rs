@@ -468,6 +468,7 @@ impl Core {
     /// `integration`, with a password, never signed in through the console. Shown as an
     /// advisory before a method is turned on.
     pub fn integration_candidates(&self, actor: Actor) -> Result<Vec<User>> {
+        let since = self.now() - 30 * 86400;
         self.store.read(|tx| {
             self.require_admin(tx, actor)?;
             let mut v: Vec<User> = tx
@@ -476,13 +477,42 @@ impl Core {
                 .filter(|u| {
                     u.role != Role::Integration
                         && !u.disabled
-                        && u.password_hash.is_some()
-                        && u.interactive_sign_ins == 0
+                        && !actor.is_user(u.id)
+                        && (u.last_codeless_api_sign_in.is_some_and(|t| t >= since)
+                            || looks_like_a_service(&u.username))
                 })
                 .collect();
-            v.sort_by_key(|u| std::cmp::Reverse(u.api_sign_ins));
+            // Those that signed in like an integration first, the most recent first.
+            v.sort_by_key(|u| std::cmp::Reverse(u.last_codeless_api_sign_in));
             Ok(v)
         })
+    }
+}
+
+/// Names services are given: `svc-*`, `ci-*`, `*-bot`, `*-svc`, `*-service`.
+pub fn looks_like_a_service(username: &str) -> bool {
+    let n = username.to_ascii_lowercase();
+    ["svc-", "svc_", "ci-", "ci_", "bot-"]
+        .iter()
+        .any(|p| n.starts_with(p))
+        || ["-bot", "_bot", "-svc", "_svc", "-service", "-ci"]
+            .iter()
+            .any(|s| n.ends_with(s))
+}
+
+/// Why an account is on the integration advisory, with its last sign-in.
+pub fn candidate_reason(u: &User) -> String {
+    match u.last_codeless_api_sign_in {
+        Some(t) => format!(
+            "signed in through verify or the API without a code, last {}",
+            clock::format_short(t)
+        ),
+        None => format!(
+            "the name looks like a service; last sign-in {}",
+            u.last_sign_in
+                .map(clock::format_short)
+                .unwrap_or_else(|| "never".into())
+        ),
     }
 }
 

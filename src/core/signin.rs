@@ -862,7 +862,12 @@ impl Core {
         user.last_sign_in = Some(now);
         match channel {
             Channel::Console => user.interactive_sign_ins += 1,
-            Channel::Api => user.api_sign_ins += 1,
+            Channel::Api => {
+                user.api_sign_ins += 1;
+                if how == "password" {
+                    user.last_codeless_api_sign_in = Some(now);
+                }
+            }
         }
         tx.put_user(&user)?;
         let via = match channel {

@@ -113,6 +113,7 @@ pub(super) fn insert_user(
         last_sign_in: None,
         interactive_sign_ins: 0,
         api_sign_ins: 0,
+        last_codeless_api_sign_in: None,
     };
     tx.put_user(&user)?;
     tx.put_username(&norm, user.id)?;

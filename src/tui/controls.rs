@@ -209,35 +209,39 @@ impl ControlsPane {
                 }
             }
             MethodInfo::On { method, candidates } => {
-                let mut lines = vec![strings::INTEGRATION_ADVISORY.to_string()];
-                match candidates {
-                    Ok(c) if c.is_empty() => lines.push(strings::NO_INTEGRATIONS.into()),
-                    Ok(c) => {
-                        for u in c.iter().take(6) {
-                            lines.push(format!("  • {}", text::escape_control(&u.username)));
-                        }
-                        if c.len() > 6 {
-                            lines.push(strings::and_more_in_users(c.len() - 6));
-                        }
+                let mut intro = vec![strings::INTEGRATION_ADVISORY.to_string()];
+                let listed = match candidates {
+                    Ok(c) => c
+                        .iter()
+                        .map(|u| {
+                            (
+                                text::escape_control(&u.username),
+                                crate::core::controls::candidate_reason(u),
+                            )
+                        })
+                        .collect(),
+                    Err(e) => {
+                        intro.push(e.to_string());
+                        Vec::new()
                     }
-                    Err(e) => lines.push(e.to_string()),
-                }
+                };
+                let mut after = Vec::new();
                 if method == Method::Email {
-                    lines.push(String::new());
-                    lines.push(strings::EMAIL_WEAKER.into());
+                    after.push(strings::EMAIL_WEAKER.into());
                 }
-                lines.push(String::new());
-                lines.push(strings::USERS_WILL_SEE_WIZARD.into());
-                cx.act(Act::Push(Popup::confirm(
-                    strings::method_on_title(method),
-                    lines,
-                    Pending::SetMethod {
+                after.push(strings::USERS_WILL_SEE_WIZARD.into());
+                cx.act(Act::Push(Popup::Advisory(super::popup::Advisory {
+                    title: strings::method_on_title(method).into(),
+                    intro,
+                    candidates: listed,
+                    after,
+                    selected: 0,
+                    then: Pending::SetMethod {
                         method,
                         on: true,
                         forget: false,
                     },
-                    false,
-                )));
+                })));
             }
         }
     }

@@ -34,6 +34,19 @@ pub enum Popup {
     Input(InputPopup),
     Choice(Choice),
     RecoveryCodes(Vec<String>),
+    Advisory(Advisory),
+}
+
+/// Turning a method on: the accounts that act like integrations, each of which `i` makes
+/// an integration user; Enter goes on to turn the method on.
+pub struct Advisory {
+    pub title: String,
+    pub intro: Vec<String>,
+    /// (username, why it is listed)
+    pub candidates: Vec<(String, String)>,
+    pub after: Vec<String>,
+    pub selected: usize,
+    pub then: Pending,
 }
 
 pub struct Confirm {
@@ -293,6 +306,25 @@ impl Popup {
                     _ => {}
                 }
             }
+            Popup::Advisory(a) => match key.code {
+                KeyCode::Esc => ctx.act(Act::Pop),
+                KeyCode::Up | KeyCode::Char('k') => a.selected = a.selected.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    a.selected = (a.selected + 1).min(a.candidates.len().saturating_sub(1))
+                }
+                KeyCode::Char('i') => {
+                    if let Some((u, _)) = a.candidates.get(a.selected) {
+                        let p = Pending::SetRole(u.clone(), Role::Integration);
+                        ctx.act(Act::Pop);
+                        ctx.act(Act::Push(Popup::confirm_pending(p)));
+                    }
+                }
+                KeyCode::Enter => {
+                    ctx.act(Act::Pop);
+                    a.then.clone().run(ctx);
+                }
+                _ => {}
+            },
             Popup::RecoveryCodes(_) => {
                 if matches!(key.code, KeyCode::Enter) {
                     ctx.act(Act::Pop);
@@ -383,6 +415,51 @@ impl Popup {
                     ]),
                     foot,
                 );
+            }
+            Popup::Advisory(a) => {
+                let width = area.width.min(76).saturating_sub(2);
+                let rows = |lines: &[String]| -> u16 {
+                    lines
+                        .iter()
+                        .map(|l| super::widgets::wrapped_rows(l, width))
+                        .sum()
+                };
+                let h = rows(&a.intro)
+                    + a.candidates.len().max(1) as u16
+                    + rows(&a.after)
+                    + super::widgets::wrapped_rows(strings::ADVISORY_KEYS, width)
+                    + 5;
+                let r = centered(area, 76, h.min(area.height.saturating_sub(2)));
+                let inner = frame(f, r, &a.title, theme, false);
+                let mut text: Vec<Line> = a.intro.iter().map(|l| Line::raw(l.clone())).collect();
+                text.push(Line::raw(""));
+                if a.candidates.is_empty() {
+                    text.push(Line::styled(strings::NO_INTEGRATIONS, theme.dim()));
+                }
+                for (i, (u, why)) in a.candidates.iter().enumerate() {
+                    let line = format!("{u} · {why}");
+                    text.push(if i == a.selected {
+                        Line::styled(format!("▸ {line}"), theme.selected())
+                    } else {
+                        Line::raw(format!("  {line}"))
+                    });
+                }
+                text.push(Line::raw(""));
+                text.extend(a.after.iter().map(|l| Line::raw(l.clone())));
+                text.push(Line::raw(""));
+                let mut keys = vec![
+                    Span::styled("Enter", theme.key()),
+                    Span::raw(" turn it on   "),
+                ];
+                if !a.candidates.is_empty() {
+                    keys.extend([
+                        Span::styled("i", theme.key()),
+                        Span::raw(" make the selected an integration user   "),
+                    ]);
+                }
+                keys.extend([Span::styled("Esc", theme.key()), Span::raw(" cancel")]);
+                text.push(Line::from(keys));
+                f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
             }
             Popup::RecoveryCodes(codes) => {
                 let r = centered(area, 60, codes.len() as u16 + 8);

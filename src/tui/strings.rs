@@ -27,7 +27,7 @@ pub const CONFIGURED: &str = "✓ configured";
 pub const INTEGRATION: &str = "⚙ integration";
 
 pub const EMAIL_WEAKER: &str = "Email codes are weaker than an authenticator app: mailboxes are shared, forwarded and phished. Prefer the app where you can.";
-pub const INTEGRATION_ADVISORY: &str = "MFA can break integrations that sign in as a person. These accounts have never signed in to the console and may be integrations; give each its own user with the role integration (never asked for a code):";
+pub const INTEGRATION_ADVISORY: &str = "MFA can break integrations that sign in as a person. These accounts act like integrations (they signed in through verify or the API without a code in the last 30 days, or their names look like services); make each an integration user (never asked for a code):";
 pub const FORGET_EXPLAINED: &str = "Checked: every authenticator and email address enrolled for this method is unregistered, with all trusted devices. Unchecked: enrollments stay and work again if the method comes back.";
 pub const RECOVERY_EXPLAINED: &str = "Save these recovery codes now (print or store them in a password manager). Each works once when your app is not at hand. They are not shown again.";
 pub const WIZARD_LEAVE: &str = "Esc leaves without saving anything.";
@@ -122,9 +122,6 @@ pub fn allowed(what: &str) -> String {
     format!("Allowed: {what}.")
 }
 pub const NO_INTEGRATIONS: &str = "  (no account looks like an integration)";
-pub fn and_more_in_users(n: usize) -> String {
-    format!("  … and {n} more (see Users)")
-}
 pub const USERS_WILL_SEE_WIZARD: &str = "Users will then see \"Configure my MFA\".";
 pub fn method_on_title(m: crate::store::Method) -> &'static str {
     match m {
@@ -272,3 +269,5 @@ pub fn mfa_off_forget_count(apps: usize, emails: usize, users: usize) -> String 
         "Forget all devices will unregister {apps} authenticator(s) and {emails} email address(es) of {users} user(s)."
     )
 }
+pub const ADVISORY_KEYS: &str =
+    "Enter turn it on   i make the selected an integration user   Esc cancel";
