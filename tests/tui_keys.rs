@@ -1400,3 +1400,45 @@ fn the_integration_advisory_lists_accounts_that_act_like_integrations() {
     );
     assert!(!env.core.organization().unwrap().controls.authenticator);
 }
+
+/// The audit log filters by kind (k goes through the kinds present) and by time range (t).
+#[test]
+fn the_audit_log_filters_by_kind_and_time() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    env.clock.advance(3 * 86400);
+    let mut wrong = env.app();
+    sign_in(&mut wrong, "bob", "not the password at all");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 3); // Audit log
+    press(&mut app, KeyCode::Enter);
+    let all = screen(&app);
+    assert!(
+        all.contains("user.created") && all.contains("sign-in.failed"),
+        "{all}"
+    );
+    // Last hour: the users created three days ago are gone.
+    press(&mut app, KeyCode::Char('t'));
+    let s = screen(&app);
+    assert!(s.contains("last hour"), "{s}");
+    assert!(
+        !s.contains("user.created") && s.contains("sign-in.failed"),
+        "{s}"
+    );
+    press(&mut app, KeyCode::Char('t'));
+    press(&mut app, KeyCode::Char('t'));
+    press(&mut app, KeyCode::Char('t')); // back to all time
+    // Kinds in order: k until only sign-in.failed shows.
+    let mut found = false;
+    for _ in 0..30 {
+        press(&mut app, KeyCode::Char('k'));
+        let s = screen(&app);
+        if s.contains("· sign-in.failed ·") {
+            assert!(!s.contains("user.created"), "{s}");
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "k never reached sign-in.failed: {}", screen(&app));
+}

@@ -31,6 +31,48 @@ pub struct AuditPane {
     filter: TextInput,
     filtering: bool,
     nav: ListNav,
+    /// Only events of this kind (`k` / `K` go through the kinds present).
+    kind: Option<String>,
+    range: Range,
+    /// The time the events were read at, which the range counts back from.
+    now: i64,
+}
+
+/// How far back the log shows (`t` goes through them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Range {
+    #[default]
+    All,
+    Hour,
+    Day,
+    Week,
+}
+
+impl Range {
+    fn next(self) -> Range {
+        match self {
+            Range::All => Range::Hour,
+            Range::Hour => Range::Day,
+            Range::Day => Range::Week,
+            Range::Week => Range::All,
+        }
+    }
+    fn seconds(self) -> Option<i64> {
+        match self {
+            Range::All => None,
+            Range::Hour => Some(3600),
+            Range::Day => Some(86400),
+            Range::Week => Some(7 * 86400),
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Range::All => "all time",
+            Range::Hour => "last hour",
+            Range::Day => "last day",
+            Range::Week => "last 7 days",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +82,9 @@ pub enum Action {
     Filter,
     FilterDone,
     FilterClear,
+    NextKind,
+    PreviousKind,
+    NextRange,
 }
 
 const fn list(
@@ -58,9 +103,15 @@ const fn list(
 }
 
 const BROWSE: &[KeyBinding<Action>] = &[
-    list(keymap::UP, "↑↓", "move", ListAction::Up),
+    list(&[Key::Code(KeyCode::Up)], "↑↓", "move", ListAction::Up),
     list(keymap::DOWN, "", "", ListAction::Down),
-    list(keymap::PAGE_UP, "PgUp/PgDn", "page", ListAction::PageUp),
+    KeyBinding {
+        keys: keymap::PAGE_UP,
+        shown: "PgUp/PgDn Home/End",
+        what: "page, jump",
+        footer: false,
+        action: Action::List(ListAction::PageUp),
+    },
     list(keymap::PAGE_DOWN, "", "", ListAction::PageDown),
     list(keymap::HOME, "", "", ListAction::First),
     list(keymap::END, "", "", ListAction::Last),
@@ -77,6 +128,27 @@ const BROWSE: &[KeyBinding<Action>] = &[
         what: "filter",
         footer: true,
         action: Action::Filter,
+    },
+    KeyBinding {
+        keys: &[Key::Char('k')],
+        shown: "k/K",
+        what: "kind",
+        footer: true,
+        action: Action::NextKind,
+    },
+    KeyBinding {
+        keys: &[Key::Char('K')],
+        shown: "",
+        what: "",
+        footer: false,
+        action: Action::PreviousKind,
+    },
+    KeyBinding {
+        keys: &[Key::Char('t')],
+        shown: "t",
+        what: "time",
+        footer: true,
+        action: Action::NextRange,
     },
 ];
 
@@ -101,24 +173,53 @@ const FILTERING: &[KeyBinding<Action>] = &[
 
 const ID: PaneId = "audit";
 
-type Read = Result<(Vec<AuditEvent>, u64), CoreError>;
+type Read = Result<(Vec<AuditEvent>, u64, i64), CoreError>;
 
 impl AuditPane {
     fn apply_filter(&mut self) {
         let needle = self.filter.value().to_lowercase();
+        let since = self.range.seconds().map(|s| self.now - s);
         self.view = self
             .events
             .iter()
             .enumerate()
             .filter(|(_, e)| {
-                needle.is_empty()
-                    || [&e.actor, &e.subject, &e.kind, &e.details]
-                        .iter()
-                        .any(|f| f.to_lowercase().contains(&needle))
+                self.kind.as_ref().is_none_or(|k| e.kind == *k)
+                    && since.is_none_or(|t| e.time >= t)
+                    && (needle.is_empty()
+                        || [&e.actor, &e.subject, &e.kind, &e.details]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(&needle)))
             })
             .map(|(i, _)| i)
             .collect();
         self.nav.set_len(self.view.len());
+    }
+
+    /// The kinds present in the events read, in order, to go through with `k`.
+    fn kinds(&self) -> Vec<&str> {
+        let mut k: Vec<&str> = self.events.iter().map(|e| e.kind.as_str()).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    }
+
+    fn step_kind(&mut self, forward: bool) {
+        let kinds = self.kinds();
+        let at = self
+            .kind
+            .as_deref()
+            .and_then(|k| kinds.iter().position(|x| *x == k));
+        // None (all kinds) comes before the first and after the last.
+        let next = match (at, forward) {
+            (None, true) => kinds.first().copied(),
+            (None, false) => kinds.last().copied(),
+            (Some(i), true) => kinds.get(i + 1).copied(),
+            (Some(0), false) => None,
+            (Some(i), false) => kinds.get(i - 1).copied(),
+        };
+        self.kind = next.map(str::to_string);
+        self.apply_filter();
     }
 
     fn selected(&self) -> Option<&AuditEvent> {
@@ -162,6 +263,12 @@ impl Pane for AuditPane {
                 self.filter.clear();
                 self.apply_filter();
             }
+            Action::NextKind => self.step_kind(true),
+            Action::PreviousKind => self.step_kind(false),
+            Action::NextRange => {
+                self.range = self.range.next();
+                self.apply_filter();
+            }
             Action::Open => {
                 if let Some(e) = self.selected() {
                     cx.act(Act::Push(Popup::message(
@@ -186,14 +293,16 @@ impl Pane for AuditPane {
             return;
         };
         cx.load(ID, "events", move |core| -> Read {
-            core.recent_audit_events(Actor::User(&session), WINDOW)
+            let (events, total) = core.recent_audit_events(Actor::User(&session), WINDOW)?;
+            Ok((events, total, core.now()))
         });
     }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.take::<Read>() {
-            Some(Ok((events, total))) => {
+            Some(Ok((events, total, now))) => {
                 self.events = events;
                 self.total = total;
+                self.now = now;
                 self.apply_filter();
             }
             Some(Err(e)) => cx.act(Act::Error(e.to_string())),
@@ -212,8 +321,14 @@ impl Pane for AuditPane {
             self.filter.render(f, top, "Filter", self.filtering, theme);
         } else {
             f.render_widget(
-                Paragraph::new(strings::audit_summary(self.events.len(), self.total))
-                    .style(theme.dim()),
+                Paragraph::new(strings::audit_summary(
+                    self.view.len(),
+                    self.events.len(),
+                    self.total,
+                    self.kind.as_deref(),
+                    self.range.label(),
+                ))
+                .style(theme.dim()),
                 top,
             );
         }

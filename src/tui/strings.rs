@@ -84,11 +84,23 @@ pub fn client_detail(name: &str, created: &str, last: &str) -> String {
 }
 
 // --- Audit log ---
-pub fn audit_summary(shown: usize, total: u64) -> String {
-    if total as usize > shown {
-        format!("Newest {shown} of {total} events. / to filter; `mfa-console audit` has them all.")
+pub fn audit_summary(
+    shown: usize,
+    read: usize,
+    total: u64,
+    kind: Option<&str>,
+    range: &str,
+) -> String {
+    let filtered = kind.is_some() || range != "all time";
+    if filtered {
+        format!(
+            "{shown} of {read} events · {} · {range} (k kind, t time)",
+            kind.unwrap_or("every kind")
+        )
+    } else if total as usize > read {
+        format!("Newest {read} of {total} events; `mfa-console audit` has them all.")
     } else {
-        format!("{shown} events, newest first. / to filter, Enter for details.")
+        format!("{read} events, newest first. Enter for details.")
     }
 }
 pub fn audit_event_title(seq: u64) -> String {
