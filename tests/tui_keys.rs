@@ -1442,3 +1442,76 @@ fn the_audit_log_filters_by_kind_and_time() {
     }
     assert!(found, "k never reached sign-in.failed: {}", screen(&app));
 }
+
+/// Bulk actions from the roster: Space marks, b acts on the marked; R reminds everyone
+/// not configured; x exports the view.
+#[test]
+fn bulk_actions_reminders_and_export_from_the_roster() {
+    let (env, _alice) = Env::with_mfa();
+    env.enroll("bob");
+    // MFA off for the organization keeps re-authentication out of this test.
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    // MFA applies to admin? She has no method: sign-in asks nothing more.
+    assert!(is_main(&app), "{}", screen(&app));
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    app.update(Msg::Tick);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    // Rows: admin, alice, bob, ci-bot. Mark alice and bob.
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Char(' '));
+    assert!(screen(&app).contains("2 marked"), "{}", screen(&app));
+    press(&mut app, KeyCode::Char('b'));
+    press(&mut app, KeyCode::Down); // Reset MFA
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("not confirmed: {}", screen(&app))
+    };
+    assert!(
+        c.lines[0].contains("2 user(s): alice, bob"),
+        "{:?}",
+        c.lines
+    );
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    assert!(notice(&app).contains("done for 2"), "{}", notice(&app));
+    env.authenticator_on();
+    let rows = env.core.users(Actor::Operator).unwrap();
+    assert!(rows.iter().all(|r| r.methods.is_empty()), "MFA left");
+    // R: everyone not configured (admin, alice, bob) gets a reminder, after a count.
+    let before = std::fs::read_dir(env.db.parent().unwrap().join("outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    press(&mut app, KeyCode::Char('R'));
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("no count: {}", screen(&app))
+    };
+    assert!(c.lines[0].contains("3 user(s)"), "{:?}", c.lines);
+    press(&mut app, KeyCode::Enter);
+    let after: Vec<String> = std::fs::read_dir(env.db.parent().unwrap().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(after.len(), before + 3, "{after:?}");
+    assert!(
+        after
+            .iter()
+            .any(|n| n.contains("alice@example.com-configure-reminder")),
+        "{after:?}"
+    );
+    // x: the view as CSV, to a new file.
+    let out = env.db.parent().unwrap().join("roster.csv");
+    press(&mut app, KeyCode::Char('x'));
+    type_text(&mut app, out.to_str().unwrap());
+    press(&mut app, KeyCode::Enter);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        csv.starts_with("username,name,email,role,status,mfa,methods,last_sign_in"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+}

@@ -388,6 +388,64 @@ impl Core {
         })
     }
 
+    /// Mails each of `usernames` who has not configured MFA a reminder to do it; returns
+    /// (sent, skipped because configured or unknown, failed). Audited once.
+    pub fn remind_to_configure(
+        &self,
+        actor: Actor,
+        usernames: &[String],
+    ) -> Result<(usize, usize, usize)> {
+        let (org, users, skipped) = self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let org = tx.organization()?;
+            let mut users = Vec::new();
+            let mut skipped = 0;
+            for name in usernames {
+                let Ok(u) = self.find_user(tx, name) else {
+                    skipped += 1;
+                    continue;
+                };
+                let configured = !Self::active_methods(tx, &org, u.id)?.is_empty();
+                if configured || u.disabled || u.role == Role::Integration {
+                    skipped += 1;
+                } else {
+                    users.push(u);
+                }
+            }
+            Ok::<_, CoreError>((org, users, skipped))
+        })?;
+        let (mut sent, mut failed) = (0, 0);
+        for u in &users {
+            let mail = self.render(&org, Template::ConfigureReminder, u, &[]);
+            match self.send_mail(&mail, &u.username) {
+                Ok(()) => sent += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        self.store.write(|tx| {
+            self.audit(
+                tx,
+                &actor.name(),
+                "organization",
+                audit::kind::REMINDERS_SENT,
+                &format!("{sent} sent, {failed} failed, {skipped} skipped"),
+            )
+        })?;
+        Ok((sent, skipped, failed))
+    }
+
+    /// Everyone who should configure MFA and has not: active people (not integrations,
+    /// not disabled).
+    pub fn not_configured(&self, actor: Actor) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.visit_users(actor, &mut |r| {
+            if !r.configured && !r.is_integration() && r.status != super::UserStatus::Disabled {
+                out.push(r.username.clone());
+            }
+        })?;
+        Ok(out)
+    }
+
     /// Sets a generated temporary password (80 random bits in four groups, to be shown
     /// once and handed over) and returns it.
     pub fn generate_temporary_password(

@@ -49,6 +49,39 @@ pub enum Pending {
     RemoveEnrollment(u64),
     RegenerateRecovery,
     TrustDevice,
+    /// One act on several users (marked in the roster).
+    Bulk(BulkAct, Vec<String>),
+    /// The roster's filtered view, written to a CSV file.
+    Export {
+        path: std::path::PathBuf,
+        csv: String,
+    },
+}
+
+/// What a bulk action does to each user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkAct {
+    Unlock,
+    ResetMfa,
+    ResendActivation,
+    Remind,
+}
+
+impl BulkAct {
+    pub const ALL: [BulkAct; 4] = [
+        BulkAct::Unlock,
+        BulkAct::ResetMfa,
+        BulkAct::ResendActivation,
+        BulkAct::Remind,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            BulkAct::Unlock => "Unlock",
+            BulkAct::ResetMfa => "Reset MFA",
+            BulkAct::ResendActivation => "Resend the activation code",
+            BulkAct::Remind => "Mail a reminder to configure MFA",
+        }
+    }
 }
 
 impl Pending {
@@ -127,6 +160,8 @@ impl Pending {
                     .set_temporary_password(actor, u, pw)
                     .map(|_| format!("Temporary password set for {u}; they must change it at their next sign-in.")),
                 Pending::DeleteUser(u) => core.remove_user(actor, u).map(|_| format!("{u} deleted.")),
+                Pending::Bulk(act, users) => run_bulk(core, actor, *act, users),
+                Pending::Export { path, csv } => write_export(path, csv),
                 Pending::GenerateTempPassword(u) => core
                     .generate_temporary_password(actor, u)
                     .map(|pw| pw.to_string()),
@@ -189,6 +224,16 @@ impl Pending {
                 true,
             ),
             Pending::DeleteUser(u) => ("Delete user".into(), vec![strings::delete_what(u)], true),
+            Pending::Bulk(act, users) => (
+                act.label().into(),
+                vec![strings::bulk_what(act.label(), users)],
+                *act == BulkAct::ResetMfa,
+            ),
+            Pending::Export { path, .. } => (
+                "Export".into(),
+                vec![strings::export_what(&path.to_string_lossy())],
+                false,
+            ),
             Pending::GenerateTempPassword(u) => (
                 "Generate a temporary password".into(),
                 vec![strings::temp_password_what(u)],
@@ -290,4 +335,61 @@ pub fn finish(app: &mut App, r: Loaded) {
         ))),
         Err(e) => app.ctx.act(Act::Error(e.to_string())),
     }
+}
+
+/// Does `act` for each user; a re-authentication asked for stops it before anyone is
+/// touched (the dialog then runs it again).
+fn run_bulk(
+    core: &crate::core::Core,
+    actor: Actor,
+    act: BulkAct,
+    users: &[String],
+) -> Result<String, CoreError> {
+    if act == BulkAct::Remind {
+        let (sent, skipped, failed) = core.remind_to_configure(actor, users)?;
+        return Ok(strings::reminders_done(sent, skipped, failed));
+    }
+    let (mut done, mut failed, mut first) = (0, 0, None);
+    for u in users {
+        let r = match act {
+            BulkAct::Unlock => core.unlock(actor, u),
+            BulkAct::ResetMfa => core.reset_mfa_removing(actor, u).map(drop),
+            BulkAct::ResendActivation => core.resend_activation(actor, u).map(drop),
+            BulkAct::Remind => Ok(()),
+        };
+        match r {
+            Ok(()) => done += 1,
+            Err(CoreError::ReauthRequired) if done == 0 => return Err(CoreError::ReauthRequired),
+            Err(e) => {
+                failed += 1;
+                first.get_or_insert_with(|| format!("{u}: {e}"));
+            }
+        }
+    }
+    Ok(strings::bulk_done(
+        act.label(),
+        done,
+        failed,
+        first.as_deref(),
+    ))
+}
+
+/// Writes the export, mode 0600, refusing to replace a file.
+fn write_export(path: &std::path::Path, csv: &str) -> Result<String, CoreError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            CoreError::Invalid(format!(
+                "cannot write {}: {e}; choose a new file in a folder you can write to",
+                path.display()
+            ))
+        })?;
+    f.write_all(csv.as_bytes())
+        .map_err(|e| CoreError::Invalid(format!("cannot write {}: {e}", path.display())))?;
+    Ok(strings::exported(&path.to_string_lossy()))
 }

@@ -98,6 +98,8 @@ pub struct InputPopup {
 
 pub enum InputThen {
     ImportCsv,
+    /// The roster as shown, to write to the file typed.
+    ExportCsv(String),
     TempPassword(String),
     Policy(crate::core::controls::PolicyKey),
 }
@@ -260,6 +262,29 @@ impl Popup {
             help: format!("Allowed: {}.", key.allowed()),
             input: TextInput::with_value(current),
             then: InputThen::Policy(key),
+        })
+    }
+
+    /// The bulk acts for `users` (each is confirmed).
+    pub fn bulk_choice(users: Vec<String>) -> Popup {
+        Popup::Choice(Choice {
+            title: format!("{} · {} user(s)", strings::BULK_TITLE, users.len()),
+            options: crate::tui::pending::BulkAct::ALL
+                .iter()
+                .map(|a| (a.label().to_string(), Pending::Bulk(*a, users.clone())))
+                .collect(),
+            selected: 0,
+        })
+    }
+
+    /// Where to write the roster as shown.
+    pub fn export_csv(csv: String) -> Popup {
+        Popup::Input(InputPopup {
+            title: "Export the roster to a CSV file".into(),
+            label: "File".into(),
+            help: strings::EXPORT_HELP.into(),
+            input: TextInput::new(),
+            then: InputThen::ExportCsv(csv),
         })
     }
 
@@ -867,6 +892,10 @@ impl InputPopup {
                 }
                 let p = match &self.then {
                     InputThen::ImportCsv => return,
+                    InputThen::ExportCsv(csv) => Pending::Export {
+                        path: std::path::PathBuf::from(value.trim()),
+                        csv: csv.clone(),
+                    },
                     InputThen::TempPassword(u) => {
                         Pending::TempPassword(u.clone(), zeroize::Zeroizing::new(value))
                     }

@@ -283,3 +283,45 @@ pub fn mfa_off_forget_count(apps: usize, emails: usize, users: usize) -> String 
 }
 pub const ADVISORY_KEYS: &str =
     "Enter turn it on   i make the selected an integration user   Esc cancel";
+
+// --- Bulk actions and export ---
+pub fn bulk_what(act: &str, users: &[String]) -> String {
+    let shown: Vec<&str> = users.iter().take(5).map(String::as_str).collect();
+    let more = if users.len() > 5 {
+        format!(" and {} more", users.len() - 5)
+    } else {
+        String::new()
+    };
+    format!(
+        "{act} for {} user(s): {}{more}?",
+        users.len(),
+        shown.join(", ")
+    )
+}
+pub fn bulk_done(act: &str, done: usize, failed: usize, first: Option<&str>) -> String {
+    match first {
+        None => format!("{act}: done for {done} user(s)."),
+        Some(e) => format!("{act}: done for {done}, failed for {failed} (first: {e})."),
+    }
+}
+pub fn reminders_done(sent: usize, skipped: usize, failed: usize) -> String {
+    format!(
+        "Reminders: {sent} sent, {skipped} skipped (configured or not a person), {failed} could not be mailed."
+    )
+}
+pub const BULK_TITLE: &str = "For the marked users";
+pub fn remind_all_what(n: usize) -> String {
+    format!("Mail a reminder to configure MFA to everyone who has not: {n} user(s)?")
+}
+pub fn export_what(path: &str) -> String {
+    format!("Write the roster as shown (filter and order) to {path}?")
+}
+pub fn exported(path: &str) -> String {
+    format!("The roster as shown was written to {path} (mode 0600).")
+}
+pub const EXPORT_HELP: &str = "A new CSV file: username, name, email, role, status, MFA, methods, last sign-in. It is not overwritten if it exists.";
+pub fn marked(n: usize) -> String {
+    format!(" · {n} marked")
+}
+pub const NOBODY_TO_REMIND: &str = "Everyone who should has configured MFA: nobody to remind.";
+pub const REMIND_ALL_TITLE: &str = "Remind everyone not configured";

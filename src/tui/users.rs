@@ -15,7 +15,7 @@ use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding};
 use super::list::{ListAction, ListNav};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
-use super::pending::Pending;
+use super::pending::{BulkAct, Pending};
 use super::popup::Popup;
 use super::roster::{Roster, Row as RosterRow};
 use super::strings;
@@ -75,6 +75,8 @@ pub struct UsersPane {
     descending: bool,
     nav: ListNav,
     profile: Option<Profile>,
+    /// Users marked for a bulk action (Space), by username.
+    marked: std::collections::BTreeSet<String>,
 }
 
 struct Profile {
@@ -125,6 +127,10 @@ pub enum Action {
     Reverse,
     Add,
     Import,
+    Mark,
+    Bulk,
+    RemindAll,
+    Export,
     Previous,
     Next,
     Do,
@@ -173,15 +179,15 @@ const ROSTER: &[KeyBinding<Action>] = &[
     bind(keymap::HOME, "", "", false, Action::List(ListAction::First)),
     bind(keymap::END, "", "", false, Action::List(ListAction::Last)),
     bind(keymap::ENTER, "Enter", "profile", true, Action::Open),
-    bind(&[Key::Char('/')], "/", "filter", true, Action::Filter),
+    bind(&[Key::Char('/')], "/", "filter", false, Action::Filter),
     bind(
         &[Key::Char('n')],
         "n",
         "not configured",
-        true,
+        false,
         Action::OnlyNotConfigured,
     ),
-    bind(&[Key::Char('s')], "s", "sort", true, Action::Sort),
+    bind(&[Key::Char('s')], "s", "sort", false, Action::Sort),
     bind(
         &[Key::Char('S')],
         "S",
@@ -189,13 +195,35 @@ const ROSTER: &[KeyBinding<Action>] = &[
         false,
         Action::Reverse,
     ),
-    bind(&[Key::Char('a')], "a", "add", true, Action::Add),
+    bind(&[Key::Char('a')], "a", "add", false, Action::Add),
     bind(
         &[Key::Char('i')],
         "i",
         "import a CSV file",
         false,
         Action::Import,
+    ),
+    bind(keymap::SPACE, "Space", "mark", true, Action::Mark),
+    bind(
+        &[Key::Char('b')],
+        "b",
+        "act on the marked",
+        true,
+        Action::Bulk,
+    ),
+    bind(
+        &[Key::Char('R')],
+        "R",
+        "remind everyone not configured",
+        false,
+        Action::RemindAll,
+    ),
+    bind(
+        &[Key::Char('x')],
+        "x",
+        "export the view to CSV",
+        false,
+        Action::Export,
     ),
 ];
 
@@ -292,6 +320,38 @@ impl UsersPane {
         cx.load(ID, kind, move |core| -> DetailRead {
             core.user_detail(Actor::User(&session), &username)
         });
+    }
+
+    /// The roster as shown (filter and order), as CSV.
+    fn view_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record([
+            "username",
+            "name",
+            "email",
+            "role",
+            "status",
+            "mfa",
+            "methods",
+            "last_sign_in",
+        ]);
+        for i in &self.view {
+            let r = self.roster.row(*i);
+            let last = r.last_sign_in.map(format_short).unwrap_or_default();
+            let _ = w.write_record([
+                r.username,
+                r.name,
+                r.email,
+                r.role,
+                r.status.as_str(),
+                marker(r.is_integration(), r.configured),
+                r.methods_text(),
+                last.as_str(),
+            ]);
+        }
+        w.into_inner()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     fn selected_row(&self) -> Option<RosterRow<'_>> {
@@ -442,6 +502,34 @@ impl Pane for UsersPane {
                 self.last_needle.clear();
                 self.rebuild_view();
             }
+            Action::Mark => {
+                if let Some(u) = self.selected_row().map(|r| r.username.to_string())
+                    && !self.marked.remove(&u)
+                {
+                    self.marked.insert(u);
+                }
+                self.nav.apply(ListAction::Down);
+            }
+            Action::Bulk => {
+                let users: Vec<String> = if self.marked.is_empty() {
+                    self.selected_row()
+                        .map(|r| vec![r.username.to_string()])
+                        .unwrap_or_default()
+                } else {
+                    self.marked.iter().cloned().collect()
+                };
+                if !users.is_empty() {
+                    cx.act(Act::Push(Popup::bulk_choice(users)));
+                }
+            }
+            Action::RemindAll => {
+                if let Some(session) = cx.session.clone() {
+                    cx.load(ID, "not-configured", move |core| {
+                        core.not_configured(Actor::User(&session))
+                    });
+                }
+            }
+            Action::Export => cx.act(Act::Push(Popup::export_csv(self.view_csv()))),
             Action::Add => cx.act(Act::Push(Popup::add_user())),
             Action::Import => cx.act(Act::Push(Popup::import_csv())),
             Action::Open => {
@@ -493,6 +581,22 @@ impl Pane for UsersPane {
                     self.loading = false;
                     cx.act(Act::Error(e.to_string()));
                 }
+                None => {}
+            },
+            "not-configured" => match r.take::<Result<Vec<String>, CoreError>>() {
+                Some(Ok(users)) if users.is_empty() => {
+                    cx.act(Act::Notice(strings::NOBODY_TO_REMIND.into()))
+                }
+                Some(Ok(users)) => {
+                    let n = users.len();
+                    cx.act(Act::Push(Popup::confirm(
+                        strings::REMIND_ALL_TITLE,
+                        vec![strings::remind_all_what(n)],
+                        Pending::Bulk(BulkAct::Remind, users),
+                        false,
+                    )))
+                }
+                Some(Err(e)) => cx.act(Act::Error(e.to_string())),
                 None => {}
             },
             "profile" => match r.take::<DetailRead>() {
@@ -547,12 +651,15 @@ impl Pane for UsersPane {
             configured as f64 * 100.0 / people as f64
         };
         // The sort and the count are never cut: the share configured gets shorter first.
-        let shown = strings::roster_shown(
+        let mut shown = strings::roster_shown(
             self.view.len(),
             self.only_not_configured,
             self.sort.label(),
             self.descending,
         );
+        if !self.marked.is_empty() {
+            shown.push_str(&strings::marked(self.marked.len()));
+        }
         let mut share = strings::roster_share(configured, people, pct);
         if share.chars().count() + 2 + shown.chars().count() > summary.width as usize {
             share = strings::roster_share_short(pct);
@@ -589,7 +696,7 @@ impl Pane for UsersPane {
                 let selected = start + i == self.nav.selected;
                 let cells: Vec<Cell> = cols
                     .iter()
-                    .map(|(c, w)| c.cell(&r, *w, selected, theme))
+                    .map(|(c, w)| c.cell(&r, *w, selected, self.marked.contains(r.username), theme))
                     .collect();
                 let row = Row::new(cells);
                 if selected {
@@ -779,7 +886,14 @@ impl Col {
             Col::Grace => "GRACE",
         }
     }
-    fn cell(self, r: &RosterRow, width: u16, selected: bool, theme: &Theme) -> Cell<'static> {
+    fn cell(
+        self,
+        r: &RosterRow,
+        width: u16,
+        selected: bool,
+        marked: bool,
+        theme: &Theme,
+    ) -> Cell<'static> {
         let w = width as usize;
         match self {
             Col::Mfa => {
@@ -790,7 +904,13 @@ impl Col {
                 } else {
                     theme.ok()
                 };
-                let pointer = if selected { "▸" } else { " " };
+                let pointer = if selected {
+                    "▸"
+                } else if marked {
+                    "•"
+                } else {
+                    " "
+                };
                 Cell::from(Span::styled(
                     format!("{pointer}{}", marker(r.is_integration(), r.configured)),
                     style,
