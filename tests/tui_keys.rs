@@ -14,7 +14,7 @@ use mfa_console::core::{
 use mfa_console::mail::{Mailer, Outbox};
 use mfa_console::store::{Method, Role};
 use mfa_console::tui::app::{App, Msg, Runner, Screen};
-use mfa_console::tui::popup::Popup;
+use mfa_console::tui::popups::Popup;
 use mfa_console::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -15,7 +15,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::main_screen::MainScreen;
 use super::pane::{Loaded, PaneId};
-use super::popup::Popup;
+use super::popups::Popup;
 use super::setup::SetupScreen;
 use super::signin::SignInScreen;
 use super::strings;

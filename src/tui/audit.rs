@@ -12,7 +12,7 @@ use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding};
 use super::list::{ListAction, ListNav};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
-use super::popup::Popup;
+use super::popups::Popup;
 use super::strings;
 use super::widgets::pane_block;
 use crate::core::clock::format_short;

@@ -11,7 +11,7 @@ use super::app::{Act, Ctx, Outcome};
 use super::keymap::{self, KeyBinding};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
-use super::popup::Popup;
+use super::popups::Popup;
 use super::strings;
 use super::widgets::pane_block;
 use crate::core::controls::{PolicyKey, totp_window_seconds};
@@ -230,7 +230,7 @@ impl ControlsPane {
                     after.push(strings::EMAIL_WEAKER.into());
                 }
                 after.push(strings::USERS_WILL_SEE_WIZARD.into());
-                cx.act(Act::Push(Popup::Advisory(super::popup::Advisory {
+                cx.act(Act::Push(Popup::Advisory(super::popups::Advisory {
                     title: strings::method_on_title(method).into(),
                     intro,
                     candidates: listed,

@@ -12,7 +12,7 @@ pub mod main_screen;
 pub mod overview;
 pub mod pane;
 pub mod pending;
-pub mod popup;
+pub mod popups;
 pub mod roster;
 pub mod setup;
 pub mod sign_out;

@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::app::{Act, App, Ctx, Screen, Target};
 use super::pane::Loaded;
-use super::popup::Popup;
+use super::popups::Popup;
 use super::strings;
 use crate::core::controls::{PolicyKey, method_name};
 use crate::core::{Actor, CoreError, UserChange};

@@ -445,7 +445,7 @@ fn after(app: &mut App, r: Result<SignInStep, CoreError>) {
                 .map(|o| o.policy.trusted_device_days)
                 .unwrap_or(0);
             if after_code && days > 0 {
-                app.ctx.act(Act::Push(super::popup::Popup::confirm(
+                app.ctx.act(Act::Push(super::popups::Popup::confirm(
                     "Remember this terminal",
                     vec![format!(
                         "Skip the code when you sign in from this terminal (this account of this computer) for the next {days} day(s)? Choose only on a computer that is yours."

@@ -16,7 +16,7 @@ use super::keymap::{self, Key, KeyBinding};
 use super::list::{ListAction, ListNav};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::{BulkAct, Pending};
-use super::popup::Popup;
+use super::popups::Popup;
 use super::roster::{Roster, Row as RosterRow};
 use super::strings;
 use super::theme::Theme;

@@ -15,7 +15,7 @@ use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
-use super::popup::Popup;
+use super::popups::Popup;
 use super::strings;
 use super::theme::Theme;
 use super::widgets::qr::QrWidget;
