@@ -998,10 +998,15 @@ fn controls_show_table_and_json() {
 #[test]
 fn controls_set_methods() {
     let org = Org::with_alice();
-    org.run(&["controls", "set", "authenticator", "on"], None)
+    // An account named like a service is on the advisory; alice, a person, is not.
+    org.add_with_password("build-bot", "bot password phrase 42", "member");
+    let a = org
+        .run(&["controls", "set", "authenticator", "on"], None)
         .success()
         .stdout(contains("authenticator method is now on").and(contains("MFA is enabled")))
-        .stderr(contains("Advisory").and(contains("integration")));
+        .stderr(contains("Advisory").and(contains("build-bot (the name looks like a service")));
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(!err.contains("alice"), "{err}");
     org.run(&["controls", "set", "authenticator", "on"], None)
         .success()
         .stdout(contains("already on"));
@@ -1894,4 +1899,24 @@ fn audit_exports_csv_newest_first_with_the_chain_hashes() {
     assert_eq!(first[4], "alice");
     let hash = first.last().unwrap();
     assert_eq!(hash.len(), 64, "each row carries its chain hash: {first:?}");
+}
+
+/// A file with many bad rows: the first 20 are printed, then how many more there are.
+#[test]
+fn an_import_with_many_bad_rows_says_how_many_more_there_are() {
+    let org = Org::new();
+    let file = org.path("bad.csv");
+    let mut csv = String::from("username,email,name,role\n");
+    for i in 0..300 {
+        csv.push_str(&format!("user{i},not-an-address,User {i},member\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let a = org
+        .run(&["user", "import", file.to_str().unwrap()], None)
+        .failure();
+    let err = String::from_utf8(a.get_output().stderr.clone()).unwrap();
+    assert!(err.contains("line 2:") && err.contains("line 21:"), "{err}");
+    assert!(!err.contains("line 22:"), "{err}");
+    assert!(err.contains("… and 280 more"), "{err}");
+    assert!(!org.stdout(&["user", "list"]).contains("user0"));
 }

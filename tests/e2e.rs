@@ -21,6 +21,10 @@ struct Console {
 
 impl Console {
     fn start(db: &Path, cols: u16, rows: u16) -> Console {
+        Console::start_with(&["--db".as_ref(), db.as_os_str()], cols, rows)
+    }
+
+    fn start_with(args: &[&std::ffi::OsStr], cols: u16, rows: u16) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -30,8 +34,9 @@ impl Console {
             })
             .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_mfa-console"));
-        cmd.arg("--db");
-        cmd.arg(db);
+        for a in args {
+            cmd.arg(a);
+        }
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("MFA_CONSOLE_DB");
         cmd.env_remove("NO_COLOR");
@@ -149,6 +154,7 @@ fn open_nav(c: &mut Console, item: &str) {
         "Users",
         "Audit log",
         "Clients",
+        "My account",
         "Configure my MFA",
         "Sign out",
     ]
@@ -248,7 +254,7 @@ fn first_run_to_mfa_on_and_off_again() {
 
     // Users: alice configured, the others not.
     open_nav(&mut c, "Users");
-    let screen = c.wait_for("1 of 3 users configured");
+    let screen = c.wait_for("1 of 3 configured");
     assert!(screen.contains("✓ configured"), "{screen}");
     assert_eq!(
         screen.matches("⚠ not configured").count(),
@@ -272,7 +278,7 @@ fn first_run_to_mfa_on_and_off_again() {
     c.wait_for("MFA off");
 
     open_nav(&mut c, "Users");
-    c.wait_for("0 of 3 users configured");
+    c.wait_for("0 of 3 configured");
     let screen = c.text();
     assert_eq!(
         screen.matches("⚠ not configured").count(),
@@ -367,4 +373,106 @@ fn wrong_codes_get_the_generic_message_then_the_lockout_with_its_end() {
         "the lockout shows when it ends:\n{screen}"
     );
     assert!(screen.contains("UTC"), "{screen}");
+}
+
+/// A closed terminal (the window closed, `tmux kill-session`) ends a demo the way `q`
+/// does: its temporary folder is removed.
+#[test]
+#[allow(unsafe_code)]
+fn a_closed_terminal_ends_the_demo_and_removes_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_mfa-console"));
+    cmd.arg("--demo");
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("TMPDIR", tmp.path());
+    cmd.env_remove("MFA_CONSOLE_DB");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    // Read on this thread (no second handle on the terminal), so that dropping the
+    // master closes the terminal for real.
+    let fd = pty.master.as_raw_fd().unwrap();
+    let mut seen = String::new();
+    let drain = |for_: Duration, seen: &mut String| {
+        let until = Instant::now() + for_;
+        while Instant::now() < until {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; the fd stays open while `pty.master` lives.
+            let ready = unsafe { libc::poll(&mut p, 1, 100) };
+            if ready > 0 {
+                let mut buf = [0u8; 8192];
+                // SAFETY: reads into a buffer of the length given.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    break;
+                }
+                seen.push_str(&String::from_utf8_lossy(&buf[..n as usize]));
+            }
+        }
+    };
+    let demo_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("mfa-console-demo-"))
+            })
+            .collect()
+    };
+    let start = Instant::now();
+    while !seen.contains("Demo ready") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the demo did not start: {seen}"
+        );
+        drain(Duration::from_millis(200), &mut seen);
+    }
+    // The console takes over the terminal.
+    drain(Duration::from_millis(1500), &mut seen);
+    assert_eq!(demo_dirs().len(), 1, "the demo folder is under TMPDIR");
+    // The terminal goes away.
+    drop(pty.master);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the console kept running without its terminal"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        demo_dirs().is_empty(),
+        "left behind: {:?} (the console ended with {status:?}); its log:\n{}",
+        demo_dirs(),
+        demo_dirs()
+            .first()
+            .and_then(|d| std::fs::read_to_string(d.join("mfa-console.log")).ok())
+            .unwrap_or_default()
+    );
+}
+
+/// Quitting a demo says that its organization is being removed (a large one takes
+/// seconds), after the screen is restored.
+#[test]
+fn quitting_the_demo_says_it_is_removing_it() {
+    let mut c = Console::start_with(&["--demo".as_ref()], 80, 24);
+    c.wait_for("Demo organization");
+    c.send(ESC); // Esc on the first sign-in step quits
+    c.wait_for("Removing the demo organization");
 }

@@ -13,8 +13,8 @@ use mfa_console::core::{
 };
 use mfa_console::mail::{Mailer, Outbox};
 use mfa_console::store::{Method, Role};
-use mfa_console::tui::app::{App, Runner, Screen};
-use mfa_console::tui::popup::Popup;
+use mfa_console::tui::app::{App, Msg, Runner, Screen};
+use mfa_console::tui::popups::Popup;
 use mfa_console::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -213,7 +213,7 @@ fn notice(app: &App) -> String {
 }
 
 /// Navigation order for an admin with MFA on: Overview, Security Controls, Users,
-/// Audit log, Clients, Configure my MFA, Sign out.
+/// Audit log, Clients, My account, Configure my MFA, Sign out.
 fn nav_down(app: &mut App, n: usize) {
     for _ in 0..n {
         press(app, KeyCode::Down);
@@ -404,7 +404,7 @@ fn q_in_the_authenticator_step_asks_first_and_esc_leaves_the_wizard() {
     let mut app = env.app();
     sign_in(&mut app, "admin", ADMIN_PW);
     assert!(is_main(&app));
-    nav_down(&mut app, 5); // Configure my MFA
+    nav_down(&mut app, 6); // Configure my MFA
     press(&mut app, KeyCode::Enter);
     assert!(
         screen(&app).contains("You have not configured MFA yet."),
@@ -490,7 +490,7 @@ fn tab_toggles_focus_between_navigation_and_pane() {
     let mut app = env.app();
     sign_in(&mut app, "admin", ADMIN_PW);
     let nav_footer = "Enter/Tab open pane";
-    let pane_footer = "Tab navigation";
+    let pane_footer = "Tab menu";
     assert!(screen(&app).contains(nav_footer));
     press(&mut app, KeyCode::Tab);
     let s = screen(&app);
@@ -656,7 +656,7 @@ fn security_controls_open_without_reauthentication_while_mfa_is_off() {
     assert!(s.contains("MFA is DISABLED"), "{s}");
     // Turning a method on shows the advisory first; Esc changes nothing.
     press(&mut app, KeyCode::Char(' '));
-    assert!(matches!(app.popups.as_slice(), [Popup::Confirm(_)]));
+    assert!(matches!(app.popups.as_slice(), [Popup::Advisory(_)]));
     press(&mut app, KeyCode::Esc);
     assert!(!env.core.organization().unwrap().controls.mfa_enabled());
     // Confirm (a non-dangerous dialog starts on Confirm) turns it on.
@@ -811,4 +811,707 @@ fn users_i_imports_a_csv_file_and_the_roster_shows_the_new_users() {
         s.contains("Nothing imported") && s.contains("line 2"),
         "{s}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The event flow
+// ---------------------------------------------------------------------------------------
+
+fn draw_at(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    let buf = t.backend().buffer();
+    buf.content
+        .chunks(usize::from(w))
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Users → bob's profile → Delete user: the dialog is up.
+fn delete_dialog_for_bob(app: &mut App) {
+    nav_down(app, 2); // Users
+    press(app, KeyCode::Enter);
+    press(app, KeyCode::Down);
+    press(app, KeyCode::Down); // bob
+    press(app, KeyCode::Enter);
+    assert!(screen(app).contains("Profile · bob"), "{}", screen(app));
+    for _ in 0..5 {
+        press(app, KeyCode::Down); // to "Delete user", the last action
+    }
+    press(app, KeyCode::Enter);
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Confirm(_)]),
+        "{}",
+        screen(app)
+    );
+}
+
+#[test]
+fn no_key_reaches_a_dialog_while_the_window_is_too_small() {
+    let (env, _alice) = Env::with_mfa();
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    delete_dialog_for_bob(&mut app);
+    // Confirm has the focus now; then the window shrinks.
+    press(&mut app, KeyCode::Left);
+    assert!(draw_at(&app, 60, 20).contains("Please enlarge it"));
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "typed while hidden");
+    assert_eq!(app.popups.len(), 1, "a hidden dialog took a key");
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    // Back to a usable size: the same dialog works again (and Cancel is safe).
+    draw_at(&app, 80, 24);
+    press(&mut app, KeyCode::Esc);
+    assert!(app.popups.is_empty());
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+}
+
+#[test]
+fn a_destructive_dialog_starts_on_cancel_and_arrows_do_not_wrap() {
+    let (env, _alice) = Env::with_mfa();
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    delete_dialog_for_bob(&mut app);
+    // Right on Cancel stays on Cancel (it used to wrap to Delete).
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty());
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    // Left stops on Confirm: Left twice, Enter deletes.
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        !env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+}
+
+#[test]
+fn a_temporary_password_is_confirmed_before_it_is_set() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Down); // bob
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Down); // Reset MFA, Disable, Change role, Temporary password
+    }
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "a fresh temporary secret 42");
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("not confirmed: {}", screen(&app))
+    };
+    assert!(c.lines.iter().any(|l| l.contains("bob")), "{:?}", c.lines);
+    // Cancel (the default): bob's own password still works.
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty());
+    let mut other = env.app();
+    sign_in(&mut other, "bob", BOB_PW);
+    assert!(is_main(&other), "{}", screen(&other));
+}
+
+#[test]
+fn a_two_valued_policy_change_is_confirmed_with_old_and_new_value() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down); // Enforcement
+    press(&mut app, KeyCode::Char(' '));
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("Space changed the policy at once: {}", screen(&app))
+    };
+    assert!(
+        c.lines.iter().any(|l| l.contains("optional → required")),
+        "{:?}",
+        c.lines
+    );
+    let before = env.core.organization().unwrap().policy.enforcement;
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(env.core.organization().unwrap().policy.enforcement, before);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Enter);
+    assert_ne!(env.core.organization().unwrap().policy.enforcement, before);
+}
+
+#[test]
+fn the_focused_pane_is_marked_and_the_menu_dims() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let s = screen(&app);
+    assert!(s.contains("▶ Menu") && !s.contains("▶ Overview"), "{s}");
+    press(&mut app, KeyCode::Tab);
+    let s = screen(&app);
+    assert!(s.contains("▶ Overview") && !s.contains("▶ Menu"), "{s}");
+}
+
+#[test]
+fn a_wizard_whose_method_is_turned_off_elsewhere_says_why_it_closed() {
+    let env = Env::new();
+    env.add("alice", Role::Member, Some(ALICE_PW));
+    env.authenticator_on();
+    env.core
+        .set_method(Actor::Operator, Method::Email, true, false)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "alice", ALICE_PW);
+    // A member without a method lands in Configure my MFA.
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        screen(&app).contains("Scan the QR code"),
+        "{}",
+        screen(&app)
+    );
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    app.update(Msg::Tick);
+    let s = screen(&app);
+    assert!(!s.contains("Scan the QR code"), "{s}");
+    assert!(
+        notice(&app).contains("turned this method off"),
+        "{}",
+        notice(&app)
+    );
+}
+
+/// Results of background work: an older load that arrives after a newer one is dropped.
+#[test]
+fn an_older_load_never_overwrites_a_newer_one() {
+    let env = Env::new();
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let mut app = App::new(
+        env.db.clone(),
+        Some(Arc::clone(&env.core)),
+        Arc::clone(&env.mailer),
+        Theme { color: false },
+        Runner::Threads(tx),
+    );
+    let pump = |app: &mut App| {
+        // Until no work is running: sign-in and the pane loads.
+        while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            app.update(m);
+        }
+    };
+    sign_in(&mut app, "admin", ADMIN_PW);
+    pump(&mut app);
+    nav_down(&mut app, 2); // Users: its roster loads
+    pump(&mut app);
+    // A change, then two reloads: the first (older) result is held back.
+    env.add("zoe", Role::Member, None);
+    app.update(Msg::Tick);
+    let older = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    env.add("yann", Role::Member, None);
+    app.update(Msg::Tick);
+    let newer = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    app.update(newer);
+    assert!(roster_shows(&app, "yann"), "{}", screen(&app));
+    app.update(older);
+    assert!(
+        roster_shows(&app, "yann"),
+        "the older roster replaced the newer:\n{}",
+        screen(&app)
+    );
+}
+
+#[test]
+fn the_code_step_stays_in_view_beside_a_long_account_name() {
+    let env = Env::new();
+    let long = "alexandra.konstantinopoulou-whitfield";
+    env.add(long, Role::Member, Some(ALICE_PW));
+    env.authenticator_on();
+    let mut app = env.app();
+    sign_in(&mut app, long, ALICE_PW);
+    assert!(is_main(&app), "{}", screen(&app));
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    for (w, h) in [(80, 24), (100, 30), (200, 60)] {
+        let s = draw_at(&app, w, h);
+        assert!(s.contains("2. Type the 6-digit code"), "{w}×{h}:\n{s}");
+        assert!(s.contains("Code"), "{w}×{h}:\n{s}");
+    }
+}
+
+#[test]
+fn sign_in_alternatives_work_on_ctrl_letters_shown_on_the_code_screen() {
+    let (env, _alice) = Env::with_mfa();
+    let mut app = env.app();
+    type_text(&mut app, "alice");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, ALICE_PW);
+    press(&mut app, KeyCode::Enter);
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("Ctrl-R/F4"), "{s}");
+    ctrl(&mut app, 'r');
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("recovery codes"), "Ctrl-R did not switch:\n{s}");
+    assert!(is_sign_in(&app));
+    ctrl(&mut app, 'r');
+    assert!(draw_at(&app, 80, 24).contains("authenticator app shows"));
+    // On the first step, Ctrl-A opens the activation of an invited account.
+    press(&mut app, KeyCode::Esc);
+    ctrl(&mut app, 'a');
+    assert!(
+        draw_at(&app, 80, 24)
+            .to_lowercase()
+            .contains("activation code")
+    );
+}
+
+/// A signed-in user who re-authenticates with the code that just signed them in is told
+/// it was used, and to wait for the next one (at sign-in the answer stays generic).
+#[test]
+fn reauthentication_with_the_code_just_used_says_so() {
+    let (env, _alice) = Env::with_mfa();
+    let admin = env.enroll("admin");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popups.as_slice(), [Popup::Reauth(_)]));
+    type_text(&mut app, ADMIN_PW);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(s.contains("was just used"), "{s}");
+    assert!(!s.contains(GENERIC_REFUSAL), "{s}");
+}
+
+/// One re-authentication covers every sensitive act of an admin while it is fresh:
+/// deleting a user asks for it, the role change right after does not.
+#[test]
+fn one_reauthentication_covers_the_sensitive_admin_acts() {
+    let (env, _alice) = Env::with_mfa();
+    let admin = env.enroll("admin");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+    delete_dialog_for_bob(&mut app);
+    press(&mut app, KeyCode::Left); // Delete
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Reauth(_)]),
+        "deleting a user did not ask to re-authenticate:\n{}",
+        screen(&app)
+    );
+    assert!(
+        env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    type_text(&mut app, ADMIN_PW);
+    press(&mut app, KeyCode::Enter);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        !env.core
+            .users(Actor::Operator)
+            .unwrap()
+            .iter()
+            .any(|r| r.username == "bob")
+    );
+    // alice: Change role → admin, confirmed, with no second re-authentication.
+    press(&mut app, KeyCode::Home);
+    press(&mut app, KeyCode::Down); // alice
+    press(&mut app, KeyCode::Enter);
+    assert!(screen(&app).contains("Profile · alice"), "{}", screen(&app));
+    for _ in 0..2 {
+        press(&mut app, KeyCode::Down); // Reset MFA, Disable, Change role
+    }
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Home); // admin is the first role
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Enter);
+    // Making someone admin starts on Cancel: Left to Confirm.
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty(), "{}", screen(&app));
+    let alice = env.core.users(Actor::Operator).unwrap();
+    assert!(
+        alice
+            .iter()
+            .any(|r| r.username == "alice" && r.role == "admin"),
+        "{}",
+        screen(&app)
+    );
+}
+
+/// A file with many bad rows: every one is listed in a dialog that scrolls, with the
+/// count; the path stays in its field underneath.
+#[test]
+fn import_errors_are_a_scrollable_list_and_the_path_stays() {
+    let env = Env::new();
+    let bad = env.db.parent().unwrap().join("many-bad.csv");
+    let mut csv = String::from("username,email,name,role\n");
+    for i in 0..300 {
+        csv.push_str(&format!("user{i},not-an-address,User {i},member\n"));
+    }
+    std::fs::write(&bad, csv).unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('i'));
+    type_text(&mut app, bad.to_str().unwrap());
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Message { lines, .. }) = app.popups.last() else {
+        panic!("no list: {}", screen(&app))
+    };
+    assert!(lines[0].contains("300 row(s) with errors"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("line 301:")),
+        "the last bad row is listed"
+    );
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("line 1 of 302"), "{s}");
+    press(&mut app, KeyCode::End);
+    assert!(draw_at(&app, 80, 24).contains("line 301:"));
+    press(&mut app, KeyCode::Enter);
+    // The path is still there: Enter tries the same file again.
+    assert!(screen(&app).contains("many-bad.csv"), "{}", screen(&app));
+}
+
+fn message_lines(app: &App) -> Vec<String> {
+    match app.popups.last() {
+        Some(Popup::Message { lines, .. }) => lines.clone(),
+        _ => panic!("no message: {}", screen(app)),
+    }
+}
+
+#[test]
+fn an_admin_resends_an_activation_code_and_generates_a_temporary_password() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    env.add("carol", Role::Member, None);
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    // carol (third row), invited: Resend activation code is the second action.
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Resend activation code"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter); // confirm (not destructive: starts on Confirm)
+    let lines = message_lines(&app);
+    let code = lines[2].trim().to_string();
+    assert_eq!(code.len(), 19, "{lines:?}");
+    press(&mut app, KeyCode::Enter);
+    // The new code activates carol's account.
+    let mut other = env.app();
+    ctrl(&mut other, 'a');
+    type_text(&mut other, "carol");
+    press(&mut other, KeyCode::Enter);
+    type_text(&mut other, &code);
+    press(&mut other, KeyCode::Enter);
+    assert!(
+        screen(&other).to_lowercase().contains("new password"),
+        "{}",
+        screen(&other)
+    );
+    // bob: Generate temporary password, confirmed (starts on Cancel), shown once.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Up); // bob
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Down); // Reset MFA, Disable, Role, Temp, Generate
+    }
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    let lines = message_lines(&app);
+    let pw = lines[2].trim().to_string();
+    assert!(pw.len() >= 12, "{lines:?}");
+    let mut bob = env.app();
+    sign_in(&mut bob, "bob", &pw);
+    assert!(
+        screen(&bob).to_lowercase().contains("new password"),
+        "the temporary password did not work:\n{}",
+        screen(&bob)
+    );
+}
+
+#[test]
+fn my_account_changes_my_own_password() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "bob", BOB_PW);
+    press(&mut app, KeyCode::Enter); // My account is the first entry
+    press(&mut app, KeyCode::Char('p'));
+    let new_pw = "silver orchard compass 12";
+    // The two new ones differ: said, nothing changed.
+    type_text(&mut app, BOB_PW);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, new_pw);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "something else entirely 9");
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("The two passwords differ"),
+        "{}",
+        screen(&app)
+    );
+    type_text(&mut app, new_pw);
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, new_pw);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        notice(&app).contains("password is changed"),
+        "{}",
+        screen(&app)
+    );
+    let mut again = env.app();
+    sign_in(&mut again, "bob", new_pw);
+    assert!(is_main(&again), "{}", screen(&again));
+    let mut old = env.app();
+    sign_in(&mut old, "bob", BOB_PW);
+    assert!(!is_main(&old));
+}
+
+/// Turning MFA off is one act: one dialog with one Forget all devices for every method,
+/// the count up front, and no second re-authentication.
+#[test]
+fn mfa_goes_off_for_the_organization_in_one_act() {
+    let (env, _alice) = Env::with_mfa();
+    env.core
+        .set_method(Actor::Operator, Method::Email, true, false)
+        .unwrap();
+    let mut app = env.app();
+    open_controls(&env, &mut app);
+    press(&mut app, KeyCode::Char('o'));
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("no dialog: {}", screen(&app))
+    };
+    assert!(
+        c.lines
+            .iter()
+            .any(|l| l.contains("2 authenticator(s) and 0 email address(es) of 2 user(s)")),
+        "{:?}",
+        c.lines
+    );
+    press(&mut app, KeyCode::Char(' ')); // Forget all devices
+    press(&mut app, KeyCode::Tab); // Confirm
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty(), "{}", screen(&app));
+    let org = env.core.organization().unwrap();
+    assert!(!org.controls.mfa_enabled(), "MFA still on");
+    assert!(!org.controls.authenticator && !org.controls.email);
+    let rows = env.core.users(Actor::Operator).unwrap();
+    assert!(rows.iter().all(|r| r.methods.is_empty()), "devices left");
+    assert!(notice(&app).contains("MFA is now off"), "{}", notice(&app));
+}
+
+/// The advisory lists the accounts that act like integrations (a codeless sign-in through
+/// the API in the last 30 days, or a service's name), not the admin herself; `i` makes the
+/// selected one an integration user.
+#[test]
+fn the_integration_advisory_lists_accounts_that_act_like_integrations() {
+    let env = Env::new();
+    env.add("dana", Role::Member, Some(ALICE_PW));
+    env.add("svc-ldap-sync", Role::Member, Some(BOB_PW));
+    env.add("erin", Role::Member, Some("quiet meadow lantern 10"));
+    // dana signs in through `verify` while MFA is off: no code, like an integration.
+    env.core
+        .sign_in("dana", ALICE_PW, mfa_console::core::Channel::Api, None)
+        .unwrap();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char(' ')); // turn the authenticator method on
+    let Some(Popup::Advisory(a)) = app.popups.last() else {
+        panic!("no advisory: {}", screen(&app))
+    };
+    let names: Vec<&str> = a.candidates.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(names, vec!["dana", "svc-ldap-sync"], "{:?}", a.candidates);
+    assert!(
+        a.candidates[0].1.contains("without a code"),
+        "{:?}",
+        a.candidates
+    );
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('i'));
+    press(&mut app, KeyCode::Enter); // confirm the role change
+    let rows = env.core.users(Actor::Operator).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.username == "svc-ldap-sync" && r.role == "integration"),
+        "{}",
+        screen(&app)
+    );
+    assert!(!env.core.organization().unwrap().controls.authenticator);
+}
+
+/// The audit log filters by kind (k goes through the kinds present) and by time range (t).
+#[test]
+fn the_audit_log_filters_by_kind_and_time() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    env.clock.advance(3 * 86400);
+    let mut wrong = env.app();
+    sign_in(&mut wrong, "bob", "not the password at all");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 3); // Audit log
+    press(&mut app, KeyCode::Enter);
+    let all = screen(&app);
+    assert!(
+        all.contains("user.created") && all.contains("sign-in.failed"),
+        "{all}"
+    );
+    // Last hour: the users created three days ago are gone.
+    press(&mut app, KeyCode::Char('t'));
+    let s = screen(&app);
+    assert!(s.contains("last hour"), "{s}");
+    assert!(
+        !s.contains("user.created") && s.contains("sign-in.failed"),
+        "{s}"
+    );
+    press(&mut app, KeyCode::Char('t'));
+    press(&mut app, KeyCode::Char('t'));
+    press(&mut app, KeyCode::Char('t')); // back to all time
+    // Kinds in order: k until only sign-in.failed shows.
+    let mut found = false;
+    for _ in 0..30 {
+        press(&mut app, KeyCode::Char('k'));
+        let s = screen(&app);
+        if s.contains("· sign-in.failed ·") {
+            assert!(!s.contains("user.created"), "{s}");
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "k never reached sign-in.failed: {}", screen(&app));
+}
+
+/// Bulk actions from the roster: Space marks, b acts on the marked; R reminds everyone
+/// not configured; x exports the view.
+#[test]
+fn bulk_actions_reminders_and_export_from_the_roster() {
+    let (env, _alice) = Env::with_mfa();
+    env.enroll("bob");
+    // MFA off for the organization keeps re-authentication out of this test.
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    // MFA applies to admin? She has no method: sign-in asks nothing more.
+    assert!(is_main(&app), "{}", screen(&app));
+    env.core
+        .set_method(Actor::Operator, Method::Authenticator, false, false)
+        .unwrap();
+    app.update(Msg::Tick);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    // Rows: admin, alice, bob, ci-bot. Mark alice and bob.
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Char(' '));
+    assert!(screen(&app).contains("2 marked"), "{}", screen(&app));
+    press(&mut app, KeyCode::Char('b'));
+    press(&mut app, KeyCode::Down); // Reset MFA
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("not confirmed: {}", screen(&app))
+    };
+    assert!(
+        c.lines[0].contains("2 user(s): alice, bob"),
+        "{:?}",
+        c.lines
+    );
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Enter);
+    assert!(notice(&app).contains("done for 2"), "{}", notice(&app));
+    env.authenticator_on();
+    let rows = env.core.users(Actor::Operator).unwrap();
+    assert!(rows.iter().all(|r| r.methods.is_empty()), "MFA left");
+    // R: everyone not configured (admin, alice, bob) gets a reminder, after a count.
+    let before = std::fs::read_dir(env.db.parent().unwrap().join("outbox"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    press(&mut app, KeyCode::Char('R'));
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("no count: {}", screen(&app))
+    };
+    assert!(c.lines[0].contains("3 user(s)"), "{:?}", c.lines);
+    press(&mut app, KeyCode::Enter);
+    let after: Vec<String> = std::fs::read_dir(env.db.parent().unwrap().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(after.len(), before + 3, "{after:?}");
+    assert!(
+        after
+            .iter()
+            .any(|n| n.contains("alice@example.com-configure-reminder")),
+        "{after:?}"
+    );
+    // x: the view as CSV, to a new file.
+    let out = env.db.parent().unwrap().join("roster.csv");
+    press(&mut app, KeyCode::Char('x'));
+    type_text(&mut app, out.to_str().unwrap());
+    press(&mut app, KeyCode::Enter);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        csv.starts_with("username,name,email,role,status,mfa,methods,last_sign_in"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
 }

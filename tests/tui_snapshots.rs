@@ -20,7 +20,7 @@ use mfa_console::core::{
 use mfa_console::mail::{Mailer, Outbox};
 use mfa_console::store::{Method, Role};
 use mfa_console::tui::app::{App, Runner, Screen};
-use mfa_console::tui::popup::Popup;
+use mfa_console::tui::popups::Popup;
 use mfa_console::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -269,7 +269,7 @@ fn snap_at(app: &App, name: &str, sizes: &[(u16, u16)]) {
 }
 
 /// Admin navigation with MFA on: Overview, Security Controls, Users, Audit log,
-/// Clients, Configure my MFA, Sign out.
+/// Clients, My account, Configure my MFA, Sign out.
 fn open(app: &mut App, index: usize) {
     for _ in 0..index {
         press(app, KeyCode::Down);
@@ -281,7 +281,7 @@ const CONTROLS: usize = 1;
 const USERS: usize = 2;
 const AUDIT: usize = 3;
 const CLIENTS: usize = 4;
-const MY_MFA: usize = 5;
+const MY_MFA: usize = 6;
 
 /// The secret shown on the authenticator step, read off the screen.
 fn secret_on_screen(app: &App) -> Vec<u8> {
@@ -455,7 +455,7 @@ fn security_controls() {
     // Turning email codes on: the integration advisory and the email warning.
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char(' '));
-    assert!(matches!(app.popups.as_slice(), [Popup::Confirm(_)]));
+    assert!(matches!(app.popups.as_slice(), [Popup::Advisory(_)]));
     snap(&app, "controls_email_on_advisory");
     press(&mut app, KeyCode::Esc);
 

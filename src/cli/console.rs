@@ -49,14 +49,20 @@ pub fn demo(users: usize) -> CliResult {
     super::log::start(&demo.db);
     let mailer: Arc<dyn crate::mail::Mailer> = Arc::new(Outbox::beside(&demo.db));
     let core = Arc::new(Core::open(&demo.db, Arc::clone(&mailer))?);
-    crate::tui::run(
+    let ran = crate::tui::run(
         demo.db.clone(),
         Some(core),
         mailer,
         Some((crate::demo::ADMIN.into(), crate::demo::PASSWORD.into())),
-    )
-    .map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
+    );
+    // A large demo takes seconds to delete: say so (the terminal may be gone; then the
+    // line goes nowhere).
+    {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "Removing the demo organization…");
+    }
     drop(demo);
+    ran.map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
 

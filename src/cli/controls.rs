@@ -99,16 +99,18 @@ pub fn run(db: &Path, c: ControlsCommand) -> CliResult {
                 let candidates = core.integration_candidates(Actor::Operator)?;
                 if !candidates.is_empty() {
                     eprintln!(
-                        "Advisory: MFA can break integrations that sign in as a person. These accounts have never"
+                        "Advisory: MFA can break integrations that sign in as a person. These accounts act like"
                     );
-                    eprintln!(
-                        "signed in to the console and may be integrations; give each integration its own user with"
-                    );
+                    eprintln!("integrations; give each integration its own user with");
                     eprintln!(
                         "`mfa-console user set NAME --role integration` (integration users are never asked for a code):"
                     );
                     for u in candidates.iter().take(20) {
-                        eprintln!("  {}", text::escape_control(&u.username));
+                        eprintln!(
+                            "  {} ({})",
+                            text::escape_control(&u.username),
+                            crate::core::controls::candidate_reason(u)
+                        );
                     }
                     if candidates.len() > 20 {
                         eprintln!("  … and {} more", candidates.len() - 20);

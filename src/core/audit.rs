@@ -264,6 +264,8 @@ pub mod kind {
     pub const PASSWORD_CHANGED: &str = "password.changed";
     pub const TEMP_PASSWORD: &str = "password.temporary-issued";
     pub const ACTIVATED: &str = "account.activated";
+    pub const ACTIVATION_RESENT: &str = "activation-code.resent";
+    pub const REMINDERS_SENT: &str = "reminders.sent";
     pub const REAUTH_OK: &str = "reauth.ok";
     pub const REAUTH_FAILED: &str = "reauth.failed";
     pub const EMAIL_CODE_SENT: &str = "email-code.sent";

@@ -3,6 +3,7 @@
 
 use super::{Actor, Core, CoreError, Result, audit, clock, users::forget_user_mfa};
 use crate::mail::Template;
+use crate::store::Tx;
 use crate::store::{Enforcement, FirstFactorEnrollment, Method, Organization, Policy, Role, User};
 
 /// Whom to tell that a method was turned off: the organization as committed, and the
@@ -105,6 +106,22 @@ impl PolicyKey {
         }
     }
 
+    /// For a setting with two values, the other one (what toggling it sets); `None` for
+    /// a number, which is typed.
+    pub fn toggled(self, p: &Policy) -> Option<&'static str> {
+        match self {
+            PolicyKey::Enforcement => Some(match p.enforcement {
+                Enforcement::Optional => "required",
+                Enforcement::Required => "optional",
+            }),
+            PolicyKey::EnrollmentCodeRequired => Some(match p.first_enrollment {
+                FirstFactorEnrollment::AnyoneSignedIn => "yes",
+                FirstFactorEnrollment::WithEnrollmentCode => "no",
+            }),
+            _ => None,
+        }
+    }
+
     /// Applies `value` to `p`, or says what is allowed.
     pub fn apply(self, p: &mut Policy, value: &str) -> Result<()> {
         let v = value.trim().to_ascii_lowercase();
@@ -178,12 +195,14 @@ impl Core {
         on: bool,
         forget_all_devices: bool,
     ) -> Result<ControlsChange> {
-        let (mut change, notice) = self.apply_method(actor, method, on, forget_all_devices)?;
+        let (mut change, notice) = self
+            .store
+            .write(|tx| self.apply_method(tx, actor, method, on, forget_all_devices))?;
         if let Some((org, users)) = notice {
             let (sent, failed) = self.notify_method_off(
                 &org,
                 &users,
-                method,
+                methods_text(&[method]),
                 forget_all_devices,
                 change.mfa_enabled,
             );
@@ -197,12 +216,13 @@ impl Core {
     /// to off, whom to tell.
     fn apply_method(
         &self,
+        tx: &Tx,
         actor: Actor,
         method: Method,
         on: bool,
         forget_all_devices: bool,
     ) -> Result<(ControlsChange, Option<Notice>)> {
-        self.store.write(|tx| {
+        {
             self.require_admin(tx, actor)?;
             let mut org = tx.organization()?;
             if org.controls.mfa_enabled() {
@@ -253,6 +273,9 @@ impl Core {
                 for u in users_touched {
                     if tx.enrollments_of(u)?.is_empty() {
                         forget_user_mfa(tx, u)?;
+                        if !actor.is_user(u) {
+                            tx.clear_reauth_grants(u)?;
+                        }
                     }
                 }
                 tx.clear_all_trusted_devices()?;
@@ -284,6 +307,64 @@ impl Core {
                 None
             };
             Ok((change, notice))
+        }
+    }
+
+    /// Turns MFA off for the organization as one act: every method that is on goes off
+    /// in one transaction (one re-authentication), with Forget all devices covering them
+    /// all; each user who had a method is told once.
+    pub fn turn_mfa_off(&self, actor: Actor, forget_all_devices: bool) -> Result<ControlsChange> {
+        let (change, notice, off) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let org = tx.organization()?;
+            let on: Vec<Method> = [Method::Authenticator, Method::Email]
+                .into_iter()
+                .filter(|m| org.controls.is_on(*m))
+                .collect();
+            let mut total = ControlsChange::default();
+            let mut told: Option<(Organization, Vec<User>)> = None;
+            for m in &on {
+                let (c, n) = self.apply_method(tx, actor, *m, false, forget_all_devices)?;
+                total.changed |= c.changed;
+                total.forgotten_enrollments += c.forgotten_enrollments;
+                if let Some((o, users)) = n {
+                    match &mut told {
+                        Some((_, all)) => all.extend(users),
+                        None => told = Some((o, users)),
+                    }
+                }
+            }
+            if let Some((_, users)) = &mut told {
+                users.sort_by_key(|u| u.id);
+                users.dedup_by_key(|u| u.id);
+            }
+            total.mfa_enabled = false;
+            Ok::<_, CoreError>((total, told, on))
+        })?;
+        let mut change = change;
+        if let Some((org, users)) = notice {
+            let (sent, failed) =
+                self.notify_method_off(&org, &users, methods_text(&off), forget_all_devices, false);
+            change.notices_sent = sent;
+            change.notices_failed = failed;
+        }
+        Ok(change)
+    }
+
+    /// What turning MFA off with Forget all devices would unregister: authenticators,
+    /// email addresses, and the users they belong to.
+    pub fn mfa_off_impact(&self, actor: Actor) -> Result<(usize, usize, usize)> {
+        self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let all = tx.all_enrollments()?;
+            let apps = all
+                .iter()
+                .filter(|e| e.method == Method::Authenticator)
+                .count();
+            let emails = all.len() - apps;
+            let mut users: Vec<u64> = all.iter().map(|e| e.user_id).collect();
+            users.dedup();
+            Ok((apps, emails, users.len()))
         })
     }
 
@@ -294,15 +375,11 @@ impl Core {
         &self,
         org: &Organization,
         users: &[User],
-        method: Method,
+        methods: &'static str,
         forgotten: bool,
         mfa_enabled: bool,
     ) -> (usize, usize) {
         let time = clock::format_time(self.now());
-        let methods = match method {
-            Method::Email => "sign-in codes by email",
-            Method::Authenticator => "sign-in codes from authenticator apps",
-        };
         // MFA as a whole went off, or only this method: two different messages, so that
         // nobody reads "MFA turned off" while another method still asks for a code.
         let template = if mfa_enabled {
@@ -339,8 +416,7 @@ impl Core {
                         if skipped > 0 {
                             failed += skipped;
                             let details = format!(
-                                "\"{} turned off\" notice not sent to {skipped} more user(s): {source}",
-                                method_name(method)
+                                "\"{methods} turned off\" notice not sent to {skipped} more user(s): {source}"
                             );
                             let _ = self.store.write(|tx| {
                                 self.audit(
@@ -392,6 +468,7 @@ impl Core {
     /// `integration`, with a password, never signed in through the console. Shown as an
     /// advisory before a method is turned on.
     pub fn integration_candidates(&self, actor: Actor) -> Result<Vec<User>> {
+        let since = self.now() - 30 * 86400;
         self.store.read(|tx| {
             self.require_admin(tx, actor)?;
             let mut v: Vec<User> = tx
@@ -400,13 +477,42 @@ impl Core {
                 .filter(|u| {
                     u.role != Role::Integration
                         && !u.disabled
-                        && u.password_hash.is_some()
-                        && u.interactive_sign_ins == 0
+                        && !actor.is_user(u.id)
+                        && (u.last_codeless_api_sign_in.is_some_and(|t| t >= since)
+                            || looks_like_a_service(&u.username))
                 })
                 .collect();
-            v.sort_by_key(|u| std::cmp::Reverse(u.api_sign_ins));
+            // Those that signed in like an integration first, the most recent first.
+            v.sort_by_key(|u| std::cmp::Reverse(u.last_codeless_api_sign_in));
             Ok(v)
         })
+    }
+}
+
+/// Names services are given: `svc-*`, `ci-*`, `*-bot`, `*-svc`, `*-service`.
+pub fn looks_like_a_service(username: &str) -> bool {
+    let n = username.to_ascii_lowercase();
+    ["svc-", "svc_", "ci-", "ci_", "bot-"]
+        .iter()
+        .any(|p| n.starts_with(p))
+        || ["-bot", "_bot", "-svc", "_svc", "-service", "-ci"]
+            .iter()
+            .any(|s| n.ends_with(s))
+}
+
+/// Why an account is on the integration advisory, with its last sign-in.
+pub fn candidate_reason(u: &User) -> String {
+    match u.last_codeless_api_sign_in {
+        Some(t) => format!(
+            "signed in through verify or the API without a code, last {}",
+            clock::format_short(t)
+        ),
+        None => format!(
+            "the name looks like a service; last sign-in {}",
+            u.last_sign_in
+                .map(clock::format_short)
+                .unwrap_or_else(|| "never".into())
+        ),
     }
 }
 
@@ -425,5 +531,14 @@ pub fn parse_method(s: &str) -> Result<Method> {
             "{:?} is not a method: use authenticator or email",
             super::text::escape_control(other)
         ))),
+    }
+}
+
+/// The words for the methods that went off, as the notices say them.
+fn methods_text(methods: &[Method]) -> &'static str {
+    match methods {
+        [Method::Email] => "sign-in codes by email",
+        [Method::Authenticator] => "sign-in codes from authenticator apps",
+        _ => "sign-in codes from authenticator apps and by email",
     }
 }

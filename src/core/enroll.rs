@@ -15,6 +15,7 @@ use crate::store::{
 };
 
 /// A fresh authenticator secret waiting for its first code. Lives only in memory.
+#[derive(Clone)]
 pub struct PendingAuthenticator {
     user_id: u64,
     username: String,

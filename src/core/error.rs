@@ -23,6 +23,18 @@ pub enum CoreError {
     NoSuchUser(String),
     #[error("{0}")]
     Invalid(String),
+    /// An import file with bad rows: nothing was imported. `errors` holds the first ones
+    /// (see `import::MAX_KEPT_ERRORS`), `total` counts them all.
+    #[error(
+        "{file}: nothing was imported; fix these lines and run the import again:\n  {}{}",
+        errors.iter().take(SHOWN_IMPORT_ERRORS).cloned().collect::<Vec<_>>().join("\n  "),
+        more_import_errors(*total)
+    )]
+    ImportRejected {
+        file: String,
+        errors: Vec<String>,
+        total: usize,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("a code was sent less than 30 s ago: wait {0} s before asking for another")]
@@ -53,3 +65,17 @@ impl CoreError {
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// How many of an import's errors a message shows (the console lists them all).
+pub const SHOWN_IMPORT_ERRORS: usize = 20;
+
+fn more_import_errors(total: usize) -> String {
+    if total > SHOWN_IMPORT_ERRORS {
+        format!(
+            "\n  … and {} more (fix these and run again, or import in the console, which lists them all)",
+            total - SHOWN_IMPORT_ERRORS
+        )
+    } else {
+        String::new()
+    }
+}

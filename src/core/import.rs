@@ -51,6 +51,9 @@ pub const HEADER: [&str; 4] = ["username", "email", "name", "role"];
 pub const MAX_ROWS: usize = 250_000;
 /// The largest import file.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The most errors of one file kept to be shown (all are counted).
+pub const MAX_KEPT_ERRORS: usize = 1000;
+
 /// The longest row, line breaks inside quotes included.
 pub const MAX_ROW_BYTES: u64 = 64 * 1024;
 /// The longest field: every field the import takes is far shorter.
@@ -244,13 +247,14 @@ pub fn parse_csv(input: impl Read, source: &str) -> Result<ImportRows> {
         .flexible(true)
         .buffer_capacity(READ_AHEAD)
         .from_reader(bounded);
-    let fail = |what: String| {
-        CoreError::Invalid(format!(
-            "{source}: nothing was imported; fix these lines and run the import again:\n  {what}"
-        ))
+    let fail = |errors: Vec<String>, total: usize| CoreError::ImportRejected {
+        file: source.to_string(),
+        errors,
+        total,
     };
     let mut out = ImportRows::default();
     let mut errors = Vec::new();
+    let mut dropped_errors = 0usize;
     // Skeleton → (username, line): two rows alike, or only looking alike.
     let mut seen: HashMap<String, (String, u64)> = HashMap::new();
     let mut rec = csv::ByteRecord::new();
@@ -377,12 +381,15 @@ pub fn parse_csv(input: impl Read, source: &str) -> Result<ImportRows> {
                 Err(e) => errors.push(format!("line {line}: {e}")),
             }
         }
-        if errors.len() >= 20 {
-            break;
+        // Every bad row is counted; the first ones are kept to be shown.
+        if errors.len() > MAX_KEPT_ERRORS {
+            errors.truncate(MAX_KEPT_ERRORS);
+            dropped_errors += 1;
         }
     }
     if !errors.is_empty() {
-        return Err(fail(errors.join("\n  ")));
+        let total = errors.len() + dropped_errors;
+        return Err(fail(errors, total));
     }
     Ok(out)
 }

@@ -110,6 +110,11 @@ impl Actor<'_> {
             Actor::User(s) => s.username.clone(),
         }
     }
+
+    /// Whether this is the signed-in user `id` acting.
+    pub fn is_user(&self, id: u64) -> bool {
+        matches!(self, Actor::User(s) if s.user_id() == id)
+    }
 }
 
 pub struct Core {
@@ -283,6 +288,16 @@ impl Core {
     }
 
     /// A fresh re-authentication for users; the operator needs none.
+    /// A fresh re-authentication, while MFA is on (with MFA off there is no second factor
+    /// to confirm and the acts stay open, as Security Controls does).
+    fn require_reauth_while_mfa(&self, tx: &Tx, actor: Actor) -> Result<()> {
+        if tx.organization()?.controls.mfa_enabled() {
+            self.require_reauth(tx, actor)
+        } else {
+            Ok(())
+        }
+    }
+
     fn require_reauth(&self, tx: &Tx, actor: Actor) -> Result<()> {
         match actor {
             Actor::Operator => Ok(()),

@@ -591,6 +591,9 @@ impl Core {
         }
         user.last_sign_in = Some(now);
         user.api_sign_ins += 1;
+        if how.is_none() {
+            user.last_codeless_api_sign_in = Some(now);
+        }
         tx.put_user(&user)?;
         let why = match (mfa, how) {
             (MfaState::Verified, Some(how)) => how.to_string(),

@@ -569,7 +569,11 @@ impl Core {
             Some(phc) => password::verify(password_in, phc),
             None => false,
         };
+        // Refused because the code's 30-second step was already used (typically the code
+        // that just signed this user in): the user is signed in, so they are told.
+        let mut replayed = false;
         let decision = self.store.write(|tx| -> Result<Decision<()>> {
+            replayed = false;
             if let Some(until) = self.locked_until(tx, &norm)? {
                 self.note_locked_attempt(tx, &norm, until)?;
                 return Ok(Decision::Locked(until));
@@ -599,12 +603,20 @@ impl Core {
                 )?;
                 Ok(Decision::Done(()))
             } else {
+                replayed = password_ok
+                    && needs_code
+                    && code.is_some_and(|(c, k)| {
+                        matches!(k, CodeKind::Authenticator | CodeKind::Any)
+                            && self
+                                .totp_replayed(tx, &org, &user, c, self.now())
+                                .unwrap_or(false)
+                    });
                 self.audit(
                     tx,
                     &user.username,
                     &user.username,
                     audit::kind::REAUTH_FAILED,
-                    "",
+                    if replayed { "code already used" } else { "" },
                 )?;
                 let newly_locked = self.register_failure(tx, &org, &norm)?;
                 Ok(Decision::Refused {
@@ -613,7 +625,39 @@ impl Core {
                 })
             }
         })?;
-        self.settle(decision)
+        match self.settle(decision) {
+            Err(CoreError::Refused) if replayed => Err(CoreError::CodeAlreadyUsed),
+            other => other,
+        }
+    }
+
+    /// Whether `code` is right for one of the user's authenticators but of a 30-second
+    /// step at or before the last one accepted (a replay).
+    fn totp_replayed(
+        &self,
+        tx: &Tx,
+        org: &Organization,
+        user: &User,
+        code: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let short = text::normalize_code(code);
+        let Some(last) = tx.last_totp_step(user.id)? else {
+            return Ok(false);
+        };
+        for e in tx.enrollments_of(user.id)? {
+            if e.method != Method::Authenticator {
+                continue;
+            }
+            let Some(sealed) = &e.secret else { continue };
+            let secret = tx.key().open(sealed, &secret_context(e.user_id, e.id))?;
+            if totp::matched_step(&secret, org.policy.totp_skew, &short, now)
+                .is_some_and(|step| step <= last)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Does the session's account still exist and may it still sign in (not disabled)?
@@ -818,7 +862,12 @@ impl Core {
         user.last_sign_in = Some(now);
         match channel {
             Channel::Console => user.interactive_sign_ins += 1,
-            Channel::Api => user.api_sign_ins += 1,
+            Channel::Api => {
+                user.api_sign_ins += 1;
+                if how == "password" {
+                    user.last_codeless_api_sign_in = Some(now);
+                }
+            }
         }
         tx.put_user(&user)?;
         let via = match channel {

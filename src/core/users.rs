@@ -113,6 +113,7 @@ pub(super) fn insert_user(
         last_sign_in: None,
         interactive_sign_ins: 0,
         api_sign_ins: 0,
+        last_codeless_api_sign_in: None,
     };
     tx.put_user(&user)?;
     tx.put_username(&norm, user.id)?;
@@ -218,6 +219,14 @@ impl Core {
         };
         self.store.write(|tx| {
             self.require_admin(tx, actor)?;
+            // Making someone admin (or any role change), a temporary password and
+            // disabling an account are sensitive: the one re-authentication covers them.
+            if change.role.is_some()
+                || change.temporary_password.is_some()
+                || change.disabled == Some(true)
+            {
+                self.require_reauth_while_mfa(tx, actor)?;
+            }
             let mut user = self.find_user(tx, username)?;
             let mut what = Vec::new();
             if change.unlock {
@@ -330,6 +339,125 @@ impl Core {
         self.update_user(actor, username, change).map(|_| ())
     }
 
+    /// A new activation code for an invited user (the old one stops working), mailed to
+    /// them and returned to show once.
+    pub fn resend_activation(&self, actor: Actor, username: &str) -> Result<AddedUser> {
+        let code = Zeroizing::new(codes::long_code()?);
+        let now = self.now();
+        let expires_at = now + super::ACTIVATION_DAYS * 86400;
+        let (org, user) = self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            if user.password_hash.is_some() {
+                return Err(CoreError::Conflict(format!(
+                    "{} has already activated the account: set a temporary password instead",
+                    user.username
+                )));
+            }
+            tx.put_activation_code(
+                user.id,
+                &OneTimeCode {
+                    hash: codes::hash("activation", user.id, &text::normalize_long_code(&code)),
+                    expires: expires_at,
+                },
+            )?;
+            self.audit(
+                tx,
+                &actor.name(),
+                &user.username,
+                audit::kind::ACTIVATION_RESENT,
+                "",
+            )?;
+            Ok::<_, CoreError>((tx.organization()?, user))
+        })?;
+        let expires = super::clock::format_time(expires_at);
+        let mail = self.render(
+            &org,
+            Template::ActivationCode,
+            &user,
+            &[("code", code.as_str()), ("expires", expires.as_str())],
+        );
+        let mail_error = self
+            .send_mail(&mail, &user.username)
+            .err()
+            .map(|e| e.to_string());
+        Ok(AddedUser {
+            username: user.username,
+            activation_code: Some(code),
+            mail_error,
+        })
+    }
+
+    /// Mails each of `usernames` who has not configured MFA a reminder to do it; returns
+    /// (sent, skipped because configured or unknown, failed). Audited once.
+    pub fn remind_to_configure(
+        &self,
+        actor: Actor,
+        usernames: &[String],
+    ) -> Result<(usize, usize, usize)> {
+        let (org, users, skipped) = self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let org = tx.organization()?;
+            let mut users = Vec::new();
+            let mut skipped = 0;
+            for name in usernames {
+                let Ok(u) = self.find_user(tx, name) else {
+                    skipped += 1;
+                    continue;
+                };
+                let configured = !Self::active_methods(tx, &org, u.id)?.is_empty();
+                if configured || u.disabled || u.role == Role::Integration {
+                    skipped += 1;
+                } else {
+                    users.push(u);
+                }
+            }
+            Ok::<_, CoreError>((org, users, skipped))
+        })?;
+        let (mut sent, mut failed) = (0, 0);
+        for u in &users {
+            let mail = self.render(&org, Template::ConfigureReminder, u, &[]);
+            match self.send_mail(&mail, &u.username) {
+                Ok(()) => sent += 1,
+                Err(_) => failed += 1,
+            }
+        }
+        self.store.write(|tx| {
+            self.audit(
+                tx,
+                &actor.name(),
+                "organization",
+                audit::kind::REMINDERS_SENT,
+                &format!("{sent} sent, {failed} failed, {skipped} skipped"),
+            )
+        })?;
+        Ok((sent, skipped, failed))
+    }
+
+    /// Everyone who should configure MFA and has not: active people (not integrations,
+    /// not disabled).
+    pub fn not_configured(&self, actor: Actor) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.visit_users(actor, &mut |r| {
+            if !r.configured && !r.is_integration() && r.status != super::UserStatus::Disabled {
+                out.push(r.username.clone());
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Sets a generated temporary password (80 random bits in four groups, to be shown
+    /// once and handed over) and returns it.
+    pub fn generate_temporary_password(
+        &self,
+        actor: Actor,
+        username: &str,
+    ) -> Result<Zeroizing<String>> {
+        let pw = Zeroizing::new(codes::long_code()?);
+        self.set_temporary_password(actor, username, &pw)?;
+        Ok(pw)
+    }
+
     /// Removes every MFA credential of the user at once: enrollments (secrets), recovery
     /// codes, pending email codes, trusted devices, replay state. The user is told by mail.
     pub fn reset_mfa(&self, actor: Actor, username: &str) -> Result<()> {
@@ -341,8 +469,12 @@ impl Core {
     pub fn reset_mfa_removing(&self, actor: Actor, username: &str) -> Result<MfaRemoved> {
         let (org, user, removed) = self.store.write(|tx| {
             self.require_admin(tx, actor)?;
+            self.require_reauth_while_mfa(tx, actor)?;
             let user = self.find_user(tx, username)?;
             let removed = forget_user_mfa(tx, user.id)?;
+            if !actor.is_user(user.id) {
+                tx.clear_reauth_grants(user.id)?;
+            }
             self.audit(
                 tx,
                 &actor.name(),
@@ -363,6 +495,7 @@ impl Core {
     pub fn remove_user(&self, actor: Actor, username: &str) -> Result<()> {
         self.store.write(|tx| {
             self.require_admin(tx, actor)?;
+            self.require_reauth_while_mfa(tx, actor)?;
             let user = self.find_user(tx, username)?;
             if let Actor::User(s) = actor
                 && s.user_id() == user.id
@@ -375,6 +508,7 @@ impl Core {
                 self.guard_last_admin(tx, &user)?;
             }
             forget_user_mfa(tx, user.id)?;
+            tx.clear_reauth_grants(user.id)?;
             tx.remove_activation_code(user.id)?;
             let norm = text::normalize_username(&user.username);
             tx.put_lockout(&norm, &Lockout::default())?;
@@ -456,7 +590,9 @@ impl MfaRemoved {
     }
 }
 
-/// Deletes every MFA credential of one user; says what went.
+/// Deletes every MFA credential of one user; says what went. A re-authentication the user
+/// holds stays: callers end those of other people (see [`Core::reset_mfa_removing`]), and
+/// an admin forgetting their own authenticator keeps the one they made for doing so.
 pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<MfaRemoved> {
     let enrollments = tx.enrollments_of(user)?;
     for e in &enrollments {
@@ -470,7 +606,6 @@ pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<MfaRem
     let enrollment_code = tx.remove_enrollment_code(user)?;
     let trusted_devices = tx.clear_trusted_devices(user)?;
     tx.remove_last_totp_step(user)?;
-    tx.clear_reauth_grants(user)?;
     Ok(MfaRemoved {
         enrollments: enrollments.len(),
         recovery_codes,

@@ -18,6 +18,8 @@ pub use template::{Template, TemplateError, Templates, render};
 pub struct OutgoingMail {
     pub to: String,
     pub to_name: String,
+    /// What the message is (`activation-code`, `lockout`…): names outbox files.
+    pub kind: &'static str,
     pub subject: String,
     pub body: String,
 }

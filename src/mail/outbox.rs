@@ -56,9 +56,16 @@ impl Mailer for Outbox {
         let message = build_message(&self.from, mail)?;
         // What lettre's file transport writes (the formatted message, `<id>.eml`), but
         // created private (0600) from the first byte and with one open per message.
-        let mut id = [0u8; 16];
+        // TIME-RECIPIENT-KIND, so that an operator finds a user's mail by listing the
+        // folder; a random tail keeps two messages of one second apart.
+        let mut id = [0u8; 4];
         crate::random::fill(&mut id).map_err(|e| fail(e.to_string()))?;
-        let path = self.dir.join(format!("{}.eml", hex::encode(id)));
+        let path = self.dir.join(file_name(
+            &chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string(),
+            &mail.to,
+            mail.kind,
+            &hex::encode(id),
+        ));
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -76,5 +83,47 @@ impl Mailer for Outbox {
 
     fn describe(&self) -> String {
         format!("the outbox folder {}", self.dir.display())
+    }
+}
+
+/// `20261201T141900Z-alice@example.com-activation-code-1a2b3c4d.eml`: the recipient and
+/// the kind reduced to characters safe in a file name.
+fn file_name(time: &str, to: &str, kind: &str, tail: &str) -> String {
+    let safe = |s: &str, max: usize| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "@._+-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(max)
+            .collect()
+    };
+    let kind = if kind.is_empty() { "message" } else { kind };
+    format!("{time}-{}-{}-{tail}.eml", safe(to, 64), safe(kind, 32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn outbox_files_are_named_by_time_recipient_and_kind() {
+        assert_eq!(
+            file_name(
+                "20261201T141900Z",
+                "alice@example.com",
+                "activation-code",
+                "1a2b3c4d"
+            ),
+            "20261201T141900Z-alice@example.com-activation-code-1a2b3c4d.eml"
+        );
+        // Nothing in an address makes a path: slashes and the like become `_`.
+        assert_eq!(
+            file_name("T", "../../etc/x y@z", "lockout", "00"),
+            "T-.._.._etc_x_y@z-lockout-00.eml"
+        );
     }
 }

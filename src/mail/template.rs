@@ -23,6 +23,8 @@ pub enum Template {
     MethodTurnedOff,
     Lockout,
     TestMessage,
+    /// An admin reminds a user who has not configured MFA.
+    ConfigureReminder,
 }
 
 /// The largest replacement template.
@@ -32,7 +34,7 @@ pub const MAX_TEMPLATE_BYTES: u64 = 64 * 1024;
 const COMMON: [&str; 3] = ["org", "username", "name"];
 
 impl Template {
-    pub const ALL: [Template; 8] = [
+    pub const ALL: [Template; 9] = [
         Template::VerificationCode,
         Template::ActivationCode,
         Template::EnrollmentCode,
@@ -41,7 +43,14 @@ impl Template {
         Template::MethodTurnedOff,
         Template::Lockout,
         Template::TestMessage,
+        Template::ConfigureReminder,
     ];
+
+    /// The template's name without `.txt` (`activation-code`).
+    pub fn kind(self) -> &'static str {
+        let f = self.file_name();
+        f.strip_suffix(".txt").unwrap_or(f)
+    }
 
     pub fn file_name(self) -> &'static str {
         match self {
@@ -53,6 +62,7 @@ impl Template {
             Template::MethodTurnedOff => "method-turned-off.txt",
             Template::Lockout => "lockout.txt",
             Template::TestMessage => "test-message.txt",
+            Template::ConfigureReminder => "configure-reminder.txt",
         }
     }
 
@@ -66,6 +76,9 @@ impl Template {
             Template::MethodTurnedOff => include_str!("../../assets/mail/method-turned-off.txt"),
             Template::Lockout => include_str!("../../assets/mail/lockout.txt"),
             Template::TestMessage => include_str!("../../assets/mail/test-message.txt"),
+            Template::ConfigureReminder => {
+                include_str!("../../assets/mail/configure-reminder.txt")
+            }
         }
     }
 
@@ -218,6 +231,7 @@ impl Templates {
         OutgoingMail {
             to: to.to_string(),
             to_name: to_name.to_string(),
+            kind: template.kind(),
             subject: fill(subject, values),
             body: fill(body, values),
         }

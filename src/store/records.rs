@@ -121,6 +121,10 @@ pub struct User {
     pub interactive_sign_ins: u64,
     #[serde(default)]
     pub api_sign_ins: u64,
+    /// The last sign-in through `verify` or the service API that passed without a code
+    /// (MFA off or not set up for the account): what an integration does.
+    #[serde(default)]
+    pub last_codeless_api_sign_in: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

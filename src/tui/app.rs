@@ -1,6 +1,9 @@
 //! The console's state: which screen is up, the popups over it, work running in the
 //! background, and how keys and results reach them.
 
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -11,7 +14,8 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::main_screen::MainScreen;
-use super::popup::Popup;
+use super::pane::{Loaded, PaneId};
+use super::popups::Popup;
 use super::setup::SetupScreen;
 use super::signin::SignInScreen;
 use super::strings;
@@ -36,11 +40,31 @@ pub type JobFn = Box<dyn FnOnce(&Core) -> Apply + Send>;
 /// A job that is also given a way to say how far it is.
 pub type ProgressJobFn = Box<dyn FnOnce(&Core, &dyn Fn(String)) -> Apply + Send>;
 
+/// Where a typed result goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A pane of the main screen, by its id.
+    Pane(PaneId),
+    /// The end of a confirmed act (see `pending`).
+    Pending,
+}
+
+/// A typed result on its way: who asked, what kind of request, and which request of that
+/// kind it answers (only the newest is delivered).
+pub struct Typed {
+    pub target: Target,
+    pub kind: &'static str,
+    pub seq: u64,
+    pub payload: Box<dyn Any + Send>,
+}
+
 /// Messages the event loop receives.
 pub enum Msg {
     Key(KeyEvent),
     Resize,
     Done(u64, Apply),
+    /// Background work of a pane or a confirmed act finished (busy id, result).
+    Loaded(u64, Typed),
     /// Work in progress says how far it is (replaces its "working…" label).
     Progress(u64, String),
     Tick,
@@ -75,8 +99,16 @@ pub struct Ctx {
     acts: Vec<Act>,
 }
 
+type TypedFn = Box<dyn FnOnce(&Core) -> Box<dyn Any + Send> + Send>;
+
 pub enum Job {
     WithCore(JobFn),
+    /// Work whose typed result goes to `target` (see [`Ctx::load`]).
+    Typed {
+        target: Target,
+        kind: &'static str,
+        f: TypedFn,
+    },
     /// Long work that reports how far it is through the function it is given.
     WithProgress(ProgressJobFn),
     /// Work that makes the core itself (first-run setup).
@@ -107,6 +139,40 @@ impl Ctx {
     pub fn spawn_raw(&mut self, label: &str, f: impl FnOnce() -> Apply + Send + 'static) {
         self.jobs
             .push((label.to_string(), Job::Raw(Box::new(f)), false));
+    }
+    /// Runs `f` off the UI thread without blocking keys; its result reaches the pane
+    /// `pane` as a [`Loaded`] of `kind`, unless a newer request of the same kind was made
+    /// meanwhile.
+    pub fn load<T: Send + 'static>(
+        &mut self,
+        pane: PaneId,
+        kind: &'static str,
+        f: impl FnOnce(&Core) -> T + Send + 'static,
+    ) {
+        self.typed(Target::Pane(pane), kind, String::new(), true, f);
+    }
+    /// Like [`Ctx::load`], showing `label` and holding keys until the result is in (a
+    /// change being saved).
+    pub fn run<T: Send + 'static>(
+        &mut self,
+        target: Target,
+        kind: &'static str,
+        label: &str,
+        f: impl FnOnce(&Core) -> T + Send + 'static,
+    ) {
+        self.typed(target, kind, label.to_string(), false, f);
+    }
+    fn typed<T: Send + 'static>(
+        &mut self,
+        target: Target,
+        kind: &'static str,
+        label: String,
+        quiet: bool,
+        f: impl FnOnce(&Core) -> T + Send + 'static,
+    ) {
+        let f: TypedFn = Box::new(move |core| Box::new(f(core)) as Box<dyn Any + Send>);
+        self.jobs
+            .push((label, Job::Typed { target, kind, f }, quiet));
     }
     pub fn act(&mut self, a: Act) {
         self.acts.push(a);
@@ -140,6 +206,11 @@ pub struct App {
     next_job: u64,
     generation: u64,
     dirty: bool,
+    /// The newest request of each kind, per target: older results are dropped.
+    latest: HashMap<(Target, &'static str), u64>,
+    next_seq: u64,
+    /// The size of the last drawing: while it is too small, no key reaches anything.
+    size: Cell<(u16, u16)>,
 }
 
 impl App {
@@ -175,6 +246,9 @@ impl App {
             next_job: 0,
             generation: 0,
             dirty: false,
+            latest: HashMap::new(),
+            next_seq: 0,
+            size: Cell::new((MIN_WIDTH, MIN_HEIGHT)),
         }
     }
 
@@ -197,6 +271,19 @@ impl App {
                     self.run_pending();
                 }
             }
+            Msg::Loaded(busy, typed) => {
+                if busy != QUIET {
+                    if self.busy.as_ref().is_none_or(|(b, _)| *b != busy) {
+                        return;
+                    }
+                    self.busy = None;
+                }
+                if self.latest.get(&(typed.target, typed.kind)) == Some(&typed.seq) {
+                    self.latest.remove(&(typed.target, typed.kind));
+                    self.deliver(typed);
+                }
+                self.run_pending();
+            }
             Msg::Progress(id, text) => {
                 if let Some((b, label)) = &mut self.busy
                     && *b == id
@@ -207,6 +294,25 @@ impl App {
             Msg::Tick => self.refresh_if_changed(),
             Msg::Quit => self.quit = true,
         }
+    }
+
+    /// Hands a typed result to the one who asked for it.
+    fn deliver(&mut self, typed: Typed) {
+        let loaded = Loaded::from_box(typed.kind, typed.payload);
+        match typed.target {
+            Target::Pane(id) => {
+                if let Screen::Main(m) = &mut self.screen {
+                    m.on_result(id, loaded, &mut self.ctx);
+                }
+            }
+            Target::Pending => super::pending::finish(self, loaded),
+        }
+    }
+
+    /// Whether the window is too small to show anything but "enlarge it".
+    pub fn too_small(&self) -> bool {
+        let (w, h) = self.size.get();
+        w < MIN_WIDTH || h < MIN_HEIGHT
     }
 
     /// Reloads what is on screen when another process changed the database.
@@ -232,6 +338,11 @@ impl App {
             self.quit = true;
             return;
         }
+        // One gate: while the window is too small, nothing on the hidden screen (a dialog,
+        // a password field) gets a key.
+        if self.too_small() {
+            return;
+        }
         self.notice = None;
         if self.busy.is_some() {
             // While work runs, Esc abandons it; other keys wait.
@@ -254,7 +365,7 @@ impl App {
         if matches!(handled, Outcome::Ignored) {
             match key.code {
                 KeyCode::Char('q') => {
-                    let wizard = matches!(&self.screen, Screen::Main(m) if m.wizard_open());
+                    let wizard = matches!(&self.screen, Screen::Main(m) if m.unsaved());
                     self.ctx.act(if wizard { Act::AskQuit } else { Act::Quit });
                 }
                 KeyCode::Char('?') => self.ctx.act(Act::Push(Popup::help(self.help_keys()))),
@@ -270,7 +381,7 @@ impl App {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         if let Screen::Main(m) = &self.screen {
-            keys.extend(m.all_keys());
+            keys.extend(m.help());
         }
         keys
     }
@@ -329,6 +440,9 @@ impl App {
     }
 
     fn start(&mut self, label: String, job: Job, quiet: bool) {
+        if let Job::Typed { target, kind, f } = job {
+            return self.start_typed(label, target, kind, f, quiet);
+        }
         type Run = Box<dyn FnOnce(&dyn Fn(String)) -> Apply + Send>;
         let run: Run = match job {
             Job::Raw(f) => Box::new(move |_| f()),
@@ -340,6 +454,7 @@ impl App {
                 let Some(core) = self.core() else { return };
                 Box::new(move |report| f(&core, report))
             }
+            Job::Typed { .. } => return,
         };
         let id = if quiet {
             QUIET
@@ -366,6 +481,50 @@ impl App {
         }
     }
 
+    fn start_typed(
+        &mut self,
+        label: String,
+        target: Target,
+        kind: &'static str,
+        f: TypedFn,
+        quiet: bool,
+    ) {
+        let Some(core) = self.core() else { return };
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.latest.insert((target, kind), seq);
+        let id = if quiet {
+            QUIET
+        } else {
+            self.next_job += 1;
+            self.busy = Some((self.next_job, label));
+            self.next_job
+        };
+        let done = move |payload| {
+            Msg::Loaded(
+                id,
+                Typed {
+                    target,
+                    kind,
+                    seq,
+                    payload,
+                },
+            )
+        };
+        match &self.runner {
+            Runner::Inline => {
+                let msg = done(f(&core));
+                self.update(msg);
+            }
+            Runner::Threads(tx) => {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let _ = tx.send(done(f(&core)));
+                });
+            }
+        }
+    }
+
     /// Whether a tick changed something on screen (and forget it).
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
@@ -379,7 +538,8 @@ impl App {
     pub fn render(&self, f: &mut Frame) {
         let area = f.area();
         let theme = self.ctx.theme;
-        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        self.size.set((area.width, area.height));
+        if self.too_small() {
             let msg = strings::too_small(area.width, area.height);
             let y = area.height / 2;
             let r = Rect::new(

@@ -1,21 +1,24 @@
-//! The audit log, newest first, with a text filter.
+//! The audit log, newest first, with a text filter; Enter shows one event in full.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{
     Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table,
 };
 
-use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
+use super::app::{Act, Ctx, Outcome};
 use super::input::TextInput;
-use super::list::ListNav;
-use super::main_screen::pane_block;
-use super::theme::Theme;
+use super::keymap::{self, Key, KeyBinding};
+use super::list::{ListAction, ListNav};
+use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::popups::Popup;
+use super::strings;
+use super::widgets::pane_block;
 use crate::core::clock::format_short;
 use crate::core::text::escape_control;
-use crate::core::{Actor, Core, Session};
-use crate::store::AuditEvent;
+use crate::core::{Actor, CoreError, Scope, Session};
+use crate::store::{AuditEvent, Organization};
 
 /// How many of the newest events the pane holds.
 const WINDOW: usize = 5000;
@@ -28,92 +31,288 @@ pub struct AuditPane {
     filter: TextInput,
     filtering: bool,
     nav: ListNav,
+    /// Only events of this kind (`k` / `K` go through the kinds present).
+    kind: Option<String>,
+    range: Range,
+    /// The time the events were read at, which the range counts back from.
+    now: i64,
 }
 
-impl AuditPane {
-    /// Loads the newest events in the background (the command line exports all of them).
-    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
-        let session = s.clone();
-        ctx.spawn_quiet(move |core| {
-            let r = core.recent_audit_events(Actor::User(&session), WINDOW);
-            Box::new(move |app: &mut App| {
-                if let Screen::Main(m) = &mut app.screen {
-                    match r {
-                        Ok((events, total)) => {
-                            let a = m.audit_mut();
-                            a.events = events;
-                            a.total = total;
-                            a.apply_filter();
-                        }
-                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
-                    }
-                }
-            }) as Apply
-        });
-    }
+/// How far back the log shows (`t` goes through them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Range {
+    #[default]
+    All,
+    Hour,
+    Day,
+    Week,
+}
 
+impl Range {
+    fn next(self) -> Range {
+        match self {
+            Range::All => Range::Hour,
+            Range::Hour => Range::Day,
+            Range::Day => Range::Week,
+            Range::Week => Range::All,
+        }
+    }
+    fn seconds(self) -> Option<i64> {
+        match self {
+            Range::All => None,
+            Range::Hour => Some(3600),
+            Range::Day => Some(86400),
+            Range::Week => Some(7 * 86400),
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Range::All => "all time",
+            Range::Hour => "last hour",
+            Range::Day => "last day",
+            Range::Week => "last 7 days",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    List(ListAction),
+    Open,
+    Filter,
+    FilterDone,
+    FilterClear,
+    NextKind,
+    PreviousKind,
+    NextRange,
+}
+
+const fn list(
+    keys: &'static [Key],
+    shown: &'static str,
+    what: &'static str,
+    a: ListAction,
+) -> KeyBinding<Action> {
+    KeyBinding {
+        keys,
+        shown,
+        what,
+        footer: !shown.is_empty(),
+        action: Action::List(a),
+    }
+}
+
+const BROWSE: &[KeyBinding<Action>] = &[
+    list(&[Key::Code(KeyCode::Up)], "↑↓", "move", ListAction::Up),
+    list(keymap::DOWN, "", "", ListAction::Down),
+    KeyBinding {
+        keys: keymap::PAGE_UP,
+        shown: "PgUp/PgDn Home/End",
+        what: "page, jump",
+        footer: false,
+        action: Action::List(ListAction::PageUp),
+    },
+    list(keymap::PAGE_DOWN, "", "", ListAction::PageDown),
+    list(keymap::HOME, "", "", ListAction::First),
+    list(keymap::END, "", "", ListAction::Last),
+    KeyBinding {
+        keys: keymap::ENTER,
+        shown: "Enter",
+        what: "details",
+        footer: true,
+        action: Action::Open,
+    },
+    KeyBinding {
+        keys: &[Key::Char('/')],
+        shown: "/",
+        what: "filter",
+        footer: true,
+        action: Action::Filter,
+    },
+    KeyBinding {
+        keys: &[Key::Char('k')],
+        shown: "k/K",
+        what: "kind",
+        footer: true,
+        action: Action::NextKind,
+    },
+    KeyBinding {
+        keys: &[Key::Char('K')],
+        shown: "",
+        what: "",
+        footer: false,
+        action: Action::PreviousKind,
+    },
+    KeyBinding {
+        keys: &[Key::Char('t')],
+        shown: "t",
+        what: "time",
+        footer: true,
+        action: Action::NextRange,
+    },
+];
+
+const FILTERING: &[KeyBinding<Action>] = &[
+    KeyBinding {
+        keys: keymap::ENTER,
+        shown: "Enter",
+        what: "done",
+        footer: true,
+        action: Action::FilterDone,
+    },
+    KeyBinding {
+        keys: keymap::ESC,
+        shown: "Esc",
+        what: "clear",
+        footer: true,
+        action: Action::FilterClear,
+    },
+    list(&[Key::Code(KeyCode::Up)], "↑↓", "move", ListAction::Up),
+    list(&[Key::Code(KeyCode::Down)], "", "", ListAction::Down),
+];
+
+const ID: PaneId = "audit";
+
+type Read = Result<(Vec<AuditEvent>, u64, i64), CoreError>;
+
+impl AuditPane {
     fn apply_filter(&mut self) {
         let needle = self.filter.value().to_lowercase();
+        let since = self.range.seconds().map(|s| self.now - s);
         self.view = self
             .events
             .iter()
             .enumerate()
             .filter(|(_, e)| {
-                needle.is_empty()
-                    || [&e.actor, &e.subject, &e.kind, &e.details]
-                        .iter()
-                        .any(|f| f.to_lowercase().contains(&needle))
+                self.kind.as_ref().is_none_or(|k| e.kind == *k)
+                    && since.is_none_or(|t| e.time >= t)
+                    && (needle.is_empty()
+                        || [&e.actor, &e.subject, &e.kind, &e.details]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(&needle)))
             })
             .map(|(i, _)| i)
             .collect();
         self.nav.set_len(self.view.len());
     }
 
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        if self.filtering {
-            vec![("type", "filter"), ("Enter", "done"), ("Esc", "clear")]
-        } else {
-            vec![("↑↓ PgUp/PgDn", "scroll"), ("/", "filter")]
-        }
+    /// The kinds present in the events read, in order, to go through with `k`.
+    fn kinds(&self) -> Vec<&str> {
+        let mut k: Vec<&str> = self.events.iter().map(|e| e.kind.as_str()).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
     }
 
-    pub fn all_keys() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("/", "filter by user, kind or text"),
-            ("PgUp/PgDn Home/End", "scroll"),
-        ]
+    fn step_kind(&mut self, forward: bool) {
+        let kinds = self.kinds();
+        let at = self
+            .kind
+            .as_deref()
+            .and_then(|k| kinds.iter().position(|x| *x == k));
+        // None (all kinds) comes before the first and after the last.
+        let next = match (at, forward) {
+            (None, true) => kinds.first().copied(),
+            (None, false) => kinds.last().copied(),
+            (Some(i), true) => kinds.get(i + 1).copied(),
+            (Some(0), false) => None,
+            (Some(i), false) => kinds.get(i - 1).copied(),
+        };
+        self.kind = next.map(str::to_string);
+        self.apply_filter();
     }
 
-    pub fn handle_key(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> Outcome {
-        if self.filtering {
-            match key.code {
-                KeyCode::Enter => self.filtering = false,
-                KeyCode::Esc => {
-                    self.filtering = false;
-                    self.filter.clear();
-                    self.apply_filter();
-                }
-                _ => {
-                    if self.filter.handle_key(key) {
-                        self.apply_filter();
-                    }
+    fn selected(&self) -> Option<&AuditEvent> {
+        self.view
+            .get(self.nav.selected)
+            .and_then(|i| self.events.get(*i))
+    }
+}
+
+impl Pane for AuditPane {
+    type Action = Action;
+
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Audit log"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        if self.filtering { FILTERING } else { BROWSE }
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), BROWSE)]
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        self.filtering.then_some(&mut self.filter)
+    }
+    fn typed(&mut self, _cx: &mut Ctx) {
+        self.apply_filter();
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        match a {
+            Action::List(l) => self.nav.apply(l),
+            Action::Filter => self.filtering = true,
+            Action::FilterDone => self.filtering = false,
+            Action::FilterClear => {
+                self.filtering = false;
+                self.filter.clear();
+                self.apply_filter();
+            }
+            Action::NextKind => self.step_kind(true),
+            Action::PreviousKind => self.step_kind(false),
+            Action::NextRange => {
+                self.range = self.range.next();
+                self.apply_filter();
+            }
+            Action::Open => {
+                if let Some(e) = self.selected() {
+                    cx.act(Act::Push(Popup::message(
+                        &strings::audit_event_title(e.seq),
+                        strings::audit_event_lines(
+                            &format_short(e.time),
+                            &escape_control(&e.actor),
+                            &e.kind,
+                            &escape_control(&e.subject),
+                            &escape_control(&e.details),
+                        ),
+                        false,
+                    )));
                 }
             }
-            return Outcome::Consumed;
         }
-        if key.code == KeyCode::Char('/') {
-            self.filtering = true;
-            return Outcome::Consumed;
-        }
-        if self.nav.handle_key(key) {
-            Outcome::Consumed
-        } else {
-            Outcome::Ignored
+        Outcome::Consumed
+    }
+    /// Loads the newest events in the background (the command line exports all of them).
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "events", move |core| -> Read {
+            let (events, total) = core.recent_audit_events(Actor::User(&session), WINDOW)?;
+            Ok((events, total, core.now()))
+        });
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        match r.take::<Read>() {
+            Some(Ok((events, total, now))) => {
+                self.events = events;
+                self.total = total;
+                self.now = now;
+                self.apply_filter();
+            }
+            Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+            None => {}
         }
     }
 
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
-        let block = pane_block("Audit log", theme, focused);
+    fn render(&self, f: &mut Frame, area: Rect, v: &View) {
+        let (theme, focused) = (v.theme, v.focused);
+        let block = pane_block(self.title(), theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [top, table_area] =
@@ -122,15 +321,13 @@ impl AuditPane {
             self.filter.render(f, top, "Filter", self.filtering, theme);
         } else {
             f.render_widget(
-                Paragraph::new(if self.total as usize > self.events.len() {
-                    format!(
-                        "Newest {} of {} events. / to filter; `mfa-console audit` has them all.",
-                        self.events.len(),
-                        self.total
-                    )
-                } else {
-                    format!("{} events, newest first. / to filter.", self.events.len())
-                })
+                Paragraph::new(strings::audit_summary(
+                    self.view.len(),
+                    self.events.len(),
+                    self.total,
+                    self.kind.as_deref(),
+                    self.range.label(),
+                ))
                 .style(theme.dim()),
                 top,
             );

@@ -3,17 +3,18 @@
 //! new key can be shown once.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 
-use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
-use super::list::ListNav;
-use super::main_screen::pane_block;
-use super::theme::Theme;
+use super::app::{Act, Ctx, Outcome};
+use super::keymap::KeyBinding;
+use super::list::{LIST_KEYS, ListAction, ListNav};
+use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::strings;
+use super::widgets::pane_block;
 use crate::core::clock::format_short;
-use crate::core::{Actor, Core, Session};
-use crate::store::{ApiClient, ClientMode};
+use crate::core::{Actor, CoreError, Scope, Session};
+use crate::store::{ApiClient, ClientMode, Organization};
 
 #[derive(Default)]
 pub struct ClientsPane {
@@ -24,75 +25,77 @@ pub struct ClientsPane {
     nav: ListNav,
 }
 
-impl ClientsPane {
-    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
-        let session = s.clone();
-        ctx.spawn_quiet(move |core| {
-            let r = core.clients(Actor::User(&session));
-            let now = core.now();
-            Box::new(move |app: &mut App| {
-                if let Screen::Main(m) = &mut app.screen {
-                    match r {
-                        Ok(clients) => m.clients_mut().set(clients, now),
-                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
-                    }
-                }
-            }) as Apply
+const ID: PaneId = "clients";
+
+type Read = Result<(Vec<ApiClient>, i64), CoreError>;
+
+impl Pane for ClientsPane {
+    type Action = ListAction;
+
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Clients"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn keymap(&self) -> &'static [KeyBinding<ListAction>] {
+        if self.clients.is_empty() {
+            &[]
+        } else {
+            LIST_KEYS
+        }
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<ListAction>])> {
+        vec![(strings::CLIENTS_HELP, LIST_KEYS)]
+    }
+    fn handle(&mut self, a: ListAction, _cx: &mut Ctx) -> Outcome {
+        self.nav.apply(a);
+        Outcome::Consumed
+    }
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "clients", move |core| -> Read {
+            Ok((core.clients(Actor::User(&session))?, core.now()))
         });
     }
-
-    pub fn set(&mut self, clients: Vec<ApiClient>, now: i64) {
-        self.clients = clients;
-        self.now = now;
-        self.loaded = true;
-        self.nav.set_len(self.clients.len());
-    }
-
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        if self.clients.is_empty() {
-            vec![]
-        } else {
-            vec![("↑↓", "scroll")]
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        match r.take::<Read>() {
+            Some(Ok((clients, now))) => {
+                self.clients = clients;
+                self.now = now;
+                self.loaded = true;
+                self.nav.set_len(self.clients.len());
+            }
+            Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+            None => {}
         }
     }
 
-    pub fn all_keys() -> Vec<(&'static str, &'static str)> {
-        vec![("↑↓ PgUp/PgDn", "scroll (read-only: `mfa-console client`)")]
-    }
-
-    pub fn handle_key(&mut self, key: KeyEvent, _ctx: &mut Ctx) -> Outcome {
-        if self.nav.handle_key(key) {
-            Outcome::Consumed
-        } else {
-            Outcome::Ignored
-        }
-    }
-
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
-        let block = pane_block("Clients", theme, focused);
+    fn render(&self, f: &mut Frame, area: Rect, v: &View) {
+        let (theme, focused) = (v.theme, v.focused);
+        let block = pane_block(self.title(), theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [top, table_area] =
             Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(inner);
         if !self.loaded {
-            f.render_widget(Paragraph::new("Loading…").style(theme.dim()), top);
+            f.render_widget(Paragraph::new(strings::LOADING).style(theme.dim()), top);
             return;
         }
         if self.clients.is_empty() {
             f.render_widget(
                 Paragraph::new(vec![
-                    ratatui::text::Line::raw(
-                        "No API clients yet. Applications and hosts ask `mfa-console serve` with a key of their own; add one at the command line (the key is shown once):",
-                    ),
+                    ratatui::text::Line::raw(strings::NO_CLIENTS),
                     ratatui::text::Line::raw(""),
-                    ratatui::text::Line::styled(
-                        "  mfa-console client add NAME --mode code-only|password-and-code",
-                        theme.key(),
-                    ),
+                    ratatui::text::Line::styled(strings::CLIENT_ADD_COMMAND, theme.key()),
+                    ratatui::text::Line::styled(strings::CLIENT_ADD_MODES, theme.dim()),
                     ratatui::text::Line::raw(""),
-                    ratatui::text::Line::raw(
-                        "Local PAM modules need no key: they use the service's Unix socket.",
-                    ),
+                    ratatui::text::Line::raw(strings::CLIENTS_PAM),
                 ])
                 .wrap(Wrap { trim: false }),
                 inner,
@@ -100,12 +103,9 @@ impl ClientsPane {
             return;
         }
         f.render_widget(
-            Paragraph::new(format!(
-                "{} client(s); requests and refusals today (UTC). Add, rotate or remove them with `mfa-console client`.",
-                self.clients.len()
-            ))
-            .style(theme.dim())
-            .wrap(Wrap { trim: true }),
+            Paragraph::new(strings::clients_summary(self.clients.len()))
+                .style(theme.dim())
+                .wrap(Wrap { trim: true }),
             top,
         );
         let wide = table_area.width >= 90;
@@ -185,11 +185,10 @@ impl ClientsPane {
         );
         if let (Some(area), Some(c)) = (detail_area, self.clients.get(self.nav.selected)) {
             f.render_widget(
-                Paragraph::new(format!(
-                    "{}: created {}, last request {}.",
-                    c.name,
-                    format_short(c.created),
-                    last_request(c)
+                Paragraph::new(strings::client_detail(
+                    &c.name,
+                    &format_short(c.created),
+                    &last_request(c),
                 ))
                 .style(theme.dim())
                 .wrap(Wrap { trim: true }),
@@ -202,7 +201,7 @@ impl ClientsPane {
 fn last_request(c: &ApiClient) -> String {
     c.last_request
         .map(format_short)
-        .unwrap_or_else(|| "never".into())
+        .unwrap_or_else(|| strings::NEVER.into())
 }
 
 fn short_mode(m: ClientMode) -> &'static str {

@@ -3,20 +3,20 @@
 //! turning one off asks about forgetting every device.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{Act, Ctx, Outcome};
-use super::main_screen::pane_block;
+use super::keymap::{self, KeyBinding};
+use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
-use super::popup::Popup;
+use super::popups::Popup;
 use super::strings;
-use super::theme::Theme;
+use super::widgets::pane_block;
 use crate::core::controls::{PolicyKey, totp_window_seconds};
-use crate::core::{Actor, Core, Session, text};
-use crate::store::{Method, Organization};
+use crate::core::{Actor, CoreError, Scope, Session, text};
+use crate::store::{Method, Organization, User};
 
 #[derive(Default)]
 pub struct ControlsPane {
@@ -52,171 +52,326 @@ pub fn policy_label(k: PolicyKey) -> &'static str {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    Toggle,
+    Edit,
+    Reauthenticate,
+    MfaOff,
+}
+
+const LOCKED: &[KeyBinding<Action>] = &[KeyBinding {
+    keys: keymap::ENTER,
+    shown: "Enter",
+    what: "re-authenticate",
+    footer: true,
+    action: Action::Reauthenticate,
+}];
+
+const OPEN: &[KeyBinding<Action>] = &[
+    KeyBinding {
+        keys: keymap::UP,
+        shown: "↑↓",
+        what: "choose",
+        footer: true,
+        action: Action::Up,
+    },
+    KeyBinding {
+        keys: keymap::DOWN,
+        shown: "",
+        what: "",
+        footer: false,
+        action: Action::Down,
+    },
+    KeyBinding {
+        keys: keymap::SPACE,
+        shown: "Space",
+        what: "toggle",
+        footer: true,
+        action: Action::Toggle,
+    },
+    KeyBinding {
+        keys: keymap::ENTER,
+        shown: "Enter",
+        what: "change",
+        footer: true,
+        action: Action::Edit,
+    },
+    KeyBinding {
+        keys: &[super::keymap::Key::Char('o')],
+        shown: "o",
+        what: "MFA off",
+        footer: true,
+        action: Action::MfaOff,
+    },
+];
+
+/// While MFA is off there is nothing to turn off at once.
+const OPEN_MFA_OFF: &[KeyBinding<Action>] = OPEN.split_at(OPEN.len() - 1).0;
+
+pub const ID: PaneId = "controls";
+
+/// What Space or Enter on a method needs before its dialog shows, read in the background.
+enum MethodInfo {
+    /// Turning off: whether a re-authentication is still fresh.
+    Off {
+        method: Method,
+        mfa_goes_off: bool,
+        fresh: bool,
+    },
+    /// Turning MFA off: whether a re-authentication is still fresh, and what Forget all
+    /// devices would unregister.
+    AllOff {
+        fresh: bool,
+        impact: Result<(usize, usize, usize), CoreError>,
+    },
+    /// Turning on: the accounts that may be integrations.
+    On {
+        method: Method,
+        candidates: Result<Vec<User>, CoreError>,
+    },
+}
+
 impl ControlsPane {
-    pub fn load(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        match core.security_controls(Actor::User(s)) {
-            Ok(org) => self.org = Some(org),
-            // MFA came on (or the re-authentication ran out): Enter asks for it.
-            Err(crate::core::CoreError::ReauthRequired) => self.org = None,
-            Err(e) => {
-                self.org = None;
-                ctx.act(Act::Error(e.to_string()));
-            }
-        }
-    }
-
-    /// Hidden until re-authentication succeeds.
-    pub fn locked(&mut self) {
-        self.org = None;
-    }
-
-    pub fn is_loaded(&self) -> bool {
-        self.org.is_some()
-    }
-
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        if self.org.is_none() {
-            return vec![("Enter", "re-authenticate")];
-        }
-        vec![("↑↓", "choose"), ("Space", "toggle"), ("Enter", "edit")]
-    }
-
-    pub fn all_keys() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("Space", "turn a method on/off; toggle a yes/no policy"),
-            ("Enter", "edit a policy value"),
-        ]
-    }
-
-    pub fn handle_key(
-        &mut self,
-        key: KeyEvent,
-        core: &Core,
-        s: &Session,
-        ctx: &mut Ctx,
-    ) -> Outcome {
-        let Some(org) = self.org.clone() else {
-            if key.code == KeyCode::Enter {
-                ctx.act(Act::Push(Popup::reauth(
-                    Some(core),
-                    Some(s),
-                    Pending::OpenControls,
-                )));
-                return Outcome::Consumed;
-            }
-            return Outcome::Ignored;
-        };
-        let list = items();
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.selected = (self.selected + 1).min(list.len() - 1)
-            }
-            KeyCode::Char(' ') | KeyCode::Enter => match list.get(self.selected).copied() {
-                Some(Item::Method(m)) => self.toggle_method(m, &org, core, s, ctx),
-                Some(Item::Policy(k)) => {
-                    let current = k.value(&org.policy);
-                    match k {
-                        PolicyKey::Enforcement => Pending::SetPolicy {
-                            key: k,
-                            value: if current == "optional" {
-                                "required"
-                            } else {
-                                "optional"
-                            }
-                            .into(),
-                        }
-                        .run(ctx),
-                        PolicyKey::EnrollmentCodeRequired => Pending::SetPolicy {
-                            key: k,
-                            value: if current == "no" { "yes" } else { "no" }.into(),
-                        }
-                        .run(ctx),
-                        _ => ctx.act(Act::Push(Popup::policy(k, &current))),
-                    }
-                }
-                None => {}
-            },
-            _ => return Outcome::Ignored,
-        }
-        Outcome::Consumed
-    }
-
-    fn toggle_method(
-        &self,
-        m: Method,
-        org: &Organization,
-        core: &Core,
-        s: &Session,
-        ctx: &mut Ctx,
-    ) {
-        let on = org.controls.is_on(m);
-        if on {
-            let mut after = org.controls.clone();
-            after.set(m, false);
-            let dialog = Pending::MethodOffDialog {
-                method: m,
-                mfa_goes_off: !after.mfa_enabled(),
-            };
-            if core.has_fresh_reauth(s).unwrap_or(false) {
-                dialog.run(ctx);
-            } else {
-                ctx.act(Act::Push(Popup::reauth(Some(core), Some(s), dialog)));
-            }
-            return;
-        }
-        let mut lines = vec![strings::INTEGRATION_ADVISORY.to_string()];
-        match core.integration_candidates(Actor::User(s)) {
-            Ok(c) if c.is_empty() => lines.push("  (no account looks like an integration)".into()),
-            Ok(c) => {
-                for u in c.iter().take(6) {
-                    lines.push(format!("  • {}", text::escape_control(&u.username)));
-                }
-                if c.len() > 6 {
-                    lines.push(format!("  … and {} more (see Users)", c.len() - 6));
-                }
-            }
-            Err(e) => lines.push(e.to_string()),
-        }
-        if m == Method::Email {
-            lines.push(String::new());
-            lines.push(strings::EMAIL_WEAKER.into());
-        }
-        lines.push(String::new());
-        lines.push("Users will then see \"Configure my MFA\".".into());
-        let title = match m {
-            Method::Authenticator => "Turn on the authenticator app method",
-            Method::Email => "Turn on email codes",
-        };
-        ctx.act(Act::Push(Popup::confirm(
-            title,
-            lines,
-            Pending::SetMethod {
-                method: m,
-                on: true,
-                forget: false,
-            },
-            false,
+    fn ask_reauth(&self, cx: &mut Ctx) {
+        cx.act(Act::Push(Popup::reauth(
+            cx.core.as_deref(),
+            cx.session.as_ref(),
+            Pending::OpenControls,
         )));
     }
 
-    pub fn render(
-        &self,
-        f: &mut Frame,
-        area: Rect,
-        theme: &Theme,
-        focused: bool,
-        header_org: Option<&Organization>,
-    ) {
-        let block = pane_block("Security Controls", theme, focused);
+    fn toggle_method(&self, m: Method, org: &Organization, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        let on = org.controls.is_on(m);
+        let mut after = org.controls.clone();
+        after.set(m, !on);
+        let mfa_goes_off = !after.mfa_enabled();
+        cx.load(ID, "method", move |core| {
+            if on {
+                MethodInfo::Off {
+                    method: m,
+                    mfa_goes_off,
+                    fresh: core.has_fresh_reauth(&session).unwrap_or(false),
+                }
+            } else {
+                MethodInfo::On {
+                    method: m,
+                    candidates: core.integration_candidates(Actor::User(&session)),
+                }
+            }
+        });
+    }
+
+    fn method_dialog(&self, info: MethodInfo, cx: &mut Ctx) {
+        match info {
+            MethodInfo::AllOff { fresh, impact } => {
+                let (apps, emails, users) = match impact {
+                    Ok(i) => i,
+                    Err(e) => return cx.act(Act::Error(e.to_string())),
+                };
+                let dialog = Pending::MfaOffDialog {
+                    apps,
+                    emails,
+                    users,
+                };
+                if fresh {
+                    dialog.run(cx);
+                } else {
+                    cx.act(Act::Push(Popup::reauth(
+                        cx.core.as_deref(),
+                        cx.session.as_ref(),
+                        dialog,
+                    )));
+                }
+            }
+            MethodInfo::Off {
+                method,
+                mfa_goes_off,
+                fresh,
+            } => {
+                let dialog = Pending::MethodOffDialog {
+                    method,
+                    mfa_goes_off,
+                };
+                if fresh {
+                    dialog.run(cx);
+                } else {
+                    cx.act(Act::Push(Popup::reauth(
+                        cx.core.as_deref(),
+                        cx.session.as_ref(),
+                        dialog,
+                    )));
+                }
+            }
+            MethodInfo::On { method, candidates } => {
+                let mut intro = vec![strings::INTEGRATION_ADVISORY.to_string()];
+                let listed = match candidates {
+                    Ok(c) => c
+                        .iter()
+                        .map(|u| {
+                            (
+                                text::escape_control(&u.username),
+                                crate::core::controls::candidate_reason(u),
+                            )
+                        })
+                        .collect(),
+                    Err(e) => {
+                        intro.push(e.to_string());
+                        Vec::new()
+                    }
+                };
+                let mut after = Vec::new();
+                if method == Method::Email {
+                    after.push(strings::EMAIL_WEAKER.into());
+                }
+                after.push(strings::USERS_WILL_SEE_WIZARD.into());
+                cx.act(Act::Push(Popup::Advisory(super::popups::Advisory {
+                    title: strings::method_on_title(method).into(),
+                    intro,
+                    candidates: listed,
+                    after,
+                    selected: 0,
+                    then: Pending::SetMethod {
+                        method,
+                        on: true,
+                        forget: false,
+                    },
+                })));
+            }
+        }
+    }
+
+    /// Space or Enter on the selected row.
+    fn change(&self, cx: &mut Ctx) {
+        let Some(org) = &self.org else { return };
+        match items().get(self.selected).copied() {
+            Some(Item::Method(m)) => self.toggle_method(m, org, cx),
+            Some(Item::Policy(k)) => {
+                let current = k.value(&org.policy);
+                match k.toggled(&org.policy) {
+                    // A two-valued policy changes the whole organization: confirmed, with
+                    // the old and the new value.
+                    Some(new) => cx.act(Act::Push(Popup::confirm(
+                        strings::CHANGE_POLICY,
+                        vec![strings::policy_change(policy_label(k), &current, new)],
+                        Pending::SetPolicy {
+                            key: k,
+                            value: new.into(),
+                        },
+                        false,
+                    ))),
+                    None => cx.act(Act::Push(Popup::policy(k, &current))),
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+type Read = Result<Organization, CoreError>;
+
+impl Pane for ControlsPane {
+    type Action = Action;
+
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Security Controls"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        match &self.org {
+            Some(o) if o.controls.mfa_enabled() => OPEN,
+            Some(_) => OPEN_MFA_OFF,
+            None => LOCKED,
+        }
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), OPEN)]
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        let last = items().len() - 1;
+        match a {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::Toggle | Action::Edit => self.change(cx),
+            Action::Reauthenticate => self.ask_reauth(cx),
+            Action::MfaOff => {
+                if self.org.as_ref().is_some_and(|o| o.controls.mfa_enabled())
+                    && let Some(session) = cx.session.clone()
+                {
+                    cx.load(ID, "method", move |core| MethodInfo::AllOff {
+                        fresh: core.has_fresh_reauth(&session).unwrap_or(false),
+                        impact: core.mfa_off_impact(Actor::User(&session)),
+                    });
+                }
+            }
+        }
+        Outcome::Consumed
+    }
+    /// Reads the controls; the core says whether a re-authentication is needed first.
+    fn load(&mut self, why: Load, cx: &mut Ctx) {
+        if why == Load::Changed && self.org.is_none() {
+            return;
+        }
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "controls", move |core| -> Read {
+            core.security_controls(Actor::User(&session))
+        });
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        if r.kind == "method" {
+            if let Some(info) = r.take::<MethodInfo>() {
+                self.method_dialog(info, cx);
+            }
+            return;
+        }
+        match r.take::<Read>() {
+            Some(Ok(org)) => self.org = Some(org),
+            // MFA came on (or the re-authentication ran out): Enter asks for it.
+            Some(Err(CoreError::ReauthRequired)) => self.org = None,
+            Some(Err(e)) => {
+                self.org = None;
+                cx.act(Act::Error(e.to_string()));
+            }
+            None => {}
+        }
+    }
+    fn after(&mut self, done: &Pending, cx: &mut Ctx) {
+        if matches!(done, Pending::OpenControls) {
+            self.load(Load::Shown, cx);
+        }
+    }
+    /// Hidden until re-authentication succeeds: Enter on the menu asks for it.
+    fn enter(&mut self, cx: &mut Ctx) -> bool {
+        if self.org.is_some() {
+            return true;
+        }
+        self.ask_reauth(cx);
+        false
+    }
+
+    fn render(&self, f: &mut Frame, area: Rect, v: &View) {
+        let (theme, focused, header_org) = (v.theme, v.focused, v.org);
+        let block = pane_block(self.title(), theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let Some(org) = &self.org else {
             let mfa_on = header_org.is_some_and(|o| o.controls.mfa_enabled());
             let msg = if mfa_on {
-                "MFA is on: confirm it is you (your password, and a code if you have MFA) to open Security Controls. Press Enter."
+                strings::CONTROLS_LOCKED
             } else {
-                "Loading…"
+                strings::LOADING
             };
             f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), inner);
             return;
@@ -276,8 +431,8 @@ impl ControlsPane {
         f.render_widget(Paragraph::new(lines), list);
         let hint = match items().get(self.selected) {
             Some(Item::Method(Method::Email)) => strings::EMAIL_WEAKER.to_string(),
-            Some(Item::Method(_)) => "Space turns the method on or off.".to_string(),
-            Some(Item::Policy(k)) => format!("Allowed: {}.", k.allowed()),
+            Some(Item::Method(_)) => strings::METHOD_HINT.to_string(),
+            Some(Item::Policy(k)) => strings::allowed(k.allowed()),
             None => String::new(),
         };
         f.render_widget(

@@ -2,7 +2,66 @@
 
 use std::cell::Cell;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
+
+use super::keymap::{self, KeyBinding};
+
+/// Moving through a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListAction {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+}
+
+/// The keys of a list: in every pane with one.
+pub const LIST_KEYS: &[KeyBinding<ListAction>] = &[
+    KeyBinding {
+        keys: keymap::UP,
+        shown: "↑↓",
+        what: "move",
+        footer: true,
+        action: ListAction::Up,
+    },
+    KeyBinding {
+        keys: keymap::DOWN,
+        shown: "",
+        what: "",
+        footer: false,
+        action: ListAction::Down,
+    },
+    KeyBinding {
+        keys: keymap::PAGE_UP,
+        shown: "PgUp/PgDn",
+        what: "page",
+        footer: false,
+        action: ListAction::PageUp,
+    },
+    KeyBinding {
+        keys: keymap::PAGE_DOWN,
+        shown: "",
+        what: "",
+        footer: false,
+        action: ListAction::PageDown,
+    },
+    KeyBinding {
+        keys: keymap::HOME,
+        shown: "Home/End g/G",
+        what: "first, last",
+        footer: false,
+        action: ListAction::First,
+    },
+    KeyBinding {
+        keys: keymap::END,
+        shown: "",
+        what: "",
+        footer: false,
+        action: ListAction::Last,
+    },
+];
 
 #[derive(Default, Clone, Debug)]
 pub struct ListNav {
@@ -27,18 +86,27 @@ impl ListNav {
 
     /// Moves the selection; returns whether the key was a movement key.
     pub fn handle_key(&mut self, key: KeyEvent) -> bool {
+        match keymap::resolve(LIST_KEYS, &key) {
+            Some(a) => {
+                self.apply(a);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves the selection.
+    pub fn apply(&mut self, a: ListAction) {
         let page = self.page.get().max(1);
         let last = self.len.saturating_sub(1);
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(page),
-            KeyCode::PageDown => self.selected = (self.selected + page).min(last),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.selected = last,
-            _ => return false,
-        }
-        true
+        self.selected = match a {
+            ListAction::Up => self.selected.saturating_sub(1),
+            ListAction::Down => (self.selected + 1).min(last),
+            ListAction::PageUp => self.selected.saturating_sub(page),
+            ListAction::PageDown => (self.selected + page).min(last),
+            ListAction::First => 0,
+            ListAction::Last => last,
+        };
     }
 
     /// The range of rows to draw in `height` rows, keeping the selection in view and the

@@ -1,51 +1,38 @@
-//! Signed in: header, navigation, the active pane, and a footer with the keys that work.
+//! Signed in: header, the menu, the pane chosen in it, and a footer with the keys that
+//! work. The panes are listed once, in [`panes`]; the menu, the routing of keys and
+//! results, the footer and the help all come from that list.
 
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
 
 use super::app::{Act, Ctx, Outcome};
-use super::audit::AuditPane;
-use super::clients::ClientsPane;
-use super::controls::ControlsPane;
-use super::overview::OverviewPane;
+use super::keymap::{self, Key, KeyBinding};
+use super::pane::{AnyPane, Load, Loaded, PaneId, View};
 use super::pending::Pending;
-use super::popup::Popup;
 use super::strings;
 use super::theme::Theme;
-use super::users::UsersPane;
-use super::wizard::WizardPane;
+use super::widgets::key_line;
+use super::{audit, clients, controls, home, overview, sign_out, users, wizard};
 use crate::core::users::role_name;
 use crate::core::{Core, Scope, Session, SessionNow, text};
 use crate::store::Organization;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NavItem {
-    Overview,
-    Controls,
-    Users,
-    Audit,
-    Clients,
-    MyMfa,
-    Home,
-    SignOut,
-}
-
-impl NavItem {
-    fn label(self) -> &'static str {
-        match self {
-            NavItem::Overview => "Overview",
-            NavItem::Controls => "Security Controls",
-            NavItem::Users => "Users",
-            NavItem::Audit => "Audit log",
-            NavItem::Clients => "Clients",
-            NavItem::MyMfa => "Configure my MFA",
-            NavItem::Home => "My account",
-            NavItem::SignOut => "Sign out",
-        }
-    }
+/// Every pane, in menu order; the menu shows those a session may use. Adding a pane is
+/// its file and one line here.
+fn panes() -> Vec<Box<dyn AnyPane>> {
+    vec![
+        Box::new(overview::OverviewPane::default()),
+        Box::new(controls::ControlsPane::default()),
+        Box::new(users::UsersPane::default()),
+        Box::new(audit::AuditPane::default()),
+        Box::new(clients::ClientsPane::default()),
+        Box::new(home::HomePane::default()),
+        Box::new(wizard::WizardPane::default()),
+        Box::new(sign_out::SignOutPane),
+    ]
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,18 +41,70 @@ pub enum Focus {
     Pane,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NavAction {
+    Up,
+    Down,
+    Open,
+    Switch,
+    Back,
+}
+
+const NAV_KEYS: &[KeyBinding<NavAction>] = &[
+    KeyBinding {
+        keys: keymap::UP,
+        shown: "↑↓",
+        what: "choose",
+        footer: true,
+        action: NavAction::Up,
+    },
+    KeyBinding {
+        keys: keymap::DOWN,
+        shown: "",
+        what: "",
+        footer: false,
+        action: NavAction::Down,
+    },
+    KeyBinding {
+        keys: &[
+            Key::Code(KeyCode::Enter),
+            Key::Code(KeyCode::Right),
+            Key::Code(KeyCode::Tab),
+            Key::Code(KeyCode::BackTab),
+        ],
+        shown: "Enter/Tab",
+        what: "open pane",
+        footer: true,
+        action: NavAction::Open,
+    },
+];
+
+/// Keys of a focused pane that the screen answers when the pane does not.
+const PANE_KEYS: &[KeyBinding<NavAction>] = &[
+    KeyBinding {
+        keys: &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::BackTab)],
+        shown: "Tab",
+        what: "menu",
+        footer: true,
+        action: NavAction::Switch,
+    },
+    KeyBinding {
+        keys: keymap::ESC,
+        shown: "",
+        what: "",
+        footer: false,
+        action: NavAction::Back,
+    },
+];
+
 pub struct MainScreen {
     pub session: Session,
     org: Option<Organization>,
-    nav: Vec<NavItem>,
+    panes: Vec<Box<dyn AnyPane>>,
+    /// The panes the menu shows, as indices into `panes`.
+    nav: Vec<usize>,
     nav_index: usize,
     focus: Focus,
-    overview: OverviewPane,
-    controls: ControlsPane,
-    users: UsersPane,
-    wizard: WizardPane,
-    audit: AuditPane,
-    clients: ClientsPane,
 }
 
 impl MainScreen {
@@ -73,100 +112,89 @@ impl MainScreen {
         let mut m = Self {
             session,
             org: None,
+            panes: panes(),
             nav: Vec::new(),
             nav_index: 0,
             focus: Focus::Nav,
-            overview: OverviewPane::default(),
-            controls: ControlsPane::default(),
-            users: UsersPane::default(),
-            wizard: WizardPane::default(),
-            audit: AuditPane::default(),
-            clients: ClientsPane::default(),
         };
         m.org = core.organization().ok();
         m.rebuild_nav();
-        if m.session.must_enroll && m.nav.contains(&NavItem::MyMfa) {
-            m.select(NavItem::MyMfa, ctx);
+        if m.session.must_enroll && m.select(wizard::ID) {
+            m.load_current(Load::Shown, ctx);
             m.focus = Focus::Pane;
             let days = m.session.grace_days_left.unwrap_or(0);
             ctx.act(Act::Notice(if m.session.scope() == Scope::EnrollOnly {
-                "MFA is required and your grace period has ended: set up a method now.".into()
+                strings::MUST_ENROLL_NOW.into()
             } else {
-                format!("MFA is required: set it up now ({days} day(s) of grace left).")
+                strings::must_enroll(days)
             }));
         } else {
-            let first = m.nav.first().copied().unwrap_or(NavItem::SignOut);
-            m.select(first, ctx);
+            m.nav_index = 0;
+            m.load_current(Load::Shown, ctx);
         }
         if let Some(left) = m.session.recovery_codes_left {
-            ctx.act(Act::Notice(format!(
-                "Signed in with a recovery code: {left} left. Make new ones in Configure my MFA (g)."
-            )));
+            ctx.act(Act::Notice(strings::signed_in_with_recovery(left)));
         }
         m
     }
 
     fn rebuild_nav(&mut self) {
-        let mfa_on = self.org.as_ref().is_some_and(|o| o.controls.mfa_enabled());
-        let mut nav = Vec::new();
-        if self.session.scope() == Scope::Full {
-            if self.session.is_admin() {
-                nav.extend([
-                    NavItem::Overview,
-                    NavItem::Controls,
-                    NavItem::Users,
-                    NavItem::Audit,
-                    NavItem::Clients,
-                ]);
-            } else {
-                nav.push(NavItem::Home);
-            }
-        }
-        if mfa_on {
-            nav.push(NavItem::MyMfa);
-        }
-        nav.push(NavItem::SignOut);
-        let current = self.nav.get(self.nav_index).copied();
-        self.nav = nav;
+        let current = self.current_id();
+        self.nav = (0..self.panes.len())
+            .filter(|i| self.panes[*i].shown(&self.session, self.org.as_ref()))
+            .collect();
         self.nav_index = current
-            .and_then(|c| self.nav.iter().position(|n| *n == c))
+            .and_then(|c| self.nav.iter().position(|i| self.panes[*i].id() == c))
             .unwrap_or(0);
     }
 
-    fn current(&self) -> NavItem {
-        self.nav
-            .get(self.nav_index)
-            .copied()
-            .unwrap_or(NavItem::SignOut)
+    fn current_id(&self) -> Option<PaneId> {
+        self.nav.get(self.nav_index).map(|i| self.panes[*i].id())
     }
 
-    fn select(&mut self, item: NavItem, ctx: &mut Ctx) {
-        if let Some(i) = self.nav.iter().position(|n| *n == item) {
-            self.nav_index = i;
-        }
-        self.load_current(ctx);
+    fn current(&self) -> Option<&dyn AnyPane> {
+        self.nav.get(self.nav_index).map(|i| &*self.panes[*i])
     }
 
-    /// Loads the data of the pane now showing.
-    fn load_current(&mut self, ctx: &mut Ctx) {
-        let Some(core) = ctx.core.clone() else { return };
-        let s = &self.session;
-        match self.current() {
-            NavItem::Overview => self.overview.load(&core, s, ctx),
-            NavItem::Users => self.users.load(&core, s, ctx),
-            NavItem::Audit => self.audit.load(&core, s, ctx),
-            NavItem::Clients => self.clients.load(&core, s, ctx),
-            NavItem::MyMfa => self.wizard.load(&core, s, ctx),
-            NavItem::Controls => {
-                let mfa_on = self.org.as_ref().is_some_and(|o| o.controls.mfa_enabled());
-                if mfa_on && !core.has_fresh_reauth(s).unwrap_or(false) {
-                    // Opening the pane (Enter) asks for re-authentication.
-                    self.controls.locked();
-                } else {
-                    self.controls.load(&core, s, ctx);
-                }
+    fn current_mut(&mut self) -> Option<&mut Box<dyn AnyPane>> {
+        let i = *self.nav.get(self.nav_index)?;
+        self.panes.get_mut(i)
+    }
+
+    /// Puts the menu on the pane `id`, when the menu shows it.
+    fn select(&mut self, id: PaneId) -> bool {
+        match self.nav.iter().position(|i| self.panes[*i].id() == id) {
+            Some(p) => {
+                self.nav_index = p;
+                true
             }
-            NavItem::Home | NavItem::SignOut => {}
+            None => false,
+        }
+    }
+
+    fn load_current(&mut self, why: Load, ctx: &mut Ctx) {
+        if let Some(p) = self.current_mut() {
+            p.load(why, ctx);
+        }
+    }
+
+    /// The pane `id` itself, to look at its state (tests, snapshots).
+    pub fn pane<P: 'static>(&self, id: PaneId) -> Option<&P> {
+        self.panes
+            .iter()
+            .find(|p| p.id() == id)
+            .and_then(|p| p.as_any().downcast_ref::<P>())
+    }
+
+    /// Whether the pane showing has the keys.
+    pub fn pane_focused(&self) -> bool {
+        self.focus == Focus::Pane
+    }
+
+    /// A result of background work, for the pane that asked.
+    pub fn on_result(&mut self, id: PaneId, result: Loaded, ctx: &mut Ctx) {
+        if let Some(p) = self.panes.iter_mut().find(|p| p.id() == id) {
+            p.on_result(result, ctx);
         }
     }
 
@@ -178,9 +206,7 @@ impl MainScreen {
         match core.refreshed_session(&self.session) {
             Ok(SessionNow::Ended) => {
                 ctx.act(Act::SignOut);
-                ctx.act(Act::Error(
-                    "Signed out: this account was disabled or removed.".into(),
-                ));
+                ctx.act(Act::Error(strings::ACCOUNT_ENDED.into()));
                 return;
             }
             Ok(SessionNow::NoConsole) => {
@@ -201,156 +227,84 @@ impl MainScreen {
         }
         self.org = core.organization().ok();
         self.rebuild_nav();
-        let s = &self.session;
-        match self.current() {
-            NavItem::Overview => self.overview.load(&core, s, ctx),
-            NavItem::Users => self.users.reload(&core, s, ctx),
-            NavItem::Audit => self.audit.load(&core, s, ctx),
-            NavItem::Clients => self.clients.load(&core, s, ctx),
-            NavItem::MyMfa => self.wizard.refresh(&core, s, ctx),
-            NavItem::Controls => {
-                if self.controls.is_loaded() {
-                    self.controls.load(&core, s, ctx)
-                }
-            }
-            NavItem::Home | NavItem::SignOut => {}
-        }
+        self.load_current(Load::Changed, ctx);
     }
 
-    /// A confirmed act has been carried out.
+    /// A confirmed act has been carried out: every pane hears of it, then what shows is
+    /// read again.
     pub fn after(&mut self, done: &Pending, ctx: &mut Ctx) {
-        if matches!(done, Pending::DeleteUser(_)) {
-            self.users.close_profile();
+        for p in &mut self.panes {
+            p.after(done, ctx);
         }
         if matches!(done, Pending::OpenControls) {
-            if let Some(core) = ctx.core.clone() {
-                self.controls.load(&core, &self.session, ctx);
-            }
             self.focus = Focus::Pane;
             return;
         }
         self.reload(ctx);
     }
 
-    pub fn users_mut(&mut self) -> &mut UsersPane {
-        &mut self.users
-    }
-
-    pub fn audit_mut(&mut self) -> &mut AuditPane {
-        &mut self.audit
-    }
-
-    pub fn clients_mut(&mut self) -> &mut ClientsPane {
-        &mut self.clients
-    }
-
-    pub fn overview_mut(&mut self) -> &mut OverviewPane {
-        &mut self.overview
-    }
-
-    pub fn wizard_mut(&mut self) -> &mut WizardPane {
-        &mut self.wizard
-    }
-
-    pub fn controls_denied(&mut self) {
-        self.controls.locked();
-    }
-
-    pub fn wizard_open(&self) -> bool {
-        self.current() == NavItem::MyMfa && self.wizard.in_progress()
+    /// A change is being typed that quitting would lose.
+    pub fn unsaved(&self) -> bool {
+        self.current().is_some_and(|p| p.unsaved())
     }
 
     pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
         if self.focus == Focus::Pane {
-            let Some(core) = ctx.core.clone() else {
-                return Outcome::Ignored;
-            };
-            let s = self.session.clone();
-            let out = match self.current() {
-                NavItem::Overview => self.overview.handle_key(key, ctx),
-                NavItem::Controls => self.controls.handle_key(key, &core, &s, ctx),
-                NavItem::Users => self.users.handle_key(key, &core, &s, ctx),
-                NavItem::Audit => self.audit.handle_key(key, ctx),
-                NavItem::Clients => self.clients.handle_key(key, ctx),
-                NavItem::MyMfa => self.wizard.handle_key(key, &core, &s, ctx),
-                NavItem::Home | NavItem::SignOut => Outcome::Ignored,
+            let out = match self.current_mut() {
+                Some(p) => p.key(key, ctx),
+                None => Outcome::Ignored,
             };
             if matches!(out, Outcome::Consumed) {
                 return out;
             }
+            return match keymap::resolve(PANE_KEYS, &key) {
+                Some(NavAction::Switch | NavAction::Back) => {
+                    self.focus = Focus::Nav;
+                    Outcome::Consumed
+                }
+                _ => Outcome::Ignored,
+            };
         }
-        match key.code {
-            KeyCode::Tab | KeyCode::BackTab => {
-                self.focus = match self.focus {
-                    Focus::Nav => Focus::Pane,
-                    Focus::Pane => Focus::Nav,
-                };
-                Outcome::Consumed
+        let Some(action) = keymap::resolve(NAV_KEYS, &key) else {
+            return Outcome::Ignored;
+        };
+        match action {
+            NavAction::Up if self.nav_index > 0 => {
+                self.nav_index -= 1;
+                self.load_current(Load::Shown, ctx);
             }
-            KeyCode::Esc if self.focus == Focus::Pane => {
-                self.focus = Focus::Nav;
-                Outcome::Consumed
+            NavAction::Down if self.nav_index + 1 < self.nav.len() => {
+                self.nav_index += 1;
+                self.load_current(Load::Shown, ctx);
             }
-            KeyCode::Up | KeyCode::Char('k') if self.focus == Focus::Nav => {
-                if self.nav_index > 0 {
-                    self.nav_index -= 1;
-                    self.load_current(ctx);
-                }
-                Outcome::Consumed
+            NavAction::Open if self.current_mut().is_some_and(|p| p.enter(ctx)) => {
+                self.focus = Focus::Pane;
             }
-            KeyCode::Down | KeyCode::Char('j') if self.focus == Focus::Nav => {
-                if self.nav_index + 1 < self.nav.len() {
-                    self.nav_index += 1;
-                    self.load_current(ctx);
-                }
-                Outcome::Consumed
-            }
-            KeyCode::Enter | KeyCode::Right if self.focus == Focus::Nav => {
-                if self.current() == NavItem::SignOut {
-                    ctx.act(Act::SignOut);
-                } else if self.current() == NavItem::Controls && !self.controls.is_loaded() {
-                    if let Some(core) = ctx.core.clone() {
-                        ctx.act(Act::Push(Popup::reauth(
-                            Some(&core),
-                            Some(&self.session),
-                            Pending::OpenControls,
-                        )));
-                    }
-                } else {
-                    self.focus = Focus::Pane;
-                }
-                Outcome::Consumed
-            }
-            _ => Outcome::Ignored,
+            _ => {}
         }
+        Outcome::Consumed
     }
 
-    fn pane_keys(&self) -> Vec<(&'static str, &'static str)> {
+    fn footer_keys(&self) -> Vec<(&'static str, &'static str)> {
         if self.focus == Focus::Nav {
-            return vec![
-                ("↑↓", "choose"),
-                ("Enter/Tab", "open pane"),
-                ("?", "help"),
-                ("q", "quit"),
-            ];
+            let mut k = keymap::footer(NAV_KEYS);
+            k.extend([("?", "help"), ("q", "quit")]);
+            return k;
         }
-        let mut k = match self.current() {
-            NavItem::Overview => vec![],
-            NavItem::Controls => self.controls.keys(),
-            NavItem::Users => self.users.keys(),
-            NavItem::Audit => self.audit.keys(),
-            NavItem::Clients => self.clients.keys(),
-            NavItem::MyMfa => self.wizard.keys(),
-            NavItem::Home | NavItem::SignOut => vec![],
-        };
-        k.extend([("Tab", "navigation"), ("?", "help")]);
+        let mut k = self.current().map(|p| p.footer()).unwrap_or_default();
+        k.extend(keymap::footer(PANE_KEYS));
+        k.push(("?", "help"));
         k
     }
 
-    pub fn all_keys(&self) -> Vec<(String, String)> {
+    /// The `?` help: every key of every pane this session has, from the panes' keymaps.
+    pub fn help(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let mut add = |title: &str, keys: Vec<(&str, &str)>| {
-            if !keys.is_empty() {
+        for i in &self.nav {
+            for (title, keys) in self.panes[*i].help() {
+                if keys.is_empty() {
+                    continue;
+                }
                 out.push((String::new(), String::new()));
                 out.push((title.to_string(), String::new()));
                 out.extend(
@@ -358,29 +312,30 @@ impl MainScreen {
                         .map(|(k, v)| (k.to_string(), v.to_string())),
                 );
             }
-        };
-        if self.session.is_admin() {
-            add("Users", UsersPane::all_keys());
-            add("Profile", UsersPane::profile_keys());
-            add("Security Controls", ControlsPane::all_keys());
-            add("Audit log", AuditPane::all_keys());
-            add("Clients", ClientsPane::all_keys());
         }
-        add("Configure my MFA", WizardPane::all_keys());
-        add(
-            "Sign-in (code step)",
-            vec![
-                ("F2", "other method"),
-                ("F3", "send email code"),
-                ("F4", "recovery code"),
-            ],
+        out.push((String::new(), String::new()));
+        out.push((strings::HELP_SIGN_IN_CODE.to_string(), String::new()));
+        out.extend(
+            super::signin::CODE_KEYS_HELP
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         out
     }
 
     pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, status: Option<(String, bool)>) {
-        if self.current() == NavItem::MyMfa && self.wizard.wants_full_screen() {
-            self.wizard.render_full(f, area, theme, status);
+        let focused = self.focus == Focus::Pane;
+        let view = View {
+            theme,
+            focused,
+            session: &self.session,
+            org: self.org.as_ref(),
+            status: status.clone(),
+        };
+        if let Some(p) = self.current()
+            && p.full_screen()
+        {
+            p.render(f, area, &view);
             return;
         }
         let [header, body, status_row, footer] = Layout::vertical([
@@ -394,23 +349,8 @@ impl MainScreen {
         let [nav, pane] =
             Layout::horizontal([Constraint::Length(21), Constraint::Min(40)]).areas(body);
         self.render_nav(f, nav, theme);
-        let focused = self.focus == Focus::Pane;
-        match self.current() {
-            NavItem::Overview => self.overview.render(f, pane, theme, focused),
-            NavItem::Controls => self
-                .controls
-                .render(f, pane, theme, focused, self.org.as_ref()),
-            NavItem::Users => self.users.render(f, pane, theme, focused),
-            NavItem::Audit => self.audit.render(f, pane, theme, focused),
-            NavItem::Clients => self.clients.render(f, pane, theme, focused),
-            NavItem::MyMfa => self.wizard.render(f, pane, theme, focused),
-            NavItem::Home => self.render_home(f, pane, theme),
-            NavItem::SignOut => {
-                let block = pane_block("Sign out", theme, focused);
-                let inner = block.inner(pane);
-                f.render_widget(block, pane);
-                f.render_widget(Paragraph::new("Press Enter to sign out."), inner);
-            }
+        if let Some(p) = self.current() {
+            p.render(f, pane, &view);
         }
         if let Some((s, err)) = status {
             f.render_widget(
@@ -421,12 +361,10 @@ impl MainScreen {
                 status_row,
             );
         }
-        let mut spans = Vec::new();
-        for (k, v) in self.pane_keys() {
-            spans.push(Span::styled(format!(" {k}"), theme.key()));
-            spans.push(Span::raw(format!(" {v} ")));
-        }
-        f.render_widget(Paragraph::new(Line::from(spans)).style(theme.dim()), footer);
+        f.render_widget(
+            Paragraph::new(key_line(&self.footer_keys(), theme)).style(theme.dim()),
+            footer,
+        );
     }
 
     fn render_header(&self, f: &mut Frame, area: Rect, theme: &Theme) {
@@ -448,7 +386,7 @@ impl MainScreen {
             }
             _ => "MFA off".to_string(),
         };
-        let role = crate::core::users::role_name(self.session.role());
+        let role = role_name(self.session.role());
         let left = format!(" {org}  │  {} ({role})", self.session.username());
         let right = format!("{mfa} ");
         let pad =
@@ -464,7 +402,7 @@ impl MainScreen {
         let items: Vec<ListItem> = self
             .nav
             .iter()
-            .map(|n| ListItem::new(format!(" {}", n.label())))
+            .map(|i| ListItem::new(format!(" {}", self.panes[*i].title())))
             .collect();
         let list = List::new(items)
             .block(
@@ -475,42 +413,16 @@ impl MainScreen {
                     } else {
                         theme.border()
                     })
-                    .title(" Menu "),
+                    .title(if focused { " ▶ Menu " } else { " Menu " }),
             )
-            .highlight_style(theme.selected())
+            // The menu's choice stays marked but dim while the pane has the keys.
+            .highlight_style(if focused {
+                theme.selected()
+            } else {
+                theme.dim()
+            })
             .highlight_symbol("▸");
         let mut state = ListState::default().with_selected(Some(self.nav_index));
         f.render_stateful_widget(list, area, &mut state);
     }
-
-    fn render_home(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let block = pane_block("My account", theme, self.focus == Focus::Pane);
-        let inner = block.inner(area);
-        f.render_widget(block, area);
-        let mfa_on = self.org.as_ref().is_some_and(|o| o.controls.mfa_enabled());
-        let lines = vec![
-            Line::raw(format!("Signed in as {}.", self.session.username())),
-            Line::raw(""),
-            Line::raw(if mfa_on {
-                "Your organization uses multi-factor authentication: open \"Configure my MFA\" to set up or change your methods."
-            } else {
-                "Multi-factor authentication is off for your organization: there is nothing to configure."
-            }),
-        ];
-        f.render_widget(
-            Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
-            inner,
-        );
-    }
-}
-
-pub fn pane_block<'a>(title: &'a str, theme: &Theme, focused: bool) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(if focused {
-            theme.focus_border()
-        } else {
-            theme.border()
-        })
-        .title(Span::styled(format!(" {title} "), theme.title()))
 }

@@ -4,14 +4,18 @@ pub mod app;
 pub mod audit;
 pub mod clients;
 pub mod controls;
+pub mod home;
 pub mod input;
+pub mod keymap;
 pub mod list;
 pub mod main_screen;
 pub mod overview;
+pub mod pane;
 pub mod pending;
-pub mod popup;
+pub mod popups;
 pub mod roster;
 pub mod setup;
+pub mod sign_out;
 pub mod signin;
 pub mod strings;
 pub mod theme;
@@ -37,7 +41,9 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        ratatui::restore();
+        // A terminal that is gone cannot be restored; that is no reason to stop (and not
+        // a message anyone could read).
+        let _ = ratatui::try_restore();
     }
 }
 
@@ -80,7 +86,12 @@ pub fn run(
                     }
                 }
                 Ok(_) => {}
-                Err(_) => break,
+                // The terminal is gone (closed window, killed session): leave as if the
+                // user quit, so a demo's folder is removed.
+                Err(_) => {
+                    let _ = input_tx.send(Msg::Quit);
+                    break;
+                }
             }
         }
     });

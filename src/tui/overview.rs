@@ -2,20 +2,29 @@
 //! period or locked, and failed sign-ins per day over two weeks.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Sparkline};
 
-use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
-use super::main_screen::pane_block;
-use super::theme::Theme;
-use crate::core::{Actor, Core, Session, UserStatus};
+use super::app::{Act, Ctx, Outcome};
+use super::keymap::KeyBinding;
+use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::strings;
+use super::widgets::pane_block;
+use crate::core::{Actor, Core, CoreError, Scope, Session, UserStatus};
+use crate::store::Organization;
 
 pub const DAYS: usize = 14;
 
 #[derive(Default)]
 pub struct OverviewPane {
+    counts: Counts,
+    loading: bool,
+}
+
+/// What the pane shows, counted in the background.
+#[derive(Default)]
+pub struct Counts {
     pub people: usize,
     pub configured: usize,
     pub integrations: usize,
@@ -25,30 +34,12 @@ pub struct OverviewPane {
     pub locked: usize,
     pub invited: usize,
     pub failed_per_day: Vec<u64>,
-    pub loading: bool,
 }
 
-impl OverviewPane {
-    /// Counts in the background; the pane shows the last counts (or "Loading…") meanwhile.
-    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
-        self.loading = true;
-        let session = s.clone();
-        ctx.spawn_quiet(move |core| {
-            let r = OverviewPane::count(core, &session);
-            Box::new(move |app: &mut App| {
-                if let Screen::Main(m) = &mut app.screen {
-                    match r {
-                        Ok(o) => *m.overview_mut() = o,
-                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
-                    }
-                }
-            }) as Apply
-        });
-    }
-
-    fn count(core: &Core, s: &Session) -> Result<OverviewPane, crate::core::CoreError> {
+impl Counts {
+    fn count(core: &Core, s: &Session) -> Result<Counts, CoreError> {
         let actor = Actor::User(s);
-        let mut o = OverviewPane::default();
+        let mut o = Counts::default();
         core.visit_users(actor, &mut |r| {
             if r.is_integration() {
                 o.integrations += 1;
@@ -76,13 +67,48 @@ impl OverviewPane {
         o.failed_per_day = core.failed_sign_ins_per_day(actor, DAYS)?;
         Ok(o)
     }
+}
 
-    pub fn handle_key(&mut self, _key: KeyEvent, _ctx: &mut Ctx) -> Outcome {
+const ID: PaneId = "overview";
+
+impl Pane for OverviewPane {
+    type Action = ();
+
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Overview"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn keymap(&self) -> &'static [KeyBinding<()>] {
+        &[]
+    }
+    fn handle(&mut self, _a: (), _cx: &mut Ctx) -> Outcome {
         Outcome::Ignored
     }
+    /// Counts in the background; the pane shows the last counts (or "Loading…") meanwhile.
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        self.loading = true;
+        cx.load(ID, "counts", move |core| Counts::count(core, &session));
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        self.loading = false;
+        match r.take::<Result<Counts, CoreError>>() {
+            Some(Ok(c)) => self.counts = c,
+            Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+            None => {}
+        }
+    }
 
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
-        let block = pane_block("Overview", theme, focused);
+    fn render(&self, f: &mut Frame, area: Rect, v: &View) {
+        let theme = v.theme;
+        let block = pane_block(self.title(), theme, v.focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [gauge, counts, spark, _] = Layout::vertical([
@@ -92,14 +118,15 @@ impl OverviewPane {
             Constraint::Min(0),
         ])
         .areas(inner);
-        if self.loading && self.people == 0 {
-            f.render_widget(Paragraph::new("Loading…"), inner);
+        if self.loading && self.counts.people == 0 {
+            f.render_widget(Paragraph::new(strings::LOADING), inner);
             return;
         }
-        let ratio = if self.people == 0 {
+        let c = &self.counts;
+        let ratio = if c.people == 0 {
             1.0
         } else {
-            self.configured as f64 / self.people as f64
+            c.configured as f64 / c.people as f64
         };
         let [label, bar] =
             Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(gauge);
@@ -107,8 +134,8 @@ impl OverviewPane {
             Paragraph::new(Line::from(vec![Span::styled(
                 format!(
                     "{} of {} users configured · {:.1} %",
-                    self.configured,
-                    self.people,
+                    c.configured,
+                    c.people,
                     ratio * 100.0
                 ),
                 theme.title(),
@@ -126,33 +153,33 @@ impl OverviewPane {
         let lines = vec![
             Line::from(vec![Span::raw(format!(
                 "  Authenticator app   {:>7}",
-                self.authenticator
+                c.authenticator
             ))]),
             Line::from(vec![Span::raw(format!(
                 "  Email codes         {:>7}",
-                self.email
+                c.email
             ))]),
             Line::from(vec![Span::styled(
-                format!("  Not configured      {:>7}", self.people - self.configured),
-                warn(self.people - self.configured),
+                format!("  Not configured      {:>7}", c.people - c.configured),
+                warn(c.people - c.configured),
             )]),
             Line::from(vec![Span::styled(
-                format!("  Past grace period   {:>7}", self.past_grace),
-                warn(self.past_grace),
+                format!("  Past grace period   {:>7}", c.past_grace),
+                warn(c.past_grace),
             )]),
             Line::from(vec![Span::styled(
-                format!("  Locked accounts     {:>7}", self.locked),
-                warn(self.locked),
+                format!("  Locked accounts     {:>7}", c.locked),
+                warn(c.locked),
             )]),
             Line::from(vec![Span::raw(format!(
                 "  Invited, not active {:>7}    Integrations {:>6}",
-                self.invited, self.integrations
+                c.invited, c.integrations
             ))]),
         ];
         f.render_widget(Paragraph::new(lines), counts);
-        let total: u64 = self.failed_per_day.iter().sum();
-        let max = self.failed_per_day.iter().copied().max().unwrap_or(0);
-        let today = self.failed_per_day.last().copied().unwrap_or(0);
+        let total: u64 = c.failed_per_day.iter().sum();
+        let max = c.failed_per_day.iter().copied().max().unwrap_or(0);
+        let today = c.failed_per_day.last().copied().unwrap_or(0);
         let [title, chart, axis] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(2),
@@ -166,13 +193,19 @@ impl OverviewPane {
             )),
             title,
         );
-        let width = (DAYS as u16 * 3).min(chart.width);
+        // Each day gets an equal share of the pane's width, with a gap between days.
+        let per_day = (chart.width as usize / DAYS).max(1);
+        let width = (per_day * DAYS) as u16;
         f.render_widget(
             Sparkline::default()
                 .data(
-                    self.failed_per_day
+                    c.failed_per_day
                         .iter()
-                        .flat_map(|v| [*v, *v, 0])
+                        .flat_map(|v| {
+                            let bar = per_day.saturating_sub(1).max(1);
+                            std::iter::repeat_n(*v, bar)
+                                .chain(std::iter::repeat_n(0, per_day - bar))
+                        })
                         .collect::<Vec<u64>>(),
                 )
                 .style(theme.warn()),

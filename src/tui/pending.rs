@@ -2,8 +2,10 @@
 
 use zeroize::Zeroizing;
 
-use super::app::{Act, App, Apply, Ctx, Screen};
-use super::popup::Popup;
+use super::app::{Act, App, Ctx, Screen, Target};
+use super::pane::Loaded;
+use super::popups::Popup;
+use super::strings;
 use crate::core::controls::{PolicyKey, method_name};
 use crate::core::{Actor, CoreError, UserChange};
 use crate::store::{Method, Role};
@@ -21,6 +23,16 @@ pub enum Pending {
         on: bool,
         forget: bool,
     },
+    /// After re-authentication: the dialog that turns MFA off, with what it would forget.
+    MfaOffDialog {
+        apps: usize,
+        emails: usize,
+        users: usize,
+    },
+    /// Every method off at once.
+    MfaOff {
+        forget: bool,
+    },
     SetPolicy {
         key: PolicyKey,
         value: String,
@@ -30,10 +42,46 @@ pub enum Pending {
     SetDisabled(String, bool),
     SetRole(String, Role),
     TempPassword(String, Zeroizing<String>),
+    /// A generated temporary password, shown once.
+    GenerateTempPassword(String),
+    ResendActivation(String),
     DeleteUser(String),
     RemoveEnrollment(u64),
     RegenerateRecovery,
     TrustDevice,
+    /// One act on several users (marked in the roster).
+    Bulk(BulkAct, Vec<String>),
+    /// The roster's filtered view, written to a CSV file.
+    Export {
+        path: std::path::PathBuf,
+        csv: String,
+    },
+}
+
+/// What a bulk action does to each user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkAct {
+    Unlock,
+    ResetMfa,
+    ResendActivation,
+    Remind,
+}
+
+impl BulkAct {
+    pub const ALL: [BulkAct; 4] = [
+        BulkAct::Unlock,
+        BulkAct::ResetMfa,
+        BulkAct::ResendActivation,
+        BulkAct::Remind,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            BulkAct::Unlock => "Unlock",
+            BulkAct::ResetMfa => "Reset MFA",
+            BulkAct::ResendActivation => "Resend the activation code",
+            BulkAct::Remind => "Mail a reminder to configure MFA",
+        }
+    }
 }
 
 impl Pending {
@@ -47,18 +95,36 @@ impl Pending {
             ctx.act(Act::Push(Popup::confirm_method_off(method, mfa_goes_off)));
             return;
         }
+        if let Pending::MfaOffDialog {
+            apps,
+            emails,
+            users,
+        } = self
+        {
+            ctx.act(Act::Push(Popup::confirm_mfa_off(apps, emails, users)));
+            return;
+        }
         let Some(session) = ctx.session.clone() else {
             return;
         };
         let label = self.label();
         let again = self.clone();
-        ctx.spawn(&label, move |core| {
+        ctx.run(Target::Pending, "act", &label, move |core| {
             let actor = Actor::User(&session);
             let me = session.username().to_string();
             let result: Result<String, CoreError> = match &again {
-                Pending::OpenControls | Pending::MethodOffDialog { .. } => {
+                Pending::OpenControls
+                | Pending::MethodOffDialog { .. }
+                | Pending::MfaOffDialog { .. } => {
                     core.security_controls(actor).map(|_| String::new())
                 }
+                Pending::MfaOff { forget } => core.turn_mfa_off(actor, *forget).map(|c| {
+                    let mut s = strings::MFA_NOW_OFF.to_string();
+                    if *forget {
+                        s.push_str(&format!(" {} enrollment(s) forgotten.", c.forgotten_enrollments));
+                    }
+                    s
+                }),
                 Pending::SetMethod { method, on, forget } => core
                     .set_method(actor, *method, *on, *forget)
                     .map(|c| {
@@ -94,6 +160,18 @@ impl Pending {
                     .set_temporary_password(actor, u, pw)
                     .map(|_| format!("Temporary password set for {u}; they must change it at their next sign-in.")),
                 Pending::DeleteUser(u) => core.remove_user(actor, u).map(|_| format!("{u} deleted.")),
+                Pending::Bulk(act, users) => run_bulk(core, actor, *act, users),
+                Pending::Export { path, csv } => write_export(path, csv),
+                Pending::GenerateTempPassword(u) => core
+                    .generate_temporary_password(actor, u)
+                    .map(|pw| pw.to_string()),
+                Pending::ResendActivation(u) => core.resend_activation(actor, u).map(|a| {
+                    let code = a.activation_code.map(|c| c.to_string()).unwrap_or_default();
+                    match a.mail_error {
+                        None => format!("{code}\n{}", strings::mailed_through(&core.mailer().describe())),
+                        Some(e) => format!("{code}\n{}", strings::not_mailed(&e)),
+                    }
+                }),
                 Pending::RemoveEnrollment(id) => core
                     .remove_enrollment(actor, &me, *id)
                     .map(|_| "Enrollment removed.".to_string()),
@@ -111,8 +189,95 @@ impl Pending {
                     .regenerate_recovery_codes(actor, &me)
                     .map(|codes| codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")),
             };
-            Box::new(move |app: &mut App| finish(app, again, result)) as Apply
+            (again, result)
         });
+    }
+
+    /// The confirmation an act asks for: title, what it will do, and whether it is
+    /// destructive (then the dialog starts on Cancel).
+    pub fn confirmation(&self) -> (String, Vec<String>, bool) {
+        match self {
+            Pending::ResetMfa(u) => (
+                "Reset MFA".into(),
+                vec![strings::reset_mfa_what(u), strings::RESET_MFA_EFFECT.into()],
+                true,
+            ),
+            Pending::Unlock(u) => ("Unlock".into(), vec![strings::unlock_what(u)], false),
+            Pending::SetDisabled(u, true) => (
+                "Disable account".into(),
+                vec![strings::disable_what(u)],
+                true,
+            ),
+            Pending::SetDisabled(u, false) => (
+                "Enable account".into(),
+                vec![strings::enable_what(u)],
+                false,
+            ),
+            Pending::SetRole(u, r) => (
+                "Change role".into(),
+                vec![strings::role_what(u, crate::core::users::role_name(*r))],
+                *r == Role::Admin,
+            ),
+            Pending::TempPassword(u, _) => (
+                "Set temporary password".into(),
+                vec![strings::temp_password_what(u)],
+                true,
+            ),
+            Pending::DeleteUser(u) => ("Delete user".into(), vec![strings::delete_what(u)], true),
+            Pending::Bulk(act, users) => (
+                act.label().into(),
+                vec![strings::bulk_what(act.label(), users)],
+                *act == BulkAct::ResetMfa,
+            ),
+            Pending::Export { path, .. } => (
+                "Export".into(),
+                vec![strings::export_what(&path.to_string_lossy())],
+                false,
+            ),
+            Pending::GenerateTempPassword(u) => (
+                "Generate a temporary password".into(),
+                vec![strings::temp_password_what(u)],
+                true,
+            ),
+            Pending::ResendActivation(u) => (
+                "Resend the activation code".into(),
+                vec![strings::resend_activation_what(u)],
+                false,
+            ),
+            Pending::RemoveEnrollment(_) => (
+                "Remove enrollment".into(),
+                vec![strings::REMOVE_ENROLLMENT.into()],
+                true,
+            ),
+            Pending::RegenerateRecovery => (
+                "New recovery codes".into(),
+                vec![strings::REGENERATE_RECOVERY.into()],
+                true,
+            ),
+            Pending::SetPolicy { key, value } => (
+                strings::CHANGE_POLICY.into(),
+                vec![strings::policy_change(key.name(), "", value)],
+                false,
+            ),
+            Pending::SetMethod { method, on, .. } => (
+                strings::method_on_title(*method).into(),
+                vec![format!(
+                    "{} → {}",
+                    method_name(*method),
+                    if *on { "on" } else { "off" }
+                )],
+                !*on,
+            ),
+            Pending::MfaOff { .. } => (
+                strings::MFA_OFF_TITLE.into(),
+                vec![strings::MFA_OFF_WHAT.into()],
+                true,
+            ),
+            Pending::OpenControls
+            | Pending::MethodOffDialog { .. }
+            | Pending::MfaOffDialog { .. }
+            | Pending::TrustDevice => ("Confirm".into(), Vec::new(), false),
+        }
     }
 
     fn label(&self) -> String {
@@ -126,7 +291,11 @@ impl Pending {
     }
 }
 
-fn finish(app: &mut App, done: Pending, result: Result<String, CoreError>) {
+/// The end of an act: its message, the dialog it leads to, and the panes told.
+pub fn finish(app: &mut App, r: Loaded) {
+    let Some((done, result)) = r.take::<(Pending, Result<String, CoreError>)>() else {
+        return;
+    };
     match result {
         Ok(text) => {
             match &done {
@@ -134,7 +303,25 @@ fn finish(app: &mut App, done: Pending, result: Result<String, CoreError>) {
                     let codes = text.lines().map(str::to_string).collect();
                     app.ctx.act(Act::Push(Popup::recovery_codes(codes)));
                 }
-                Pending::OpenControls | Pending::MethodOffDialog { .. } => {}
+                // Shown once, in a dialog, to hand over.
+                Pending::GenerateTempPassword(u) => app.ctx.act(Act::Push(Popup::message(
+                    "Temporary password",
+                    strings::temp_password_shown(u, &text),
+                    false,
+                ))),
+                Pending::ResendActivation(u) => {
+                    let mut lines = text.lines();
+                    let code = lines.next().unwrap_or_default().to_string();
+                    let mail = lines.next().unwrap_or_default().to_string();
+                    app.ctx.act(Act::Push(Popup::message(
+                        "Activation code",
+                        strings::activation_shown(u, &code, &mail),
+                        false,
+                    )))
+                }
+                Pending::OpenControls
+                | Pending::MethodOffDialog { .. }
+                | Pending::MfaOffDialog { .. } => {}
                 _ => app.ctx.act(Act::Notice(text)),
             }
             if let Screen::Main(m) = &mut app.screen {
@@ -146,11 +333,63 @@ fn finish(app: &mut App, done: Pending, result: Result<String, CoreError>) {
             app.ctx.session.as_ref(),
             done,
         ))),
-        Err(e) => {
-            if let (Pending::OpenControls, Screen::Main(m)) = (&done, &mut app.screen) {
-                m.controls_denied();
+        Err(e) => app.ctx.act(Act::Error(e.to_string())),
+    }
+}
+
+/// Does `act` for each user; a re-authentication asked for stops it before anyone is
+/// touched (the dialog then runs it again).
+fn run_bulk(
+    core: &crate::core::Core,
+    actor: Actor,
+    act: BulkAct,
+    users: &[String],
+) -> Result<String, CoreError> {
+    if act == BulkAct::Remind {
+        let (sent, skipped, failed) = core.remind_to_configure(actor, users)?;
+        return Ok(strings::reminders_done(sent, skipped, failed));
+    }
+    let (mut done, mut failed, mut first) = (0, 0, None);
+    for u in users {
+        let r = match act {
+            BulkAct::Unlock => core.unlock(actor, u),
+            BulkAct::ResetMfa => core.reset_mfa_removing(actor, u).map(drop),
+            BulkAct::ResendActivation => core.resend_activation(actor, u).map(drop),
+            BulkAct::Remind => Ok(()),
+        };
+        match r {
+            Ok(()) => done += 1,
+            Err(CoreError::ReauthRequired) if done == 0 => return Err(CoreError::ReauthRequired),
+            Err(e) => {
+                failed += 1;
+                first.get_or_insert_with(|| format!("{u}: {e}"));
             }
-            app.ctx.act(Act::Error(e.to_string()))
         }
     }
+    Ok(strings::bulk_done(
+        act.label(),
+        done,
+        failed,
+        first.as_deref(),
+    ))
+}
+
+/// Writes the export, mode 0600, refusing to replace a file.
+fn write_export(path: &std::path::Path, csv: &str) -> Result<String, CoreError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            CoreError::Invalid(format!(
+                "cannot write {}: {e}; choose a new file in a folder you can write to",
+                path.display()
+            ))
+        })?;
+    f.write_all(csv.as_bytes())
+        .map_err(|e| CoreError::Invalid(format!("cannot write {}: {e}", path.display())))?;
+    Ok(strings::exported(&path.to_string_lossy()))
 }

@@ -72,6 +72,9 @@ pub struct Roster {
     orders: [Vec<u32>; ORDERS],
     pub people: usize,
     pub configured: usize,
+    /// The longest username and name, in characters, so columns fit what they hold.
+    pub longest_username: usize,
+    pub longest_name: usize,
 }
 
 impl Roster {
@@ -86,6 +89,8 @@ impl Roster {
                 .collect()
         };
         let (u, n, e) = (clip(&r.username), clip(&r.name), clip(&r.email));
+        self.longest_username = self.longest_username.max(u.chars().count());
+        self.longest_name = self.longest_name.max(n.chars().count());
         self.text.push_str(&u);
         self.text.push_str(&n);
         self.text.push_str(&e);

@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use super::app::{Act, App, Apply, Ctx, Outcome};
 use super::input::TextInput;
-use super::popup::{centered, frame};
 use super::theme::Theme;
+use super::widgets::{centered, frame};
 use crate::core::{Channel, Core, NewUser, SignInStep};
 use crate::store::Role;
 
@@ -68,7 +68,7 @@ impl SetupScreen {
 
     fn submit(&mut self, ctx: &mut Ctx) {
         if self.fields[4].value() != self.fields[5].value() {
-            self.error = Some("The two passwords differ: type them again.".into());
+            self.error = Some(super::strings::PASSWORDS_DIFFER.into());
             self.fields[4].clear();
             self.fields[5].clear();
             self.focus = 4;

@@ -3,7 +3,7 @@
 //! activation of invited accounts. From the code step only the code or Esc lead anywhere.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
 use super::input::TextInput;
-use super::popup::{centered, frame};
 use super::theme::Theme;
+use super::widgets::{centered, frame};
 use crate::core::controls::method_name;
 use crate::core::{Channel, CodeKind, CoreError, PendingPasswordChange, PendingSignIn, SignInStep};
 use crate::store::Method;
@@ -27,6 +27,14 @@ enum Step {
     NewPassword(PendingPasswordChange),
     Activate,
 }
+
+/// The other ways to finish the code step, for the `?` help.
+pub const CODE_KEYS_HELP: &[(&str, &str)] = &[
+    ("Ctrl-O / F2", "other method"),
+    ("Ctrl-E / F3", "send email code"),
+    ("Ctrl-R / F4", "recovery code"),
+    ("Ctrl-A / F2", "activate an invited account (first step)"),
+];
 
 pub struct SignInScreen {
     step: Step,
@@ -84,7 +92,18 @@ impl SignInScreen {
 
     pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
         let n = self.fields();
-        match key.code {
+        // Function keys are unreliable over SSH and on macOS: each alternative also has a
+        // Ctrl letter, shown beside it on screen.
+        let code = match key.code {
+            KeyCode::Char(c) if key.modifiers.contains(KeyModifiers::CONTROL) => match c {
+                'a' | 'o' => KeyCode::F(2),
+                'e' => KeyCode::F(3),
+                'r' => KeyCode::F(4),
+                _ => key.code,
+            },
+            other => other,
+        };
+        match code {
             KeyCode::Esc => match self.step {
                 Step::Credentials => ctx.act(Act::Quit),
                 _ => self.reset(),
@@ -198,7 +217,7 @@ impl SignInScreen {
             }
             Step::NewPassword(pending) => {
                 if self.new1.value() != self.new2.value() {
-                    self.error = Some("The two passwords differ: type them again.".into());
+                    self.error = Some(super::strings::PASSWORDS_DIFFER.into());
                     self.new1.clear();
                     self.new2.clear();
                     self.focus = 0;
@@ -215,7 +234,7 @@ impl SignInScreen {
             }
             Step::Activate => {
                 if self.new1.value() != self.new2.value() {
-                    self.error = Some("The two passwords differ: type them again.".into());
+                    self.error = Some(super::strings::PASSWORDS_DIFFER.into());
                     self.new1.clear();
                     self.new2.clear();
                     self.focus = 2;
@@ -283,7 +302,7 @@ impl SignInScreen {
                     );
                 }
                 keys.extend([
-                    Span::styled("F2", theme.key()),
+                    Span::styled("Ctrl-A/F2", theme.key()),
                     Span::raw(" activate an invited account  "),
                     Span::styled("Esc", theme.key()),
                     Span::raw(" quit"),
@@ -312,7 +331,7 @@ impl SignInScreen {
                         ),
                         Method::Email => (
                             format!(
-                                "Press F3 to email a code to {}, then type it.",
+                                "Press Ctrl-E (or F3) to email a code to {}, then type it.",
                                 pending
                                     .email()
                                     .map(crate::core::text::mask_email)
@@ -331,15 +350,18 @@ impl SignInScreen {
                         .copied()
                         .unwrap_or(m);
                     keys.extend([
-                        Span::styled("F2", theme.key()),
+                        Span::styled("Ctrl-O/F2", theme.key()),
                         Span::raw(format!(" use {}  ", method_name(other))),
                     ]);
                 }
                 if m == Method::Email && !*recovery {
-                    keys.extend([Span::styled("F3", theme.key()), Span::raw(" send code  ")]);
+                    keys.extend([
+                        Span::styled("Ctrl-E/F3", theme.key()),
+                        Span::raw(" send code  "),
+                    ]);
                 }
                 keys.extend([
-                    Span::styled("F4", theme.key()),
+                    Span::styled("Ctrl-R/F4", theme.key()),
                     Span::raw(if *recovery {
                         " use a code  "
                     } else {
@@ -423,7 +445,7 @@ fn after(app: &mut App, r: Result<SignInStep, CoreError>) {
                 .map(|o| o.policy.trusted_device_days)
                 .unwrap_or(0);
             if after_code && days > 0 {
-                app.ctx.act(Act::Push(super::popup::Popup::confirm(
+                app.ctx.act(Act::Push(super::popups::Popup::confirm(
                     "Remember this terminal",
                     vec![format!(
                         "Skip the code when you sign in from this terminal (this account of this computer) for the next {days} day(s)? Choose only on a computer that is yours."

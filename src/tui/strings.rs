@@ -27,7 +27,7 @@ pub const CONFIGURED: &str = "✓ configured";
 pub const INTEGRATION: &str = "⚙ integration";
 
 pub const EMAIL_WEAKER: &str = "Email codes are weaker than an authenticator app: mailboxes are shared, forwarded and phished. Prefer the app where you can.";
-pub const INTEGRATION_ADVISORY: &str = "MFA can break integrations that sign in as a person. These accounts have never signed in to the console and may be integrations; give each its own user with the role integration (never asked for a code):";
+pub const INTEGRATION_ADVISORY: &str = "MFA can break integrations that sign in as a person. These accounts act like integrations (they signed in through verify or the API without a code in the last 30 days, or their names look like services); make each an integration user (never asked for a code):";
 pub const FORGET_EXPLAINED: &str = "Checked: every authenticator and email address enrolled for this method is unregistered, with all trusted devices. Unchecked: enrollments stay and work again if the method comes back.";
 pub const RECOVERY_EXPLAINED: &str = "Save these recovery codes now (print or store them in a password manager). Each works once when your app is not at hand. They are not shown again.";
 pub const WIZARD_LEAVE: &str = "Esc leaves without saving anything.";
@@ -42,3 +42,286 @@ pub fn role_changed(role: &str) -> String {
         format!("Your role is now {role}: the administration panes are closed.")
     }
 }
+
+pub const PASSWORDS_DIFFER: &str = "The two passwords differ: type them again.";
+pub const CANCEL: &str = "Cancel";
+pub const LOADING: &str = "Loading…";
+pub const LOADING_ROSTER: &str = "Loading the roster…";
+pub const NEVER: &str = "never";
+
+// --- the main screen ---
+pub const MUST_ENROLL_NOW: &str =
+    "MFA is required and your grace period has ended: set up a method now.";
+pub fn must_enroll(days: i64) -> String {
+    format!("MFA is required: set it up now ({days} day(s) of grace left).")
+}
+pub fn signed_in_with_recovery(left: usize) -> String {
+    format!("Signed in with a recovery code: {left} left. Make new ones in Configure my MFA (g).")
+}
+pub const ACCOUNT_ENDED: &str = "Signed out: this account was disabled or removed.";
+pub const HELP_SIGN_IN_CODE: &str = "Sign-in (code step)";
+pub fn signed_in_as(user: &str) -> String {
+    format!("Signed in as {user}.")
+}
+pub const HOME_MFA_ON: &str = "Your organization uses multi-factor authentication: open \"Configure my MFA\" to set up or change your methods.";
+pub const HOME_MFA_OFF: &str =
+    "Multi-factor authentication is off for your organization: there is nothing to configure.";
+pub const PRESS_ENTER_TO_SIGN_OUT: &str = "Press Enter to sign out.";
+
+// --- Clients ---
+pub const CLIENTS_HELP: &str = "Clients (read-only: `mfa-console client` changes them)";
+pub const NO_CLIENTS: &str = "No API clients yet. Applications and hosts ask `mfa-console serve` with a key of their own; add one at the command line (the key is shown once):";
+pub const CLIENT_ADD_COMMAND: &str = "  mfa-console client add NAME --mode MODE";
+pub const CLIENT_ADD_MODES: &str = "  MODE: code-only or password-and-code";
+pub const CLIENTS_PAM: &str = "Local PAM modules need no key: they use the service's Unix socket.";
+pub fn clients_summary(n: usize) -> String {
+    format!(
+        "{n} client(s); requests and refusals today (UTC). Add, rotate or remove them with `mfa-console client`."
+    )
+}
+pub fn client_detail(name: &str, created: &str, last: &str) -> String {
+    format!("{name}: created {created}, last request {last}.")
+}
+
+// --- Audit log ---
+pub fn audit_summary(
+    shown: usize,
+    read: usize,
+    total: u64,
+    kind: Option<&str>,
+    range: &str,
+) -> String {
+    let filtered = kind.is_some() || range != "all time";
+    if filtered {
+        format!(
+            "{shown} of {read} events · {} · {range} (k kind, t time)",
+            kind.unwrap_or("every kind")
+        )
+    } else if total as usize > read {
+        format!("Newest {read} of {total} events; `mfa-console audit` has them all.")
+    } else {
+        format!("{read} events, newest first. Enter for details.")
+    }
+}
+pub fn audit_event_title(seq: u64) -> String {
+    format!("Audit event {seq}")
+}
+pub fn audit_event_lines(
+    time: &str,
+    actor: &str,
+    kind: &str,
+    subject: &str,
+    details: &str,
+) -> Vec<String> {
+    vec![
+        format!("Time     {time}"),
+        format!("Actor    {actor}"),
+        format!("Event    {kind}"),
+        format!("Subject  {subject}"),
+        String::new(),
+        if details.is_empty() {
+            "No details.".to_string()
+        } else {
+            details.to_string()
+        },
+    ]
+}
+
+// --- Security Controls ---
+pub const CONTROLS_LOCKED: &str = "MFA is on: confirm it is you (your password, and a code if you have MFA) to open Security Controls. Press Enter.";
+pub const METHOD_HINT: &str = "Space turns the method on or off.";
+pub fn allowed(what: &str) -> String {
+    format!("Allowed: {what}.")
+}
+pub const NO_INTEGRATIONS: &str = "  (no account looks like an integration)";
+pub const USERS_WILL_SEE_WIZARD: &str = "Users will then see \"Configure my MFA\".";
+pub fn method_on_title(m: crate::store::Method) -> &'static str {
+    match m {
+        crate::store::Method::Authenticator => "Turn on the authenticator app method",
+        crate::store::Method::Email => "Turn on email codes",
+    }
+}
+pub const CHANGE_POLICY: &str = "Change the policy";
+pub fn policy_change(label: &str, old: &str, new: &str) -> String {
+    if old.is_empty() {
+        format!("Set {label} to {new} for the whole organization?")
+    } else {
+        format!("{label}: {old} → {new}, for the whole organization?")
+    }
+}
+
+// --- Users ---
+pub const PROFILE_HELP: &str = "A user's profile";
+pub const ROSTER_TOOLS: &str = "/ filter · n only not configured · s sort · a add user";
+pub fn roster_share(configured: usize, people: usize, pct: f64) -> String {
+    format!("{configured} of {people} configured · {pct:.1} %")
+}
+pub fn roster_share_short(pct: f64) -> String {
+    format!("{pct:.1} % configured")
+}
+pub fn roster_shown(shown: usize, only_not_configured: bool, sort: &str, desc: bool) -> String {
+    format!(
+        "{shown} shown{} · by {sort} {}",
+        if only_not_configured { " (n)" } else { "" },
+        if desc { "↓" } else { "↑" }
+    )
+}
+
+// --- Configure my MFA ---
+pub const WIZARD_METHOD_OFF: &str =
+    "An administrator turned this method off meanwhile: nothing was saved.";
+pub const PREPARING_QR: &str = "Preparing the QR code…";
+pub const CHECKING_CODE: &str = "Checking the code…";
+pub const SENDING_CODE: &str = "Sending a code…";
+pub const LEFT_WIZARD: &str = "Left the wizard; nothing was saved.";
+pub const APP_SAVED: &str = "Authenticator app saved: you will be asked for its code at sign-in.";
+pub const EMAIL_SAVED: &str = "Email verification saved: codes will go to this address.";
+pub const WIZARD_EMAIL_CODE_HELP: &str = "Configure my MFA (email code step)";
+pub fn sign_in_again_after(msg: &str) -> String {
+    format!("{msg} Sign out and in again to continue.")
+}
+
+// --- confirmations (built from the act) ---
+pub fn about(what: &str) -> String {
+    format!("{what}:")
+}
+pub fn reset_mfa_what(u: &str) -> String {
+    format!(
+        "Remove every MFA credential of {u}: authenticators, email verification, recovery codes, pending codes and remembered devices."
+    )
+}
+pub const RESET_MFA_EFFECT: &str =
+    "It takes effect at once; they will be told by mail and must configure MFA again.";
+pub fn unlock_what(u: &str) -> String {
+    format!("Let {u} sign in again now?")
+}
+pub fn disable_what(u: &str) -> String {
+    format!("{u} will not be able to sign in until enabled again.")
+}
+pub fn enable_what(u: &str) -> String {
+    format!("Let {u} sign in again?")
+}
+pub fn role_what(u: &str, role: &str) -> String {
+    format!("Make {u} {role}?")
+}
+pub fn temp_password_what(u: &str) -> String {
+    format!(
+        "Set the temporary password for {u}? Their current password stops working at once; they must change this one at their next sign-in."
+    )
+}
+pub fn delete_what(u: &str) -> String {
+    format!("Delete {u} and all of their MFA settings? This cannot be undone.")
+}
+pub const REMOVE_ENROLLMENT: &str = "Remove it? You will not be asked for its codes any more.";
+pub const REGENERATE_RECOVERY: &str =
+    "Make 10 new recovery codes? The old ones stop working at once.";
+pub const TYPE_THE_CODE: &str = "2. Type the 6-digit code it shows:";
+pub const ENTER_TO_CLOSE: &str = "Enter to close";
+pub fn message_scroll(first: usize, of: usize) -> String {
+    format!("line {first} of {of} · ↑↓ PgUp/PgDn scroll · Enter to close")
+}
+pub const IMPORT_HELP: &str = "Header: username,email,name,role. All or nothing; each user is invited and gets an activation code by mail.";
+pub fn import_rejected(total: usize, kept: usize) -> String {
+    if total > kept {
+        format!(
+            "{total} rows have errors (the first {kept} are listed); nothing was imported. Fix them and import again:"
+        )
+    } else {
+        format!("{total} row(s) with errors; nothing was imported. Fix them and import again:")
+    }
+}
+pub fn mailed_through(how: &str) -> String {
+    format!("It was also sent through {how}.")
+}
+pub fn not_mailed(e: &str) -> String {
+    format!("It could not be mailed: {e}")
+}
+pub fn resend_activation_what(u: &str) -> String {
+    format!("Make a new activation code for {u} and mail it? The old code stops working.")
+}
+pub fn temp_password_shown(u: &str, pw: &str) -> Vec<String> {
+    vec![
+        format!("The temporary password of {u} (shown once):"),
+        String::new(),
+        format!("    {pw}"),
+        String::new(),
+        "Hand it over in person or by phone; they must change it at their next sign-in.".into(),
+    ]
+}
+pub fn activation_shown(u: &str, code: &str, mail: &str) -> Vec<String> {
+    vec![
+        format!("The new activation code of {u} (shown once):"),
+        String::new(),
+        format!("    {code}"),
+        String::new(),
+        mail.to_string(),
+        "They sign in with it once (Ctrl-A or F2 on the sign-in screen) to choose a password."
+            .into(),
+    ]
+}
+
+// --- My account ---
+pub const MY_METHODS: &str = "My methods";
+pub const NO_METHODS: &str = "  none yet";
+pub fn recovery_left(n: usize) -> String {
+    format!("  recovery codes left: {n}")
+}
+pub const CHANGE_PASSWORD_TITLE: &str = "Change my password";
+pub const PASSWORD_FIELDS: [&str; 3] = ["Current    ", "New        ", "New again  "];
+pub const SAVING_PASSWORD: &str = "Saving the password…";
+pub const PASSWORD_CHANGED: &str = "Your password is changed.";
+
+// --- Turning MFA off ---
+pub const MFA_OFF_TITLE: &str = "Turn MFA off";
+pub const MFA_OFF_WHAT: &str =
+    "Turn every method off? MFA will be disabled for the organization: nobody is asked for a code.";
+pub const MFA_NOW_OFF: &str = "MFA is now off for the organization.";
+pub fn mfa_off_forget_count(apps: usize, emails: usize, users: usize) -> String {
+    format!(
+        "Forget all devices will unregister {apps} authenticator(s) and {emails} email address(es) of {users} user(s)."
+    )
+}
+pub const ADVISORY_KEYS: &str =
+    "Enter turn it on   i make the selected an integration user   Esc cancel";
+
+// --- Bulk actions and export ---
+pub fn bulk_what(act: &str, users: &[String]) -> String {
+    let shown: Vec<&str> = users.iter().take(5).map(String::as_str).collect();
+    let more = if users.len() > 5 {
+        format!(" and {} more", users.len() - 5)
+    } else {
+        String::new()
+    };
+    format!(
+        "{act} for {} user(s): {}{more}?",
+        users.len(),
+        shown.join(", ")
+    )
+}
+pub fn bulk_done(act: &str, done: usize, failed: usize, first: Option<&str>) -> String {
+    match first {
+        None => format!("{act}: done for {done} user(s)."),
+        Some(e) => format!("{act}: done for {done}, failed for {failed} (first: {e})."),
+    }
+}
+pub fn reminders_done(sent: usize, skipped: usize, failed: usize) -> String {
+    format!(
+        "Reminders: {sent} sent, {skipped} skipped (configured or not a person), {failed} could not be mailed."
+    )
+}
+pub const BULK_TITLE: &str = "For the marked users";
+pub fn remind_all_what(n: usize) -> String {
+    format!("Mail a reminder to configure MFA to everyone who has not: {n} user(s)?")
+}
+pub fn export_what(path: &str) -> String {
+    format!("Write the roster as shown (filter and order) to {path}?")
+}
+pub fn exported(path: &str) -> String {
+    format!("The roster as shown was written to {path} (mode 0600).")
+}
+pub const EXPORT_HELP: &str = "A new CSV file: username, name, email, role, status, MFA, methods, last sign-in. It is not overwritten if it exists.";
+pub fn marked(n: usize) -> String {
+    format!(" · {n} marked")
+}
+pub const NOBODY_TO_REMIND: &str = "Everyone who should has configured MFA: nobody to remind.";
+pub const REMIND_ALL_TITLE: &str = "Remind everyone not configured";

@@ -3,26 +3,28 @@
 //! admin's actions on it.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table, Wrap,
 };
 
-use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
+use super::app::{Act, Ctx, Outcome};
 use super::input::TextInput;
-use super::list::ListNav;
-use super::main_screen::pane_block;
-use super::pending::Pending;
-use super::popup::Popup;
+use super::keymap::{self, Key, KeyBinding};
+use super::list::{ListAction, ListNav};
+use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pending::{BulkAct, Pending};
+use super::popups::Popup;
 use super::roster::{Roster, Row as RosterRow};
 use super::strings;
 use super::theme::Theme;
+use super::widgets::{fit, pane_block};
 use crate::core::clock::{format_short, format_time};
 use crate::core::controls::method_name;
-use crate::core::{Actor, Core, Session, UserDetail, UserStatus};
-use crate::store::Role;
+use crate::core::{Actor, CoreError, Scope, Session, UserDetail, UserStatus};
+use crate::store::{Organization, Role};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SortBy {
@@ -73,6 +75,8 @@ pub struct UsersPane {
     descending: bool,
     nav: ListNav,
     profile: Option<Profile>,
+    /// Users marked for a bulk action (Space), by username.
+    marked: std::collections::BTreeSet<String>,
 }
 
 struct Profile {
@@ -80,30 +84,202 @@ struct Profile {
     action: usize,
 }
 
+/// What an admin can do from a profile; each is confirmed first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Action {
+enum ProfileAct {
     ResetMfa,
     Unlock,
     Disable,
     Enable,
     Role,
     TempPassword,
+    GeneratePassword,
+    ResendActivation,
     Delete,
 }
 
-impl Action {
+impl ProfileAct {
     fn label(self) -> &'static str {
         match self {
-            Action::ResetMfa => "Reset MFA",
-            Action::Unlock => "Unlock",
-            Action::Disable => "Disable account",
-            Action::Enable => "Enable account",
-            Action::Role => "Change role",
-            Action::TempPassword => "Set temporary password",
-            Action::Delete => "Delete user",
+            ProfileAct::ResetMfa => "Reset MFA",
+            ProfileAct::Unlock => "Unlock",
+            ProfileAct::Disable => "Disable account",
+            ProfileAct::Enable => "Enable account",
+            ProfileAct::Role => "Change role",
+            ProfileAct::TempPassword => "Set temporary password",
+            ProfileAct::GeneratePassword => "Generate temporary password",
+            ProfileAct::ResendActivation => "Resend activation code",
+            ProfileAct::Delete => "Delete user",
         }
     }
 }
+
+/// The pane's actions, from its keymaps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    List(ListAction),
+    Open,
+    Filter,
+    FilterDone,
+    FilterClear,
+    OnlyNotConfigured,
+    Sort,
+    Reverse,
+    Add,
+    Import,
+    Mark,
+    Bulk,
+    RemindAll,
+    Export,
+    Previous,
+    Next,
+    Do,
+    Back,
+}
+
+const fn bind(
+    keys: &'static [Key],
+    shown: &'static str,
+    what: &'static str,
+    footer: bool,
+    action: Action,
+) -> KeyBinding<Action> {
+    KeyBinding {
+        keys,
+        shown,
+        what,
+        footer,
+        action,
+    }
+}
+
+const ROSTER: &[KeyBinding<Action>] = &[
+    bind(
+        keymap::UP,
+        "↑↓",
+        "move",
+        false,
+        Action::List(ListAction::Up),
+    ),
+    bind(keymap::DOWN, "", "", false, Action::List(ListAction::Down)),
+    bind(
+        keymap::PAGE_UP,
+        "PgUp/PgDn Home/End",
+        "page, jump",
+        false,
+        Action::List(ListAction::PageUp),
+    ),
+    bind(
+        keymap::PAGE_DOWN,
+        "",
+        "",
+        false,
+        Action::List(ListAction::PageDown),
+    ),
+    bind(keymap::HOME, "", "", false, Action::List(ListAction::First)),
+    bind(keymap::END, "", "", false, Action::List(ListAction::Last)),
+    bind(keymap::ENTER, "Enter", "profile", true, Action::Open),
+    bind(&[Key::Char('/')], "/", "filter", false, Action::Filter),
+    bind(
+        &[Key::Char('n')],
+        "n",
+        "not configured",
+        false,
+        Action::OnlyNotConfigured,
+    ),
+    bind(&[Key::Char('s')], "s", "sort", false, Action::Sort),
+    bind(
+        &[Key::Char('S')],
+        "S",
+        "reverse the order",
+        false,
+        Action::Reverse,
+    ),
+    bind(&[Key::Char('a')], "a", "add", false, Action::Add),
+    bind(
+        &[Key::Char('i')],
+        "i",
+        "import a CSV file",
+        false,
+        Action::Import,
+    ),
+    bind(keymap::SPACE, "Space", "mark", true, Action::Mark),
+    bind(
+        &[Key::Char('b')],
+        "b",
+        "act on the marked",
+        true,
+        Action::Bulk,
+    ),
+    bind(
+        &[Key::Char('R')],
+        "R",
+        "remind everyone not configured",
+        false,
+        Action::RemindAll,
+    ),
+    bind(
+        &[Key::Char('x')],
+        "x",
+        "export the view to CSV",
+        false,
+        Action::Export,
+    ),
+];
+
+const FILTERING: &[KeyBinding<Action>] = &[
+    bind(keymap::ENTER, "Enter", "done", true, Action::FilterDone),
+    bind(keymap::ESC, "Esc", "clear", true, Action::FilterClear),
+    bind(
+        &[Key::Code(KeyCode::Up)],
+        "↑↓",
+        "move",
+        true,
+        Action::List(ListAction::Up),
+    ),
+    bind(
+        &[Key::Code(KeyCode::Down)],
+        "",
+        "",
+        false,
+        Action::List(ListAction::Down),
+    ),
+];
+
+const PROFILE: &[KeyBinding<Action>] = &[
+    bind(
+        &[
+            Key::Code(KeyCode::Up),
+            Key::Code(KeyCode::Left),
+            Key::Char('k'),
+        ],
+        "↑↓",
+        "choose an action",
+        true,
+        Action::Previous,
+    ),
+    bind(
+        &[
+            Key::Code(KeyCode::Down),
+            Key::Code(KeyCode::Right),
+            Key::Char('j'),
+        ],
+        "",
+        "",
+        false,
+        Action::Next,
+    ),
+    bind(
+        keymap::ENTER,
+        "Enter",
+        "do it (confirmed)",
+        true,
+        Action::Do,
+    ),
+    bind(keymap::ESC, "Esc", "back to the roster", true, Action::Back),
+];
+
+pub const ID: PaneId = "users";
 
 /// The marker column: words and a symbol, so it reads without colour.
 pub fn marker(integration: bool, configured: bool) -> &'static str {
@@ -116,29 +292,12 @@ pub fn marker(integration: bool, configured: bool) -> &'static str {
     }
 }
 
-impl UsersPane {
-    /// Loads the roster in the background; keys keep working meanwhile.
-    pub fn load(&mut self, _core: &Core, s: &Session, ctx: &mut Ctx) {
-        self.loading = true;
-        let session = s.clone();
-        ctx.spawn_quiet(move |core| {
-            let mut roster = Roster::default();
-            let r = core
-                .visit_users(Actor::User(&session), &mut |row| roster.push(row))
-                .map(|()| roster.finish());
-            Box::new(move |app: &mut App| {
-                if let Screen::Main(m) = &mut app.screen {
-                    match r {
-                        Ok(roster) => m.users_mut().loaded(roster),
-                        Err(e) => app.ctx.act(Act::Error(e.to_string())),
-                    }
-                }
-            }) as Apply
-        });
-    }
+type RosterRead = Result<Roster, CoreError>;
+type DetailRead = Result<UserDetail, CoreError>;
 
+impl UsersPane {
     /// Installs a freshly loaded roster, keeping the selection on the same user.
-    pub fn loaded(&mut self, roster: Roster) {
+    fn loaded(&mut self, roster: Roster) {
         let selected = self.selected_row().map(|r| r.username.to_string());
         self.roster = roster;
         self.loading = false;
@@ -154,19 +313,45 @@ impl UsersPane {
         }
     }
 
-    /// Reload keeping the selection on the same user, and the open profile.
-    pub fn reload(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        self.load(core, s, ctx);
-        if let Some(p) = &mut self.profile {
-            match core.user_detail(Actor::User(s), &p.detail.row.username) {
-                Ok(d) => p.detail = d,
-                Err(_) => self.profile = None,
-            }
-        }
+    fn read_detail(&self, kind: &'static str, username: String, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, kind, move |core| -> DetailRead {
+            core.user_detail(Actor::User(&session), &username)
+        });
     }
 
-    pub fn close_profile(&mut self) {
-        self.profile = None;
+    /// The roster as shown (filter and order), as CSV.
+    fn view_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record([
+            "username",
+            "name",
+            "email",
+            "role",
+            "status",
+            "mfa",
+            "methods",
+            "last_sign_in",
+        ]);
+        for i in &self.view {
+            let r = self.roster.row(*i);
+            let last = r.last_sign_in.map(format_short).unwrap_or_default();
+            let _ = w.write_record([
+                r.username,
+                r.name,
+                r.email,
+                r.role,
+                r.status.as_str(),
+                marker(r.is_integration(), r.configured),
+                r.methods_text(),
+                last.as_str(),
+            ]);
+        }
+        w.into_inner()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 
     fn selected_row(&self) -> Option<RosterRow<'_>> {
@@ -201,193 +386,251 @@ impl UsersPane {
         self.nav.set_len(self.view.len());
     }
 
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        if self.profile.is_some() {
-            return vec![
-                ("↑↓", "action"),
-                ("Enter", "do it"),
-                ("Esc", "back to roster"),
-            ];
-        }
-        if self.filtering {
-            return vec![("type", "filter"), ("Enter", "done"), ("Esc", "clear")];
-        }
-        vec![
-            ("Enter", "profile"),
-            ("/", "filter"),
-            ("n", "not configured"),
-            ("s", "sort"),
-            ("a", "add user"),
-            ("i", "import"),
-        ]
-    }
-
-    pub fn all_keys() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("Enter", "open the user's profile"),
-            ("/", "filter as you type (username, name, email)"),
-            ("n", "show only users who have not configured MFA"),
-            ("s / S", "sort by the next column / reverse"),
-            ("a", "add a user (invited)"),
-            ("i", "import users from a CSV file"),
-            ("PgUp/PgDn Home/End", "page, jump"),
-        ]
-    }
-
-    pub fn profile_keys() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("↑↓ Enter", "choose and do an action (each is confirmed)"),
-            ("Esc", "back to the roster"),
-        ]
-    }
-
-    fn actions(&self) -> Vec<Action> {
+    fn actions(&self) -> Vec<ProfileAct> {
         let Some(p) = &self.profile else {
             return Vec::new();
         };
         let r = &p.detail.row;
-        let mut v = vec![Action::ResetMfa];
+        let mut v = vec![ProfileAct::ResetMfa];
+        if r.status == UserStatus::Invited {
+            v.push(ProfileAct::ResendActivation);
+        }
         if r.status == UserStatus::Locked {
-            v.push(Action::Unlock);
+            v.push(ProfileAct::Unlock);
         }
         v.push(if r.status == UserStatus::Disabled {
-            Action::Enable
+            ProfileAct::Enable
         } else {
-            Action::Disable
+            ProfileAct::Disable
         });
-        v.extend([Action::Role, Action::TempPassword, Action::Delete]);
+        v.extend([
+            ProfileAct::Role,
+            ProfileAct::TempPassword,
+            ProfileAct::GeneratePassword,
+            ProfileAct::Delete,
+        ]);
         v
     }
 
-    pub fn handle_key(
-        &mut self,
-        key: KeyEvent,
-        core: &Core,
-        s: &Session,
-        ctx: &mut Ctx,
-    ) -> Outcome {
-        if self.profile.is_some() {
-            return self.profile_key(key, ctx);
-        }
-        if self.filtering {
-            match key.code {
-                KeyCode::Enter => self.filtering = false,
-                KeyCode::Esc => {
-                    self.filtering = false;
-                    self.filter.clear();
-                    self.rebuild_view();
-                }
-                _ => {
-                    if self.filter.handle_key(key) {
-                        self.rebuild_view();
-                        self.nav.select(0);
-                    }
-                }
+    /// The dialog for the profile's chosen action.
+    fn do_action(&self, cx: &mut Ctx) {
+        let actions = self.actions();
+        let Some(p) = &self.profile else { return };
+        let Some(a) = actions.get(p.action).copied() else {
+            return;
+        };
+        let u = p.detail.row.username.clone();
+        let popup = match a {
+            ProfileAct::ResetMfa => Popup::confirm_pending(Pending::ResetMfa(u)),
+            ProfileAct::Unlock => Popup::confirm_pending(Pending::Unlock(u)),
+            ProfileAct::Disable => Popup::confirm_pending(Pending::SetDisabled(u, true)),
+            ProfileAct::Enable => Popup::confirm_pending(Pending::SetDisabled(u, false)),
+            ProfileAct::Role => {
+                let role = match p.detail.row.role {
+                    "admin" => Role::Admin,
+                    "integration" => Role::Integration,
+                    _ => Role::Member,
+                };
+                Popup::role_choice(&u, role)
             }
-            return Outcome::Consumed;
+            ProfileAct::TempPassword => Popup::temp_password(&u),
+            ProfileAct::GeneratePassword => {
+                Popup::confirm_pending(Pending::GenerateTempPassword(u))
+            }
+            ProfileAct::ResendActivation => Popup::confirm_pending(Pending::ResendActivation(u)),
+            ProfileAct::Delete => Popup::confirm_pending(Pending::DeleteUser(u)),
+        };
+        cx.act(Act::Push(popup));
+    }
+}
+
+impl Pane for UsersPane {
+    type Action = Action;
+
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Users"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        if self.profile.is_some() {
+            PROFILE
+        } else if self.filtering {
+            FILTERING
+        } else {
+            ROSTER
         }
-        match key.code {
-            KeyCode::Char('/') => self.filtering = true,
-            KeyCode::Char('n') => {
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), ROSTER), (strings::PROFILE_HELP, PROFILE)]
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        (self.filtering && self.profile.is_none()).then_some(&mut self.filter)
+    }
+    fn typed(&mut self, _cx: &mut Ctx) {
+        self.rebuild_view();
+        self.nav.select(0);
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        match a {
+            Action::List(l) => self.nav.apply(l),
+            Action::Filter => self.filtering = true,
+            Action::FilterDone => self.filtering = false,
+            Action::FilterClear => {
+                self.filtering = false;
+                self.filter.clear();
+                self.rebuild_view();
+            }
+            Action::OnlyNotConfigured => {
                 self.only_not_configured = !self.only_not_configured;
                 self.last_needle.clear();
                 self.rebuild_view();
                 self.nav.select(0);
             }
-            KeyCode::Char('s') => {
+            Action::Sort => {
                 self.sort = self.sort.next();
                 self.descending = false;
                 self.last_needle.clear();
                 self.rebuild_view();
             }
-            KeyCode::Char('S') => {
+            Action::Reverse => {
                 self.descending = !self.descending;
                 self.last_needle.clear();
                 self.rebuild_view();
             }
-            KeyCode::Char('a') => ctx.act(Act::Push(Popup::add_user())),
-            KeyCode::Char('i') => ctx.act(Act::Push(Popup::import_csv())),
-            KeyCode::Enter => {
+            Action::Mark => {
+                if let Some(u) = self.selected_row().map(|r| r.username.to_string())
+                    && !self.marked.remove(&u)
+                {
+                    self.marked.insert(u);
+                }
+                self.nav.apply(ListAction::Down);
+            }
+            Action::Bulk => {
+                let users: Vec<String> = if self.marked.is_empty() {
+                    self.selected_row()
+                        .map(|r| vec![r.username.to_string()])
+                        .unwrap_or_default()
+                } else {
+                    self.marked.iter().cloned().collect()
+                };
+                if !users.is_empty() {
+                    cx.act(Act::Push(Popup::bulk_choice(users)));
+                }
+            }
+            Action::RemindAll => {
+                if let Some(session) = cx.session.clone() {
+                    cx.load(ID, "not-configured", move |core| {
+                        core.not_configured(Actor::User(&session))
+                    });
+                }
+            }
+            Action::Export => cx.act(Act::Push(Popup::export_csv(self.view_csv()))),
+            Action::Add => cx.act(Act::Push(Popup::add_user())),
+            Action::Import => cx.act(Act::Push(Popup::import_csv())),
+            Action::Open => {
                 if let Some(r) = self.selected_row() {
-                    match core.user_detail(Actor::User(s), r.username) {
-                        Ok(detail) => self.profile = Some(Profile { detail, action: 0 }),
-                        Err(e) => ctx.act(Act::Error(e.to_string())),
-                    }
+                    let u = r.username.to_string();
+                    self.read_detail("profile", u, cx);
                 }
             }
-            _ => {
-                if !self.nav.handle_key(key) {
-                    return Outcome::Ignored;
+            Action::Previous => {
+                if let Some(p) = &mut self.profile {
+                    p.action = p.action.saturating_sub(1);
                 }
             }
+            Action::Next => {
+                let n = self.actions().len();
+                if let Some(p) = &mut self.profile {
+                    p.action = (p.action + 1).min(n.saturating_sub(1));
+                }
+            }
+            Action::Do => self.do_action(cx),
+            Action::Back => self.profile = None,
         }
         Outcome::Consumed
     }
-
-    fn profile_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
-        let actions = self.actions();
-        let Some(p) = &mut self.profile else {
-            return Outcome::Ignored;
+    /// Loads the roster in the background; keys keep working meanwhile. On a change, the
+    /// open profile is read again too.
+    fn load(&mut self, why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
         };
-        match key.code {
-            KeyCode::Esc => self.profile = None,
-            KeyCode::Up | KeyCode::Left | KeyCode::Char('k') => {
-                p.action = p.action.saturating_sub(1)
-            }
-            KeyCode::Down | KeyCode::Right | KeyCode::Char('j') => {
-                p.action = (p.action + 1).min(actions.len().saturating_sub(1))
-            }
-            KeyCode::Enter => {
-                let u = p.detail.row.username.clone();
-                let Some(a) = actions.get(p.action).copied() else {
-                    return Outcome::Consumed;
-                };
-                let popup = match a {
-                    Action::ResetMfa => Popup::confirm(
-                        "Reset MFA",
-                        vec![
-                            format!("Remove every MFA credential of {u}: authenticators, email verification, recovery codes, pending codes and remembered devices."),
-                            "It takes effect at once; they will be told by mail and must configure MFA again.".into(),
-                        ],
-                        Pending::ResetMfa(u),
-                        true,
-                    ),
-                    Action::Unlock => Popup::confirm("Unlock", vec![format!("Let {u} sign in again now?")], Pending::Unlock(u), false),
-                    Action::Disable => Popup::confirm(
-                        "Disable account",
-                        vec![format!("{u} will not be able to sign in until enabled again.")],
-                        Pending::SetDisabled(u, true),
-                        true,
-                    ),
-                    Action::Enable => Popup::confirm("Enable account", vec![format!("Let {u} sign in again?")], Pending::SetDisabled(u, false), false),
-                    Action::Role => {
-                        let role = match p.detail.row.role {
-                            "admin" => Role::Admin,
-                            "integration" => Role::Integration,
-                            _ => Role::Member,
-                        };
-                        Popup::role_choice(&u, role)
-                    }
-                    Action::TempPassword => Popup::temp_password(&u),
-                    Action::Delete => Popup::confirm(
-                        "Delete user",
-                        vec![format!("Delete {u} and all of their MFA settings? This cannot be undone.")],
-                        Pending::DeleteUser(u),
-                        true,
-                    ),
-                };
-                ctx.act(Act::Push(popup));
-            }
-            _ => return Outcome::Ignored,
+        self.loading = true;
+        cx.load(ID, "roster", move |core| -> RosterRead {
+            let mut roster = Roster::default();
+            core.visit_users(Actor::User(&session), &mut |row| roster.push(row))
+                .map(|()| roster.finish())
+        });
+        if why == Load::Changed
+            && let Some(p) = &self.profile
+        {
+            let u = p.detail.row.username.clone();
+            self.read_detail("profile-again", u, cx);
         }
-        Outcome::Consumed
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        match r.kind {
+            "roster" => match r.take::<RosterRead>() {
+                Some(Ok(roster)) => self.loaded(roster),
+                Some(Err(e)) => {
+                    self.loading = false;
+                    cx.act(Act::Error(e.to_string()));
+                }
+                None => {}
+            },
+            "not-configured" => match r.take::<Result<Vec<String>, CoreError>>() {
+                Some(Ok(users)) if users.is_empty() => {
+                    cx.act(Act::Notice(strings::NOBODY_TO_REMIND.into()))
+                }
+                Some(Ok(users)) => {
+                    let n = users.len();
+                    cx.act(Act::Push(Popup::confirm(
+                        strings::REMIND_ALL_TITLE,
+                        vec![strings::remind_all_what(n)],
+                        Pending::Bulk(BulkAct::Remind, users),
+                        false,
+                    )))
+                }
+                Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+                None => {}
+            },
+            "profile" => match r.take::<DetailRead>() {
+                Some(Ok(detail)) => self.profile = Some(Profile { detail, action: 0 }),
+                Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+                None => {}
+            },
+            // The profile open while something changed: kept up to date, or closed when
+            // the user is gone.
+            _ => match r.take::<DetailRead>() {
+                Some(Ok(detail)) => {
+                    if let Some(p) = &mut self.profile
+                        && p.detail.row.username == detail.row.username
+                    {
+                        p.detail = detail;
+                    }
+                }
+                Some(Err(_)) => self.profile = None,
+                None => {}
+            },
+        }
+    }
+    fn after(&mut self, done: &Pending, _cx: &mut Ctx) {
+        if matches!(done, Pending::DeleteUser(_)) {
+            self.profile = None;
+        }
     }
 
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
+    fn render(&self, f: &mut Frame, area: Rect, v: &View) {
+        let (theme, focused) = (v.theme, v.focused);
         if let Some(p) = &self.profile {
             return self.render_profile(p, f, area, theme, focused);
         }
-        let block = pane_block("Users", theme, focused);
+        let block = pane_block(self.title(), theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [summary, tools, table_area] = Layout::vertical([
@@ -397,7 +640,7 @@ impl UsersPane {
         ])
         .areas(inner);
         if self.loading && self.roster.is_empty() {
-            f.render_widget(Paragraph::new("Loading the roster…"), inner);
+            f.render_widget(Paragraph::new(strings::LOADING_ROSTER), inner);
             return;
         }
         let people = self.roster.people;
@@ -407,22 +650,24 @@ impl UsersPane {
         } else {
             configured as f64 * 100.0 / people as f64
         };
+        // The sort and the count are never cut: the share configured gets shorter first.
+        let mut shown = strings::roster_shown(
+            self.view.len(),
+            self.only_not_configured,
+            self.sort.label(),
+            self.descending,
+        );
+        if !self.marked.is_empty() {
+            shown.push_str(&strings::marked(self.marked.len()));
+        }
+        let mut share = strings::roster_share(configured, people, pct);
+        if share.chars().count() + 2 + shown.chars().count() > summary.width as usize {
+            share = strings::roster_share_short(pct);
+        }
         f.render_widget(
             Paragraph::new(Line::from(vec![
-                Span::styled(
-                    format!("{configured} of {people} users configured · {pct:.1} %"),
-                    theme.title(),
-                ),
-                Span::styled(
-                    format!(
-                        "  {} shown{} · by {}{}",
-                        self.view.len(),
-                        if self.only_not_configured { " (n)" } else { "" },
-                        self.sort.label(),
-                        if self.descending { " ↓" } else { "" }
-                    ),
-                    theme.dim(),
-                ),
+                Span::styled(share, theme.title()),
+                Span::styled(format!("  {shown}"), theme.dim()),
             ])),
             summary,
         );
@@ -431,13 +676,16 @@ impl UsersPane {
                 .render(f, tools, "Filter", self.filtering, theme);
         } else {
             f.render_widget(
-                Paragraph::new("/ filter · n only not configured · s sort · a add user")
-                    .style(theme.dim()),
+                Paragraph::new(strings::ROSTER_TOOLS).style(theme.dim()),
                 tools,
             );
         }
         let table_w = table_area.width.saturating_sub(1);
-        let cols = columns(table_w);
+        let cols = columns(
+            table_w,
+            self.roster.longest_username,
+            self.roster.longest_name,
+        );
         let height = table_area.height.saturating_sub(1) as usize;
         let (start, end) = self.nav.window(height);
         let rows: Vec<Row> = self.view[start..end]
@@ -446,7 +694,10 @@ impl UsersPane {
             .map(|(i, idx)| {
                 let r = self.roster.row(*idx);
                 let selected = start + i == self.nav.selected;
-                let cells: Vec<Cell> = cols.iter().map(|c| c.cell(&r, selected, theme)).collect();
+                let cells: Vec<Cell> = cols
+                    .iter()
+                    .map(|(c, w)| c.cell(&r, *w, selected, self.marked.contains(r.username), theme))
+                    .collect();
                 let row = Row::new(cells);
                 if selected {
                     row.style(theme.selected())
@@ -455,8 +706,8 @@ impl UsersPane {
                 }
             })
             .collect();
-        let widths: Vec<Constraint> = cols.iter().map(|c| c.width()).collect();
-        let header: Vec<&str> = cols.iter().map(|c| c.title()).collect();
+        let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
+        let header: Vec<&str> = cols.iter().map(|(c, _)| c.title()).collect();
         f.render_widget(
             Table::new(rows, widths)
                 .header(Row::new(header).style(theme.title()))
@@ -475,7 +726,9 @@ impl UsersPane {
             &mut sb,
         );
     }
+}
 
+impl UsersPane {
     fn render_profile(&self, p: &Profile, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
         let r = &p.detail.row;
         let title = format!("Profile · {}", r.username);
@@ -605,8 +858,8 @@ impl UsersPane {
     }
 }
 
-/// The roster's columns, most important first; narrower windows drop the later ones.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The roster's columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Col {
     Mfa,
     Username,
@@ -620,25 +873,6 @@ enum Col {
 }
 
 impl Col {
-    fn fixed(self) -> u16 {
-        match self {
-            Col::Mfa => 17,
-            Col::Username => 12,
-            Col::Name => 12,
-            Col::Methods => 9,
-            Col::Status => 8,
-            Col::Role => 11,
-            Col::Email => 24,
-            Col::LastSignIn => 16,
-            Col::Grace => 6,
-        }
-    }
-    fn width(self) -> Constraint {
-        match self {
-            Col::Name | Col::Email => Constraint::Min(self.fixed()),
-            _ => Constraint::Length(self.fixed()),
-        }
-    }
     fn title(self) -> &'static str {
         match self {
             Col::Mfa => " MFA",
@@ -652,7 +886,15 @@ impl Col {
             Col::Grace => "GRACE",
         }
     }
-    fn cell(self, r: &RosterRow, selected: bool, theme: &Theme) -> Cell<'static> {
+    fn cell(
+        self,
+        r: &RosterRow,
+        width: u16,
+        selected: bool,
+        marked: bool,
+        theme: &Theme,
+    ) -> Cell<'static> {
+        let w = width as usize;
         match self {
             Col::Mfa => {
                 let style = if r.needs_mfa() {
@@ -662,25 +904,31 @@ impl Col {
                 } else {
                     theme.ok()
                 };
-                let pointer = if selected { "▸" } else { " " };
+                let pointer = if selected {
+                    "▸"
+                } else if marked {
+                    "•"
+                } else {
+                    " "
+                };
                 Cell::from(Span::styled(
                     format!("{pointer}{}", marker(r.is_integration(), r.configured)),
                     style,
                 ))
             }
-            Col::Username => Cell::from(r.username.to_string()),
-            Col::Name => Cell::from(r.name.to_string()),
+            Col::Username => Cell::from(fit(r.username, w)),
+            Col::Name => Cell::from(fit(r.name, w)),
             Col::Methods => Cell::from(r.methods_text()),
             Col::Status => Cell::from(match r.status {
                 UserStatus::Active => String::new(),
                 other => other.as_str().to_string(),
             }),
             Col::Role => Cell::from(r.role),
-            Col::Email => Cell::from(r.email.to_string()),
+            Col::Email => Cell::from(fit(r.email, w)),
             Col::LastSignIn => Cell::from(
                 r.last_sign_in
                     .map(format_short)
-                    .unwrap_or_else(|| "never".into()),
+                    .unwrap_or_else(|| strings::NEVER.into()),
             ),
             Col::Grace => Cell::from(
                 r.grace_days_left
@@ -691,38 +939,106 @@ impl Col {
     }
 }
 
-/// As many columns as fit `width`, in order of importance, shown in a fixed order.
-fn columns(width: u16) -> Vec<Col> {
+/// The columns and their widths for a table `width` wide. Marker, username, status and
+/// methods always show, the username as wide as the longest one when it fits; role, last
+/// sign-in, name, email and grace join as the window widens.
+fn columns(width: u16, longest_username: usize, longest_name: usize) -> Vec<(Col, u16)> {
+    const MARKER: u16 = 17;
+    const STATUS: u16 = 8;
+    const METHODS: u16 = 9;
+    let base = MARKER + STATUS + METHODS + 3;
+    let wanted = (longest_username.clamp(8, 64)) as u16;
+    let room = width.saturating_sub(base);
+    let mut user = wanted.min(room).max(6);
+    let mut left = width.saturating_sub(base + user);
+    let name_w = (longest_name.clamp(4, 32)) as u16;
+    // Role, name and email join first, at the least width they show at; they grow to
+    // what they hold before last sign-in and grace join.
+    let mut extra: Vec<(Col, u16, u16)> = Vec::new();
+    for (c, least, want) in [
+        (Col::Role, 11, 11),
+        (Col::Name, name_w.min(10), name_w),
+        (Col::Email, 16, 28),
+    ] {
+        if user == wanted && left > least {
+            left -= least + 1;
+            extra.push((c, least, want));
+        }
+    }
+    let grow = left.min(wanted.saturating_sub(user));
+    user += grow;
+    left -= grow;
+    for (_, w, want) in &mut extra {
+        let g = left.min(want.saturating_sub(*w));
+        *w += g;
+        left -= g;
+    }
+    for (c, w) in [(Col::LastSignIn, 16), (Col::Grace, 6)] {
+        if user == wanted && left > w {
+            left -= w + 1;
+            extra.push((c, w, w));
+        }
+    }
+    let extra: Vec<(Col, u16)> = extra.into_iter().map(|(c, w, _)| (c, w)).collect();
+    let mut all = vec![
+        (Col::Mfa, MARKER),
+        (Col::Username, user),
+        (Col::Methods, METHODS),
+        (Col::Status, STATUS),
+    ];
+    all.extend(extra);
     let order = [
         Col::Mfa,
         Col::Username,
         Col::Name,
+        Col::Email,
+        Col::Role,
         Col::Methods,
         Col::Status,
-        Col::Role,
-        Col::Email,
         Col::LastSignIn,
         Col::Grace,
     ];
-    let mut used = 0u16;
-    let mut chosen = Vec::new();
-    for c in order {
-        let need = c.fixed() + u16::from(!chosen.is_empty());
-        if used + need <= width || chosen.len() < 3 {
-            used += need;
-            chosen.push(c);
-        }
+    order
+        .into_iter()
+        .filter_map(|c| all.iter().find(|(x, _)| *x == c).copied())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_80_columns_the_full_username_status_and_methods_show() {
+        // The table of an 80-column window is 56 wide.
+        let cols = columns(56, 19, 20);
+        let names: Vec<Col> = cols.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            names,
+            vec![Col::Mfa, Col::Username, Col::Methods, Col::Status]
+        );
+        assert_eq!(cols[1].1, 19, "the longest username fits whole");
+        let total: u16 = cols.iter().map(|(_, w)| w + 1).sum();
+        assert!(total <= 57, "{total}");
     }
-    let display = [
-        Col::Mfa,
-        Col::Username,
-        Col::Name,
-        Col::Email,
-        Col::Role,
-        Col::Methods,
-        Col::Status,
-        Col::LastSignIn,
-        Col::Grace,
-    ];
-    display.into_iter().filter(|c| chosen.contains(c)).collect()
+
+    #[test]
+    fn a_wide_window_adds_columns_and_never_cuts_usernames() {
+        let cols = columns(176, 30, 20);
+        let names: Vec<Col> = cols.iter().map(|(c, _)| *c).collect();
+        for c in [Col::Name, Col::Email, Col::Role, Col::LastSignIn] {
+            assert!(names.contains(&c), "{c:?} in {names:?}");
+        }
+        assert_eq!(cols[1], (Col::Username, 30));
+        let total: u16 = cols.iter().map(|(_, w)| w + 1).sum();
+        assert!(total <= 177, "{total}");
+    }
+
+    #[test]
+    fn a_username_past_the_width_ends_in_an_ellipsis() {
+        assert_eq!(fit("svc-ldap-sync-eu-west", 12), "svc-ldap-sy…");
+        assert_eq!(fit("svc-ldap", 12), "svc-ldap");
+        let cols = columns(56, 60, 10);
+        assert!(cols[1].1 < 60 && cols[1].1 >= 6);
+    }
 }

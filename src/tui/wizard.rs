@@ -5,25 +5,25 @@
 //! Esc leaves at any step without saving.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
+use super::app::{Act, Ctx, Outcome, Target};
 use super::input::TextInput;
-use super::main_screen::pane_block;
+use super::keymap::{self, Key, KeyBinding};
+use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
-use super::popup::Popup;
+use super::popups::Popup;
 use super::strings;
 use super::theme::Theme;
 use super::widgets::qr::QrWidget;
+use super::widgets::{self, pane_block};
 use crate::core::clock::{format_short, format_time};
 use crate::core::controls::method_name;
-use crate::core::{
-    Actor, Core, CoreError, EnrollmentDone, PendingAuthenticator, PendingEmail, Session,
-};
-use crate::store::{Enrollment, Method};
+use crate::core::{Actor, CoreError, EnrollmentDone, PendingAuthenticator, PendingEmail, Session};
+use crate::store::{Enrollment, Method, Organization};
 
 #[derive(Default)]
 pub struct WizardPane {
@@ -60,262 +60,197 @@ enum Step {
     },
 }
 
+/// The pane's actions, from its keymaps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    AddApp,
+    AddEmail,
+    Remove,
+    Regenerate,
+    Submit,
+    Leave,
+    Resend,
+    /// `q` and `?` in a code step: digits are typed there, so these keep their meaning.
+    Global,
+}
+
+const fn bind(
+    keys: &'static [Key],
+    shown: &'static str,
+    what: &'static str,
+    footer: bool,
+    action: Action,
+) -> KeyBinding<Action> {
+    KeyBinding {
+        keys,
+        shown,
+        what,
+        footer,
+        action,
+    }
+}
+
+const OVERVIEW: &[KeyBinding<Action>] = &[
+    bind(keymap::UP, "↑↓", "choose", false, Action::Up),
+    bind(keymap::DOWN, "", "", false, Action::Down),
+    bind(&[Key::Char('a')], "a", "add app", true, Action::AddApp),
+    bind(&[Key::Char('e')], "e", "email", true, Action::AddEmail),
+    bind(
+        &[Key::Char('d'), Key::Code(KeyCode::Delete)],
+        "d",
+        "remove",
+        true,
+        Action::Remove,
+    ),
+    bind(
+        &[Key::Char('g')],
+        "g",
+        "new recovery codes",
+        true,
+        Action::Regenerate,
+    ),
+];
+
+/// Steps where text is typed (an address, an enrollment code).
+const TYPING: &[KeyBinding<Action>] = &[
+    bind(keymap::ENTER, "Enter", "continue", true, Action::Submit),
+    bind(
+        keymap::ESC,
+        "Esc",
+        "leave without saving",
+        true,
+        Action::Leave,
+    ),
+];
+
+/// Steps where a code is typed: only digits, so q and ? stay global.
+const CODE: &[KeyBinding<Action>] = &[
+    bind(keymap::ENTER, "Enter", "save", true, Action::Submit),
+    bind(
+        keymap::ESC,
+        "Esc",
+        "leave without saving",
+        true,
+        Action::Leave,
+    ),
+    bind(
+        &[Key::Char('q'), Key::Char('?')],
+        "",
+        "",
+        false,
+        Action::Global,
+    ),
+];
+
+const EMAIL_CODE: &[KeyBinding<Action>] = &[
+    bind(keymap::ENTER, "Enter", "save", true, Action::Submit),
+    bind(
+        keymap::ESC,
+        "Esc",
+        "leave without saving",
+        true,
+        Action::Leave,
+    ),
+    bind(
+        &[Key::Code(KeyCode::F(3)), Key::Ctrl('e')],
+        "Ctrl-E/F3",
+        "send another code",
+        true,
+        Action::Resend,
+    ),
+    bind(
+        &[Key::Char('q'), Key::Char('?')],
+        "",
+        "",
+        false,
+        Action::Global,
+    ),
+];
+
+pub const ID: PaneId = "my-mfa";
+
+/// The user's own MFA, read in the background.
+struct Mine {
+    enrollments: Vec<Enrollment>,
+    recovery_left: usize,
+    authenticator_on: bool,
+    email_on: bool,
+    address: String,
+}
+
+type MineRead = Result<Mine, CoreError>;
+type Begun = Result<PendingAuthenticator, CoreError>;
+type EmailBegun = Result<PendingEmail, CoreError>;
+type Saved = Result<EnrollmentDone, CoreError>;
+
 impl WizardPane {
-    pub fn load(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        self.refresh(core, s, ctx);
+    fn refresh(&self, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "mine", move |core| -> MineRead {
+            let actor = Actor::User(&session);
+            let org = core.organization()?;
+            Ok(Mine {
+                enrollments: core.enrollments(actor, session.username())?,
+                recovery_left: core
+                    .recovery_codes_left(actor, session.username())
+                    .unwrap_or(0),
+                authenticator_on: org.controls.authenticator,
+                email_on: org.controls.email,
+                address: core
+                    .users_email(actor, session.username())
+                    .unwrap_or_default(),
+            })
+        });
     }
 
-    /// Reloads the enrollments; keeps a wizard in progress.
-    pub fn refresh(&mut self, core: &Core, s: &Session, ctx: &mut Ctx) {
-        let actor = Actor::User(s);
-        match core.enrollments(actor, s.username()) {
-            Ok(e) => self.enrollments = e,
-            Err(e) => return ctx.act(Act::Error(e.to_string())),
-        }
-        self.recovery_left = core.recovery_codes_left(actor, s.username()).unwrap_or(0);
-        if let Ok(org) = core.organization() {
-            self.authenticator_on = org.controls.authenticator;
-            self.email_on = org.controls.email;
-        }
-        self.address_on_file = core.users_email(actor, s.username()).unwrap_or_default();
+    fn mine(&mut self, m: Mine, cx: &mut Ctx) {
+        self.enrollments = m.enrollments;
+        self.recovery_left = m.recovery_left;
+        self.authenticator_on = m.authenticator_on;
+        self.email_on = m.email_on;
+        self.address_on_file = m.address;
         self.selected = self.selected.min(self.enrollments.len().saturating_sub(1));
-    }
-
-    pub fn in_progress(&self) -> bool {
-        !matches!(self.step, Step::Overview)
-    }
-
-    pub fn wants_full_screen(&self) -> bool {
-        matches!(self.step, Step::App { .. })
-    }
-
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        match self.step {
-            Step::Overview => {
-                let mut k = Vec::new();
-                if self.authenticator_on {
-                    k.push(("a", "add app"));
-                }
-                if self.email_on {
-                    k.push(("e", "email"));
-                }
-                if !self.enrollments.is_empty() {
-                    k.extend([("d", "remove"), ("g", "new recovery codes")]);
-                }
-                k
-            }
-            _ => vec![("Enter", "continue"), ("Esc", "leave without saving")],
-        }
-    }
-
-    pub fn all_keys() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("a", "add an authenticator app (QR code)"),
-            ("e", "set up email codes"),
-            ("d", "remove the selected method (re-authentication first)"),
-            ("g", "regenerate recovery codes (re-authentication first)"),
-            ("Esc", "leave the wizard without saving"),
-        ]
-    }
-
-    pub fn handle_key(
-        &mut self,
-        key: KeyEvent,
-        core: &Core,
-        s: &Session,
-        ctx: &mut Ctx,
-    ) -> Outcome {
-        if let Step::Overview = self.step {
-            return self.overview_key(key, core, s, ctx);
-        }
-        // In the code steps only digits are typed: q and ? keep their global meaning.
-        if matches!(self.step, Step::App { .. } | Step::EmailCode { .. })
-            && matches!(key.code, KeyCode::Char('q') | KeyCode::Char('?'))
-        {
-            return Outcome::Ignored;
-        }
-        if key.code == KeyCode::Esc {
+        // The method being set up was turned off meanwhile: say so, not just close.
+        let off = match &self.step {
+            Step::App { .. } => !self.authenticator_on,
+            Step::EmailAddress { .. } | Step::EmailCode { .. } => !self.email_on,
+            Step::EnrollmentCode { method, .. } => match method {
+                Method::Authenticator => !self.authenticator_on,
+                Method::Email => !self.email_on,
+            },
+            Step::Overview => false,
+        };
+        if off {
             self.step = Step::Overview;
             self.error = None;
-            ctx.act(Act::Notice("Left the wizard; nothing was saved.".into()));
-            return Outcome::Consumed;
+            cx.act(Act::Error(strings::WIZARD_METHOD_OFF.into()));
         }
-        let actor = Actor::User(s);
-        match &mut self.step {
-            Step::Overview => {}
-            Step::EnrollmentCode { method, input } => {
-                if key.code == KeyCode::Enter {
-                    let code = input.value().to_string();
-                    let m = *method;
-                    self.begin(m, Some(code), core, s, ctx);
-                } else {
-                    input.handle_key(key);
-                }
-            }
-            Step::App { pending, code, .. } => {
-                if key.code == KeyCode::Enter {
-                    let typed = code.value().to_string();
-                    code.clear();
-                    match core.confirm_authenticator(actor, pending, &typed) {
-                        Ok(done) => self.saved(
-                            done,
-                            "Authenticator app saved: you will be asked for its code at sign-in.",
-                            core,
-                            s,
-                            ctx,
-                        ),
-                        Err(e) => self.error = Some(e.to_string()),
-                    }
-                } else {
-                    code.handle_key(key);
-                }
-            }
-            Step::EmailAddress {
-                input,
-                enrollment_code,
-            } => {
-                if key.code == KeyCode::Enter {
-                    let address = input.value().trim().to_string();
-                    let ec = enrollment_code.clone();
-                    let session = s.clone();
-                    ctx.spawn("Sending a code…", move |core| {
-                        let r = core.begin_email_enrollment(
-                            Actor::User(&session),
-                            session.username(),
-                            Some(&address),
-                            ec.as_deref(),
-                        );
-                        Box::new(move |app: &mut App| {
-                            if let Some(w) = wizard(app) {
-                                match r {
-                                    Ok(p) => {
-                                        w.error = None;
-                                        w.step = Step::EmailCode {
-                                            pending: p,
-                                            code: TextInput::new(),
-                                        };
-                                    }
-                                    Err(e) => w.error = Some(e.to_string()),
-                                }
-                            }
-                        }) as Apply
-                    });
-                } else {
-                    input.handle_key(key);
-                }
-            }
-            Step::EmailCode { pending, code } => match key.code {
-                KeyCode::Enter => {
-                    let typed = code.value().to_string();
-                    code.clear();
-                    match core.confirm_email_enrollment(actor, pending, &typed) {
-                        Ok(done) => self.saved(
-                            done,
-                            "Email verification saved: codes will go to this address.",
-                            core,
-                            s,
-                            ctx,
-                        ),
-                        Err(e) => self.error = Some(e.to_string()),
-                    }
-                }
-                KeyCode::F(3) => {
-                    let p = pending.clone();
-                    ctx.spawn("Sending a code…", move |core| {
-                        let r = core.resend_email_enrollment(&p);
-                        Box::new(move |app: &mut App| {
-                            if let Some(w) = wizard(app) {
-                                w.error = r.err().map(|e| e.to_string());
-                            }
-                        }) as Apply
-                    });
-                }
-                _ => {
-                    code.handle_key(key);
-                }
-            },
-        }
-        Outcome::Consumed
     }
 
-    fn overview_key(&mut self, key: KeyEvent, core: &Core, s: &Session, ctx: &mut Ctx) -> Outcome {
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
-                self.selected = (self.selected + 1).min(self.enrollments.len().saturating_sub(1))
-            }
-            KeyCode::Char('a') if self.authenticator_on => {
-                self.begin(Method::Authenticator, None, core, s, ctx)
-            }
-            KeyCode::Char('e') if self.email_on => self.begin(Method::Email, None, core, s, ctx),
-            KeyCode::Char('d') | KeyCode::Delete => {
-                if let Some(e) = self.enrollments.get(self.selected) {
-                    let what = format!("{} {:?}", method_name(e.method), e.label);
-                    ctx.act(Act::Push(Popup::confirm(
-                        "Remove enrollment",
-                        vec![format!(
-                            "Remove {what}? You will not be asked for its codes any more."
-                        )],
-                        Pending::RemoveEnrollment(e.id),
-                        true,
-                    )));
-                }
-            }
-            KeyCode::Char('g') if !self.enrollments.is_empty() => {
-                ctx.act(Act::Push(Popup::confirm(
-                    "New recovery codes",
-                    vec!["Make 10 new recovery codes? The old ones stop working at once.".into()],
-                    Pending::RegenerateRecovery,
-                    false,
-                )))
-            }
-            _ => return Outcome::Ignored,
-        }
-        Outcome::Consumed
-    }
-
-    fn begin(
-        &mut self,
-        method: Method,
-        enrollment_code: Option<String>,
-        core: &Core,
-        s: &Session,
-        ctx: &mut Ctx,
-    ) {
+    fn begin(&mut self, method: Method, enrollment_code: Option<String>, cx: &mut Ctx) {
         self.error = None;
-        let actor = Actor::User(s);
         match method {
             Method::Authenticator => {
-                match core.begin_authenticator(
-                    actor,
-                    s.username(),
-                    None,
-                    enrollment_code.as_deref(),
-                ) {
-                    Ok(p) => {
-                        let qr = QrWidget::new(p.uri())
-                            .ok()
-                            .map(|q| q.plain(!ctx.theme.color));
-                        self.step = Step::App {
-                            pending: Box::new(p),
-                            qr,
-                            code: TextInput::new(),
-                        };
-                    }
-                    Err(CoreError::EnrollmentCodeRequired) => {
-                        self.step = Step::EnrollmentCode {
-                            method,
-                            input: TextInput::new(),
-                        }
-                    }
-                    Err(e) => {
-                        if matches!(self.step, Step::EnrollmentCode { .. }) {
-                            self.error = Some(e.to_string());
-                        } else {
-                            ctx.act(Act::Error(e.to_string()));
-                        }
-                    }
-                }
+                let Some(session) = cx.session.clone() else {
+                    return;
+                };
+                cx.run(
+                    Target::Pane(ID),
+                    "begin",
+                    strings::PREPARING_QR,
+                    move |core| -> Begun {
+                        core.begin_authenticator(
+                            Actor::User(&session),
+                            session.username(),
+                            None,
+                            enrollment_code.as_deref(),
+                        )
+                    },
+                );
             }
             Method::Email => {
                 self.step = Step::EmailAddress {
@@ -324,28 +259,251 @@ impl WizardPane {
                 };
             }
         }
-        let _ = ctx;
     }
 
-    fn saved(&mut self, done: EnrollmentDone, msg: &str, core: &Core, s: &Session, ctx: &mut Ctx) {
+    fn begun(&mut self, r: Begun, cx: &mut Ctx) {
+        match r {
+            Ok(p) => {
+                let qr = QrWidget::new(p.uri())
+                    .ok()
+                    .map(|q| q.plain(!cx.theme.color));
+                self.step = Step::App {
+                    pending: Box::new(p),
+                    qr,
+                    code: TextInput::new(),
+                };
+            }
+            Err(CoreError::EnrollmentCodeRequired) => {
+                self.step = Step::EnrollmentCode {
+                    method: Method::Authenticator,
+                    input: TextInput::new(),
+                }
+            }
+            Err(e) => {
+                if matches!(self.step, Step::EnrollmentCode { .. }) {
+                    self.error = Some(e.to_string());
+                } else {
+                    cx.act(Act::Error(e.to_string()));
+                }
+            }
+        }
+    }
+
+    fn submit(&mut self, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        match &mut self.step {
+            Step::Overview => {}
+            Step::EnrollmentCode { method, input } => {
+                let code = input.value().to_string();
+                let m = *method;
+                self.begin(m, Some(code), cx);
+            }
+            Step::App { pending, code, .. } => {
+                let typed = code.value().to_string();
+                code.clear();
+                let p = pending.clone();
+                cx.run(
+                    Target::Pane(ID),
+                    "saved-app",
+                    strings::CHECKING_CODE,
+                    move |core| -> Saved {
+                        core.confirm_authenticator(Actor::User(&session), &p, &typed)
+                    },
+                );
+            }
+            Step::EmailAddress {
+                input,
+                enrollment_code,
+            } => {
+                let address = input.value().trim().to_string();
+                let ec = enrollment_code.clone();
+                cx.run(
+                    Target::Pane(ID),
+                    "email-begun",
+                    strings::SENDING_CODE,
+                    move |core| -> EmailBegun {
+                        core.begin_email_enrollment(
+                            Actor::User(&session),
+                            session.username(),
+                            Some(&address),
+                            ec.as_deref(),
+                        )
+                    },
+                );
+            }
+            Step::EmailCode { pending, code } => {
+                let typed = code.value().to_string();
+                code.clear();
+                let p = pending.clone();
+                cx.run(
+                    Target::Pane(ID),
+                    "saved-email",
+                    strings::CHECKING_CODE,
+                    move |core| -> Saved {
+                        core.confirm_email_enrollment(Actor::User(&session), &p, &typed)
+                    },
+                );
+            }
+        }
+    }
+
+    fn saved(&mut self, done: EnrollmentDone, msg: &str, cx: &mut Ctx) {
         self.step = Step::Overview;
         self.error = None;
         if let Some(codes) = done.recovery_codes {
-            ctx.act(Act::Push(Popup::recovery_codes(
+            cx.act(Act::Push(Popup::recovery_codes(
                 codes.iter().map(|c| c.to_string()).collect(),
             )));
         }
-        ctx.act(Act::Notice(msg.into()));
-        self.refresh(core, s, ctx);
-        if s.must_enroll {
+        cx.act(Act::Notice(msg.into()));
+        self.refresh(cx);
+        if cx.session.as_ref().is_some_and(|s| s.must_enroll) {
             // Enforcement is met now: sign in again to get the full session.
-            ctx.act(Act::Notice(format!(
-                "{msg} Sign out and in again to continue."
-            )));
+            cx.act(Act::Notice(strings::sign_in_again_after(msg)));
         }
     }
+}
 
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
+impl Pane for WizardPane {
+    type Action = Action;
+
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Configure my MFA"
+    }
+    fn shown(&self, _s: &Session, org: Option<&Organization>) -> bool {
+        org.is_some_and(|o| o.controls.mfa_enabled())
+    }
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        match self.step {
+            Step::Overview => OVERVIEW,
+            Step::EnrollmentCode { .. } | Step::EmailAddress { .. } => TYPING,
+            Step::App { .. } => CODE,
+            Step::EmailCode { .. } => EMAIL_CODE,
+        }
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![
+            (self.title(), OVERVIEW),
+            (strings::WIZARD_EMAIL_CODE_HELP, EMAIL_CODE),
+        ]
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        match &mut self.step {
+            Step::Overview => None,
+            Step::EnrollmentCode { input, .. } | Step::EmailAddress { input, .. } => Some(input),
+            Step::App { code, .. } | Step::EmailCode { code, .. } => Some(code),
+        }
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        match a {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => {
+                self.selected = (self.selected + 1).min(self.enrollments.len().saturating_sub(1))
+            }
+            Action::AddApp if self.authenticator_on => self.begin(Method::Authenticator, None, cx),
+            Action::AddEmail if self.email_on => self.begin(Method::Email, None, cx),
+            Action::Remove => {
+                if let Some(e) = self.enrollments.get(self.selected) {
+                    let what = format!("{} {:?}", method_name(e.method), e.label);
+                    cx.act(Act::Push(Popup::confirm_pending_about(
+                        Pending::RemoveEnrollment(e.id),
+                        &what,
+                    )));
+                }
+            }
+            Action::Regenerate if !self.enrollments.is_empty() => cx.act(Act::Push(
+                Popup::confirm_pending(Pending::RegenerateRecovery),
+            )),
+            Action::Submit => self.submit(cx),
+            Action::Leave => {
+                self.step = Step::Overview;
+                self.error = None;
+                cx.act(Act::Notice(strings::LEFT_WIZARD.into()));
+            }
+            Action::Resend => {
+                if let Step::EmailCode { pending, .. } = &self.step {
+                    let p = pending.clone();
+                    cx.run(
+                        Target::Pane(ID),
+                        "resent",
+                        strings::SENDING_CODE,
+                        move |core| core.resend_email_enrollment(&p),
+                    );
+                }
+            }
+            Action::Global | Action::AddApp | Action::AddEmail | Action::Regenerate => {
+                return Outcome::Ignored;
+            }
+        }
+        Outcome::Consumed
+    }
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        self.refresh(cx);
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        match r.kind {
+            "mine" => match r.take::<MineRead>() {
+                Some(Ok(m)) => self.mine(m, cx),
+                Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+                None => {}
+            },
+            "begin" => {
+                if let Some(b) = r.take::<Begun>() {
+                    self.begun(b, cx);
+                }
+            }
+            "email-begun" => match r.take::<EmailBegun>() {
+                Some(Ok(p)) => {
+                    self.error = None;
+                    self.step = Step::EmailCode {
+                        pending: p,
+                        code: TextInput::new(),
+                    };
+                }
+                Some(Err(e)) => self.error = Some(e.to_string()),
+                None => {}
+            },
+            "resent" => {
+                if let Some(r) = r.take::<Result<i64, CoreError>>() {
+                    self.error = r.err().map(|e| e.to_string());
+                }
+            }
+            kind => {
+                let msg = if kind == "saved-app" {
+                    strings::APP_SAVED
+                } else {
+                    strings::EMAIL_SAVED
+                };
+                match r.take::<Saved>() {
+                    Some(Ok(done)) => self.saved(done, msg, cx),
+                    Some(Err(e)) => self.error = Some(e.to_string()),
+                    None => {}
+                }
+            }
+        }
+    }
+    fn unsaved(&self) -> bool {
+        !matches!(self.step, Step::Overview)
+    }
+    fn full_screen(&self) -> bool {
+        matches!(self.step, Step::App { .. })
+    }
+
+    fn render(&self, f: &mut Frame, area: Rect, v: &View) {
+        if self.full_screen() {
+            return self.render_full(f, area, v.theme, v.status.clone());
+        }
+        self.render_pane(f, area, v.theme, v.focused);
+    }
+}
+
+impl WizardPane {
+    fn render_pane(&self, f: &mut Frame, area: Rect, theme: &Theme, focused: bool) {
         let block = pane_block("Configure my MFA", theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
@@ -466,7 +624,7 @@ impl WizardPane {
     }
 
     /// The authenticator step takes the whole window, so the QR code fits 80×24.
-    pub fn render_full(
+    fn render_full(
         &self,
         f: &mut Frame,
         area: Rect,
@@ -516,10 +674,18 @@ impl WizardPane {
                 theme.title(),
             ));
         }
-        lines.push(Line::raw(format!("   account: {}", pending.username())));
+        // A long account name is cut rather than wrapped, so the step below stays in view.
+        let account_w = (inner.width as usize).saturating_sub(12).max(8);
+        lines.push(Line::raw(format!(
+            "   account: {}",
+            widgets::fit(pending.username(), account_w)
+        )));
         lines.push(Line::raw(""));
-        lines.push(Line::raw("2. Type the 6-digit code it shows:"));
-        let text_h = lines.len() as u16;
+        lines.push(Line::raw(strings::TYPE_THE_CODE));
+        let text_h = lines
+            .iter()
+            .map(|l| widgets::wrapped_rows(&l.to_string(), inner.width))
+            .sum::<u16>();
         let [text, field, rest] = Layout::vertical([
             Constraint::Length(text_h),
             Constraint::Length(1),
@@ -548,12 +714,5 @@ impl WizardPane {
             Span::raw(" leave, nothing saved"),
         ]));
         f.render_widget(Paragraph::new(tail).wrap(Wrap { trim: true }), rest);
-    }
-}
-
-fn wizard(app: &mut App) -> Option<&mut WizardPane> {
-    match &mut app.screen {
-        Screen::Main(m) => Some(m.wizard_mut()),
-        _ => None,
     }
 }

@@ -1,0 +1,97 @@
+//! Turning a method on: the integration advisory.
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::Popup;
+use crate::store::Role;
+use crate::tui::app::{Act, Ctx};
+use crate::tui::pending::Pending;
+use crate::tui::strings;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{centered, frame};
+
+/// Turning a method on: the accounts that act like integrations, each of which `i` makes
+/// an integration user; Enter goes on to turn the method on.
+pub struct Advisory {
+    pub title: String,
+    pub intro: Vec<String>,
+    /// (username, why it is listed)
+    pub candidates: Vec<(String, String)>,
+    pub after: Vec<String>,
+    pub selected: usize,
+    pub then: Pending,
+}
+
+impl Advisory {
+    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        match key.code {
+            KeyCode::Esc => ctx.act(Act::Pop),
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(self.candidates.len().saturating_sub(1))
+            }
+            KeyCode::Char('i') => {
+                if let Some((u, _)) = self.candidates.get(self.selected) {
+                    let p = Pending::SetRole(u.clone(), Role::Integration);
+                    ctx.act(Act::Pop);
+                    ctx.act(Act::Push(Popup::confirm_pending(p)));
+                }
+            }
+            KeyCode::Enter => {
+                ctx.act(Act::Pop);
+                self.then.clone().run(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let width = area.width.min(76).saturating_sub(2);
+        let rows = |lines: &[String]| -> u16 {
+            lines
+                .iter()
+                .map(|l| crate::tui::widgets::wrapped_rows(l, width))
+                .sum()
+        };
+        let h = rows(&self.intro)
+            + self.candidates.len().max(1) as u16
+            + rows(&self.after)
+            + crate::tui::widgets::wrapped_rows(strings::ADVISORY_KEYS, width)
+            + 5;
+        let r = centered(area, 76, h.min(area.height.saturating_sub(2)));
+        let inner = frame(f, r, &self.title, theme, false);
+        let mut text: Vec<Line> = self.intro.iter().map(|l| Line::raw(l.clone())).collect();
+        text.push(Line::raw(""));
+        if self.candidates.is_empty() {
+            text.push(Line::styled(strings::NO_INTEGRATIONS, theme.dim()));
+        }
+        for (i, (u, why)) in self.candidates.iter().enumerate() {
+            let line = format!("{u} · {why}");
+            text.push(if i == self.selected {
+                Line::styled(format!("▸ {line}"), theme.selected())
+            } else {
+                Line::raw(format!("  {line}"))
+            });
+        }
+        text.push(Line::raw(""));
+        text.extend(self.after.iter().map(|l| Line::raw(l.clone())));
+        text.push(Line::raw(""));
+        let mut keys = vec![
+            Span::styled("Enter", theme.key()),
+            Span::raw(" turn it on   "),
+        ];
+        if !self.candidates.is_empty() {
+            keys.extend([
+                Span::styled("i", theme.key()),
+                Span::raw(" make the selected an integration user   "),
+            ]);
+        }
+        keys.extend([Span::styled("Esc", theme.key()), Span::raw(" cancel")]);
+        text.push(Line::from(keys));
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
+    }
+}

@@ -1,0 +1,163 @@
+//! A one-field dialog: a policy value, a temporary password, a file to import or to
+//! export to.
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::Popup;
+use crate::core::CoreError;
+use crate::tui::app::{Act, App, Apply, Ctx};
+use crate::tui::input::TextInput;
+use crate::tui::pending::Pending;
+use crate::tui::strings;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{centered, frame};
+
+pub struct InputPopup {
+    pub(super) title: String,
+    pub(super) label: String,
+    pub(super) help: String,
+    pub(super) input: TextInput,
+    pub(super) then: InputThen,
+}
+
+pub enum InputThen {
+    ImportCsv,
+    /// The roster as shown, to write to the file typed.
+    ExportCsv(String),
+    TempPassword(String),
+    Policy(crate::core::controls::PolicyKey),
+}
+
+impl InputPopup {
+    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        match key.code {
+            KeyCode::Esc => ctx.act(Act::Pop),
+            KeyCode::Enter => {
+                ctx.act(Act::Pop);
+                let value = self.input.value().to_string();
+                if matches!(self.then, InputThen::ImportCsv) {
+                    self.input.clear();
+                    start_import(ctx, std::path::PathBuf::from(value.trim()));
+                    return;
+                }
+                let p = match &self.then {
+                    InputThen::ImportCsv => return,
+                    InputThen::ExportCsv(csv) => Pending::Export {
+                        path: std::path::PathBuf::from(value.trim()),
+                        csv: csv.clone(),
+                    },
+                    InputThen::TempPassword(u) => {
+                        Pending::TempPassword(u.clone(), zeroize::Zeroizing::new(value))
+                    }
+                    InputThen::Policy(k) => Pending::SetPolicy { key: *k, value },
+                };
+                self.input.clear();
+                // A temporary password is confirmed like the other acts on a user.
+                if matches!(p, Pending::TempPassword(..)) {
+                    ctx.act(Act::Push(Popup::confirm_pending(p)));
+                    return;
+                }
+                p.run(ctx);
+            }
+            _ => {
+                self.input.handle_key(key);
+            }
+        }
+    }
+
+    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let r = centered(area, 66, 8);
+        let inner = frame(f, r, &self.title, theme, false);
+        let rows = Layout::vertical([
+            Constraint::Length(2),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .split(inner);
+        f.render_widget(
+            Paragraph::new(self.help.clone()).wrap(Wrap { trim: true }),
+            rows[0],
+        );
+        self.input.render(f, rows[1], &self.label, true, theme);
+        f.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled("Enter", theme.key()),
+                Span::raw(" save   "),
+                Span::styled("Esc", theme.key()),
+                Span::raw(" cancel"),
+            ])),
+            rows[3],
+        );
+    }
+}
+
+/// Imports a CSV file in the background, with its progress in the status line.
+fn start_import(ctx: &mut Ctx, path: std::path::PathBuf) {
+    use crate::core::import::{CodeDelivery, Phase, read_file};
+    let Some(session) = ctx.session.clone() else {
+        return;
+    };
+    ctx.spawn_with_progress("Reading the file…", move |core, report| {
+        let result = read_file(&path).and_then(|rows| {
+            core.import_users(
+                crate::core::Actor::User(&session),
+                rows,
+                CodeDelivery::Mail,
+                &mut |phase, done, total| {
+                    let what = match phase {
+                        Phase::Writing => "Adding users",
+                        Phase::Mailing => "Mailing activation codes",
+                    };
+                    report(format!("{what}: {done} of {total}…"));
+                },
+            )
+        });
+        Box::new(move |app: &mut App| match result {
+            Ok(r) => {
+                let mut lines = vec![format!(
+                    "{} user(s) imported as invited; activation codes went to {}.",
+                    r.added,
+                    app.ctx.mailer.describe()
+                )];
+                if r.mail_failures > 0 {
+                    lines.push(format!(
+                        "{} mail(s) could not be sent: {}",
+                        r.mail_failures,
+                        r.first_mail_error.unwrap_or_default()
+                    ));
+                }
+                app.ctx.act(Act::Push(Popup::message(
+                    "Import done",
+                    lines,
+                    r.mail_failures > 0,
+                )));
+                if let crate::tui::app::Screen::Main(m) = &mut app.screen {
+                    m.reload(&mut app.ctx);
+                }
+            }
+            // The path stays in its field, under the list of what to fix.
+            Err(CoreError::ImportRejected { errors, total, .. }) => {
+                let mut lines = vec![strings::import_rejected(total, errors.len()), String::new()];
+                lines.extend(errors);
+                app.ctx
+                    .act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
+                app.ctx
+                    .act(Act::Push(Popup::message("Nothing imported", lines, true)));
+            }
+            Err(e) => {
+                app.ctx
+                    .act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
+                app.ctx.act(Act::Push(Popup::message(
+                    "Nothing imported",
+                    vec![e.to_string()],
+                    true,
+                )));
+            }
+        }) as Apply
+    });
+}
