@@ -1063,6 +1063,13 @@ fn reset_mfa_removes_everything_at_once() {
     assert_eq!(state(), (2, 10, true, 1, true));
 
     let admin = e.session("admin", ADMIN_PW);
+    // Resetting someone's MFA is a sensitive act: it needs a fresh re-authentication.
+    assert!(matches!(
+        e.core.reset_mfa(Actor::User(&admin), "alice"),
+        Err(CoreError::ReauthRequired)
+    ));
+    assert_eq!(state(), (2, 10, true, 1, true));
+    e.core.reauthenticate(&admin, ADMIN_PW, None).unwrap();
     e.core.reset_mfa(Actor::User(&admin), "alice").unwrap();
     assert_eq!(state(), (0, 0, false, 0, false));
 
