@@ -958,7 +958,7 @@ fn columns(width: u16, longest_username: usize, longest_name: usize) -> Vec<(Col
     for (c, least, want) in [
         (Col::Role, 11, 11),
         (Col::Name, name_w.min(10), name_w),
-        (Col::Email, 16, 28),
+        (Col::Email, 16, 40),
     ] {
         if user == wanted && left > least {
             left -= least + 1;
@@ -978,6 +978,10 @@ fn columns(width: u16, longest_username: usize, longest_name: usize) -> Vec<(Col
             left -= w + 1;
             extra.push((c, w, w));
         }
+    }
+    // Whatever is still left goes to the email (or the name) rather than to nothing.
+    if let Some((_, w, _)) = extra.iter_mut().find(|(c, _, _)| *c == Col::Email) {
+        *w += left;
     }
     let extra: Vec<(Col, u16)> = extra.into_iter().map(|(c, w, _)| (c, w)).collect();
     let mut all = vec![
