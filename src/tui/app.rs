@@ -47,6 +47,8 @@ pub enum Target {
     Pane(PaneId),
     /// The end of a confirmed act (see `pending`).
     Pending,
+    /// The topmost dialog (its work runs while it is up).
+    Popup,
 }
 
 /// A typed result on its way: who asked, what kind of request, and which request of that
@@ -86,6 +88,8 @@ pub enum Act {
     SignOut,
     Notice(String),
     Error(String),
+    /// Something changed: what shows is read again.
+    Reload,
 }
 
 /// What screens and popups can reach while they handle a key.
@@ -99,7 +103,7 @@ pub struct Ctx {
     acts: Vec<Act>,
 }
 
-type TypedFn = Box<dyn FnOnce(&Core) -> Box<dyn Any + Send> + Send>;
+type TypedFn = Box<dyn FnOnce(&Core, &dyn Fn(String)) -> Box<dyn Any + Send> + Send>;
 
 pub enum Job {
     WithCore(JobFn),
@@ -162,6 +166,20 @@ impl Ctx {
     ) {
         self.typed(target, kind, label.to_string(), false, f);
     }
+    /// Like [`Ctx::run`], for long work that says how far it is through the function it
+    /// is given (shown instead of `label`).
+    pub fn run_with_progress<T: Send + 'static>(
+        &mut self,
+        target: Target,
+        kind: &'static str,
+        label: &str,
+        f: impl FnOnce(&Core, &dyn Fn(String)) -> T + Send + 'static,
+    ) {
+        let f: TypedFn =
+            Box::new(move |core, report| Box::new(f(core, report)) as Box<dyn Any + Send>);
+        self.jobs
+            .push((label.to_string(), Job::Typed { target, kind, f }, false));
+    }
     fn typed<T: Send + 'static>(
         &mut self,
         target: Target,
@@ -170,7 +188,7 @@ impl Ctx {
         quiet: bool,
         f: impl FnOnce(&Core) -> T + Send + 'static,
     ) {
-        let f: TypedFn = Box::new(move |core| Box::new(f(core)) as Box<dyn Any + Send>);
+        let f: TypedFn = Box::new(move |core, _| Box::new(f(core)) as Box<dyn Any + Send>);
         self.jobs
             .push((label, Job::Typed { target, kind, f }, quiet));
     }
@@ -306,6 +324,11 @@ impl App {
                 }
             }
             Target::Pending => super::pending::finish(self, loaded),
+            Target::Popup => {
+                if let Some(p) = self.popups.last_mut() {
+                    p.on_result(loaded, &mut self.ctx);
+                }
+            }
         }
     }
 
@@ -407,7 +430,10 @@ impl App {
         match a {
             Act::Quit => self.quit = true,
             Act::AskQuit => self.popups.push(Popup::confirm_quit()),
-            Act::Push(p) => self.popups.push(p),
+            Act::Push(mut p) => {
+                p.opened(&mut self.ctx);
+                self.popups.push(p);
+            }
             Act::Pop => {
                 self.popups.pop();
             }
@@ -427,6 +453,11 @@ impl App {
                 self.screen = Screen::SignIn(SignInScreen::new());
             }
             Act::Notice(s) => self.notice = Some((s, false)),
+            Act::Reload => {
+                if let Screen::Main(m) = &mut self.screen {
+                    m.reload(&mut self.ctx);
+                }
+            }
             Act::Error(s) => {
                 tracing::warn!("console: {s}");
                 // A long explanation gets a dialog rather than a cut-off status line.
@@ -513,13 +544,17 @@ impl App {
         };
         match &self.runner {
             Runner::Inline => {
-                let msg = done(f(&core));
+                let msg = done(f(&core, &|_| {}));
                 self.update(msg);
             }
             Runner::Threads(tx) => {
                 let tx = tx.clone();
                 std::thread::spawn(move || {
-                    let _ = tx.send(done(f(&core)));
+                    let progress = tx.clone();
+                    let report = move |s: String| {
+                        let _ = progress.send(Msg::Progress(id, s));
+                    };
+                    let _ = tx.send(done(f(&core, &report)));
                 });
             }
         }

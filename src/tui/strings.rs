@@ -325,3 +325,23 @@ pub fn marked(n: usize) -> String {
 }
 pub const NOBODY_TO_REMIND: &str = "Everyone who should has configured MFA: nobody to remind.";
 pub const REMIND_ALL_TITLE: &str = "Remind everyone not configured";
+pub const CHECKING: &str = "Checking…";
+pub fn code_sent_to(addr: &str) -> String {
+    format!("A code was sent to {addr}.")
+}
+pub const ADDING_USER: &str = "Adding the user…";
+pub fn user_added(u: &str) -> String {
+    format!("{u} was added as an invited user.")
+}
+pub fn activation_code_line(code: &str) -> String {
+    format!("Activation code: {code}")
+}
+pub const ACTIVATE_HOW: &str =
+    "They sign in with it once (Ctrl-A or F2 on the sign-in screen) to choose a password.";
+pub const READING_FILE: &str = "Reading the file…";
+pub fn imported(n: usize, how: &str) -> String {
+    format!("{n} user(s) imported as invited; activation codes went to {how}.")
+}
+pub fn import_mail_failures(n: usize, first: &str) -> String {
+    format!("{n} mail(s) could not be sent: {first}")
+}

@@ -583,6 +583,7 @@ impl Pane for UsersPane {
                 }
                 None => {}
             },
+            "import" => crate::tui::popups::import_done(r, cx),
             "not-configured" => match r.take::<Result<Vec<String>, CoreError>>() {
                 Some(Ok(users)) if users.is_empty() => {
                     cx.act(Act::Notice(strings::NOBODY_TO_REMIND.into()))

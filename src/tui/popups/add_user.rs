@@ -7,10 +7,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Popup;
+use crate::core::CoreError;
 use crate::core::NewUser;
 use crate::store::Role;
-use crate::tui::app::{Act, App, Apply, Ctx};
+use crate::tui::app::{Act, Ctx, Target};
 use crate::tui::input::TextInput;
+use crate::tui::pane::Loaded;
+use crate::tui::strings;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{centered, frame};
 
@@ -24,6 +27,28 @@ pub struct AddUser {
 }
 
 impl AddUser {
+    pub(super) fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        match r.take::<Result<crate::core::users::AddedUser, CoreError>>() {
+            Some(Ok(added)) => {
+                ctx.act(Act::Pop);
+                let mut lines = vec![strings::user_added(&added.username)];
+                if let Some(code) = &added.activation_code {
+                    lines.push(String::new());
+                    lines.push(strings::activation_code_line(code.as_str()));
+                    lines.push(strings::ACTIVATE_HOW.into());
+                }
+                match &added.mail_error {
+                    None => lines.push(strings::mailed_through(&ctx.mailer.describe())),
+                    Some(e) => lines.push(strings::not_mailed(e)),
+                }
+                ctx.act(Act::Push(Popup::message("User added", lines, false)));
+                ctx.act(Act::Reload);
+            }
+            Some(Err(e)) => self.error = Some(e.to_string()),
+            None => {}
+        }
+    }
+
     pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
         match key.code {
             KeyCode::Esc => ctx.act(Act::Pop),
@@ -51,32 +76,8 @@ impl AddUser {
                     role: self.role,
                     password: None,
                 };
-                ctx.spawn("Adding the user…", move |core| {
-                    let r = core.add_user(crate::core::Actor::User(&session), new);
-                    Box::new(move |app: &mut App| match r {
-                        Ok(added) => {
-                            app.ctx.act(Act::Pop);
-                            let mut lines = vec![format!("{} was added as an invited user.", added.username)];
-                            if let Some(code) = &added.activation_code {
-                                lines.push(String::new());
-                                lines.push(format!("Activation code: {}", code.as_str()));
-                                lines.push("They sign in with it once (Ctrl-A or F2 on the sign-in screen) to choose a password.".into());
-                            }
-                            match &added.mail_error {
-                                None => lines.push(format!("The code was also sent through {}.", app.ctx.mailer.describe())),
-                                Some(e) => lines.push(format!("The code could not be mailed: {e}")),
-                            }
-                            app.ctx.act(Act::Push(Popup::message("User added", lines, false)));
-                            if let crate::tui::app::Screen::Main(m) = &mut app.screen {
-                                m.reload(&mut app.ctx);
-                            }
-                        }
-                        Err(e) => {
-                            if let Some(Popup::AddUser(a)) = app.popups.last_mut() {
-                                a.error = Some(e.to_string());
-                            }
-                        }
-                    }) as Apply
+                ctx.run(Target::Popup, "added", strings::ADDING_USER, move |core| {
+                    core.add_user(crate::core::Actor::User(&session), new)
                 });
             }
             _ => {

@@ -9,8 +9,9 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Popup;
 use crate::core::CoreError;
-use crate::tui::app::{Act, App, Apply, Ctx};
+use crate::tui::app::{Act, Ctx, Target};
 use crate::tui::input::TextInput;
+use crate::tui::pane::Loaded;
 use crate::tui::pending::Pending;
 use crate::tui::strings;
 use crate::tui::theme::Theme;
@@ -102,62 +103,70 @@ fn start_import(ctx: &mut Ctx, path: std::path::PathBuf) {
     let Some(session) = ctx.session.clone() else {
         return;
     };
-    ctx.spawn_with_progress("Reading the file…", move |core, report| {
-        let result = read_file(&path).and_then(|rows| {
-            core.import_users(
-                crate::core::Actor::User(&session),
-                rows,
-                CodeDelivery::Mail,
-                &mut |phase, done, total| {
-                    let what = match phase {
-                        Phase::Writing => "Adding users",
-                        Phase::Mailing => "Mailing activation codes",
-                    };
-                    report(format!("{what}: {done} of {total}…"));
-                },
-            )
-        });
-        Box::new(move |app: &mut App| match result {
-            Ok(r) => {
-                let mut lines = vec![format!(
-                    "{} user(s) imported as invited; activation codes went to {}.",
-                    r.added,
-                    app.ctx.mailer.describe()
-                )];
-                if r.mail_failures > 0 {
-                    lines.push(format!(
-                        "{} mail(s) could not be sent: {}",
-                        r.mail_failures,
-                        r.first_mail_error.unwrap_or_default()
-                    ));
-                }
-                app.ctx.act(Act::Push(Popup::message(
-                    "Import done",
-                    lines,
-                    r.mail_failures > 0,
-                )));
-                if let crate::tui::app::Screen::Main(m) = &mut app.screen {
-                    m.reload(&mut app.ctx);
-                }
+    ctx.run_with_progress(
+        Target::Pane(crate::tui::users::ID),
+        "import",
+        strings::READING_FILE,
+        move |core, report| {
+            let result = read_file(&path).and_then(|rows| {
+                core.import_users(
+                    crate::core::Actor::User(&session),
+                    rows,
+                    CodeDelivery::Mail,
+                    &mut |phase, done, total| {
+                        let what = match phase {
+                            Phase::Writing => "Adding users",
+                            Phase::Mailing => "Mailing activation codes",
+                        };
+                        report(format!("{what}: {done} of {total}…"));
+                    },
+                )
+            });
+            (path, result)
+        },
+    );
+}
+
+type Imported = (
+    std::path::PathBuf,
+    Result<crate::core::import::ImportReport, CoreError>,
+);
+
+/// The end of an import started from the Users pane: what was done, or every row to fix
+/// with the path kept in its field.
+pub fn import_done(r: Loaded, ctx: &mut Ctx) {
+    let Some((path, result)) = r.take::<Imported>() else {
+        return;
+    };
+    match result {
+        Ok(r) => {
+            let mut lines = vec![strings::imported(r.added, &ctx.mailer.describe())];
+            if r.mail_failures > 0 {
+                lines.push(strings::import_mail_failures(
+                    r.mail_failures,
+                    &r.first_mail_error.unwrap_or_default(),
+                ));
             }
-            // The path stays in its field, under the list of what to fix.
-            Err(CoreError::ImportRejected { errors, total, .. }) => {
-                let mut lines = vec![strings::import_rejected(total, errors.len()), String::new()];
-                lines.extend(errors);
-                app.ctx
-                    .act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
-                app.ctx
-                    .act(Act::Push(Popup::message("Nothing imported", lines, true)));
-            }
-            Err(e) => {
-                app.ctx
-                    .act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
-                app.ctx.act(Act::Push(Popup::message(
-                    "Nothing imported",
-                    vec![e.to_string()],
-                    true,
-                )));
-            }
-        }) as Apply
-    });
+            ctx.act(Act::Push(Popup::message(
+                "Import done",
+                lines,
+                r.mail_failures > 0,
+            )));
+            ctx.act(Act::Reload);
+        }
+        Err(CoreError::ImportRejected { errors, total, .. }) => {
+            let mut lines = vec![strings::import_rejected(total, errors.len()), String::new()];
+            lines.extend(errors);
+            ctx.act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
+            ctx.act(Act::Push(Popup::message("Nothing imported", lines, true)));
+        }
+        Err(e) => {
+            ctx.act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
+            ctx.act(Act::Push(Popup::message(
+                "Nothing imported",
+                vec![e.to_string()],
+                true,
+            )));
+        }
+    }
 }

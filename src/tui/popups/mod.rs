@@ -12,7 +12,7 @@ pub use add_user::AddUser;
 pub use advisory::Advisory;
 pub use choice::Choice;
 pub use confirm::{Confirm, ConfirmThen};
-pub use input::{InputPopup, InputThen};
+pub use input::{InputPopup, InputThen, import_done};
 pub use reauth::Reauth;
 
 use ratatui::Frame;
@@ -145,20 +145,35 @@ impl Popup {
         })
     }
 
-    pub fn reauth(core: Option<&Core>, session: Option<&Session>, then: Pending) -> Popup {
-        let methods = match (core, session) {
-            (Some(c), Some(s)) => c.reauth_methods(s).unwrap_or_default(),
-            _ => Vec::new(),
-        };
+    /// Re-authentication before `then`; the methods it asks for are read when it opens.
+    pub fn reauth(_core: Option<&Core>, _session: Option<&Session>, then: Pending) -> Popup {
         Popup::Reauth(Reauth {
             password: TextInput::masked(),
             code: TextInput::new(),
-            methods,
+            methods: Vec::new(),
+            loaded: false,
             method: 0,
             focus: 0,
             error: None,
             then,
         })
+    }
+
+    /// Starts the work a dialog needs as it opens (the methods a re-authentication asks
+    /// for), so that no core call runs on the UI thread.
+    pub fn opened(&mut self, ctx: &mut Ctx) {
+        if let Popup::Reauth(r) = self {
+            r.opened(ctx);
+        }
+    }
+
+    /// A result of the work the topmost dialog started.
+    pub fn on_result(&mut self, r: crate::tui::pane::Loaded, ctx: &mut Ctx) {
+        match self {
+            Popup::Reauth(x) => x.on_result(r, ctx),
+            Popup::AddUser(x) => x.on_result(r, ctx),
+            _ => {}
+        }
     }
 
     pub fn add_user() -> Popup {

@@ -9,9 +9,11 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::Popup;
 use crate::core::{CodeKind, CoreError};
 use crate::store::Method;
-use crate::tui::app::{Act, App, Apply, Ctx};
+use crate::tui::app::{Act, Ctx, Target};
 use crate::tui::input::TextInput;
+use crate::tui::pane::Loaded;
 use crate::tui::pending::Pending;
+use crate::tui::strings;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{centered, frame};
 
@@ -19,6 +21,8 @@ pub struct Reauth {
     pub(super) password: TextInput,
     pub(super) code: TextInput,
     pub(super) methods: Vec<Method>,
+    /// The methods have been read (until then Enter waits).
+    pub(super) loaded: bool,
     pub(super) method: usize,
     pub(super) focus: usize,
     pub(super) error: Option<String>,
@@ -26,6 +30,58 @@ pub struct Reauth {
 }
 
 impl Reauth {
+    pub(super) fn opened(&mut self, ctx: &mut Ctx) {
+        let Some(session) = ctx.session.clone() else {
+            self.loaded = true;
+            return;
+        };
+        ctx.run(Target::Popup, "methods", strings::CHECKING, move |core| {
+            core.reauth_methods(&session)
+        });
+    }
+
+    pub(super) fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        match r.kind {
+            "methods" => match r.take::<Result<Vec<Method>, CoreError>>() {
+                Some(Ok(m)) => {
+                    self.methods = m;
+                    self.loaded = true;
+                }
+                Some(Err(e)) => {
+                    self.loaded = true;
+                    self.error = Some(e.to_string());
+                }
+                None => {}
+            },
+            "sent" => match r.take::<Result<String, CoreError>>() {
+                Some(Ok(addr)) => ctx.act(Act::Notice(strings::code_sent_to(&addr))),
+                Some(Err(e)) => self.refused(e.to_string()),
+                None => {}
+            },
+            _ => match r.take::<Result<(), CoreError>>() {
+                Some(Ok(())) => {
+                    ctx.act(Act::Pop);
+                    self.then.clone().run(ctx);
+                }
+                Some(Err(e @ CoreError::Locked { .. })) => {
+                    ctx.act(Act::Pop);
+                    ctx.act(Act::Push(Popup::message(
+                        "Locked",
+                        vec![e.to_string()],
+                        true,
+                    )));
+                }
+                Some(Err(e)) => self.refused(e.to_string()),
+                None => {}
+            },
+        }
+    }
+
+    fn refused(&mut self, e: String) {
+        self.error = Some(e);
+        self.focus = 0;
+    }
+
     fn needs_code(&self) -> bool {
         !self.methods.is_empty()
     }
@@ -47,17 +103,14 @@ impl Reauth {
                 let Some(session) = ctx.session.clone() else {
                     return;
                 };
-                ctx.spawn("Sending a code…", move |core| {
-                    let r = core.send_reauth_code(&session);
-                    Box::new(move |app: &mut App| match r {
-                        Ok((addr, _)) => app
-                            .ctx
-                            .act(Act::Notice(format!("A code was sent to {addr}."))),
-                        Err(e) => set_reauth_error(app, e.to_string()),
-                    }) as Apply
+                ctx.run(Target::Popup, "sent", strings::SENDING_CODE, move |core| {
+                    core.send_reauth_code(&session).map(|(addr, _)| addr)
                 });
             }
             KeyCode::Enter => {
+                if !self.loaded {
+                    return;
+                }
                 if self.focus + 1 < fields {
                     self.focus += 1;
                     return;
@@ -69,27 +122,10 @@ impl Reauth {
                 let code = zeroize::Zeroizing::new(self.code.value().to_string());
                 let kind = self.kind();
                 let needs = self.needs_code();
-                let then = self.then.clone();
                 self.password.clear();
                 self.code.clear();
-                ctx.spawn("Checking…", move |core| {
-                    let r =
-                        core.reauthenticate(&session, &pw, needs.then_some((code.as_str(), kind)));
-                    Box::new(move |app: &mut App| match r {
-                        Ok(()) => {
-                            app.ctx.act(Act::Pop);
-                            then.run(&mut app.ctx);
-                        }
-                        Err(e @ CoreError::Locked { .. }) => {
-                            app.ctx.act(Act::Pop);
-                            app.ctx.act(Act::Push(Popup::message(
-                                "Locked",
-                                vec![e.to_string()],
-                                true,
-                            )));
-                        }
-                        Err(e) => set_reauth_error(app, e.to_string()),
-                    }) as Apply
+                ctx.run(Target::Popup, "checked", strings::CHECKING, move |core| {
+                    core.reauthenticate(&session, &pw, needs.then_some((code.as_str(), kind)))
                 });
             }
             _ => {
@@ -162,14 +198,5 @@ impl Reauth {
             lines.insert(0, Line::styled(e.clone(), theme.error()));
         }
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), rows[4]);
-    }
-}
-
-fn set_reauth_error(app: &mut App, e: String) {
-    if let Some(Popup::Reauth(r)) = app.popups.last_mut() {
-        r.error = Some(e);
-        r.focus = 0;
-    } else {
-        app.ctx.act(Act::Error(e));
     }
 }
