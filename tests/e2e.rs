@@ -73,14 +73,19 @@ impl Console {
 
     /// Waits until `what` shows on the screen.
     fn wait_for(&self, what: &str) -> String {
+        self.wait_for_within(what, 20)
+    }
+
+    /// The same, waiting up to `secs` seconds (a demo builds its organization first).
+    fn wait_for_within(&self, what: &str, secs: u64) -> String {
         let start = Instant::now();
         loop {
             let t = self.text();
             if t.contains(what) {
                 return t;
             }
-            if start.elapsed() > Duration::from_secs(20) {
-                panic!("waited 20 s for {what:?}; the screen shows:\n{t}");
+            if start.elapsed() > Duration::from_secs(secs) {
+                panic!("waited {secs} s for {what:?}; the screen shows:\n{t}");
             }
             std::thread::sleep(Duration::from_millis(40));
         }
@@ -472,7 +477,7 @@ fn a_closed_terminal_ends_the_demo_and_removes_its_folder() {
 #[test]
 fn quitting_the_demo_says_it_is_removing_it() {
     let mut c = Console::start_with(&["--demo".as_ref()], 80, 24);
-    c.wait_for("Demo organization");
+    c.wait_for_within("Demo organization", 120);
     c.send(ESC); // Esc on the first sign-in step quits
     c.wait_for("Removing the demo organization");
 }

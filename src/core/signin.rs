@@ -681,6 +681,20 @@ impl Core {
 
     /// "Remember this terminal": a token for the caller to keep (the database keeps its
     /// hash), when the policy allows trusted devices.
+    /// Whether this sign-in may offer to remember the terminal, and for how many days: it
+    /// passed a code and the policy allows trusted devices.
+    pub fn remember_terminal_offer(&self, session: &Session) -> Result<Option<u32>> {
+        self.store.read(|tx| {
+            let org = tx.organization()?;
+            let user = self.live_user(tx, session)?;
+            let days = org.policy.trusted_device_days;
+            Ok((days > 0
+                && session.second_factor
+                && !Self::mfa_methods(tx, &org, &user)?.is_empty())
+            .then_some(days))
+        })
+    }
+
     pub fn trust_device(&self, session: &Session) -> Result<Option<String>> {
         self.store.write(|tx| {
             let org = tx.organization()?;

@@ -49,6 +49,8 @@ pub enum Target {
     Pending,
     /// The topmost dialog (its work runs while it is up).
     Popup,
+    /// The sign-in screen.
+    SignIn,
 }
 
 /// A typed result on its way: who asked, what kind of request, and which request of that
@@ -324,6 +326,11 @@ impl App {
                 }
             }
             Target::Pending => super::pending::finish(self, loaded),
+            Target::SignIn => {
+                if let Screen::SignIn(s) = &mut self.screen {
+                    s.on_result(loaded, &mut self.ctx);
+                }
+            }
             Target::Popup => {
                 if let Some(p) = self.popups.last_mut() {
                     p.on_result(loaded, &mut self.ctx);

@@ -9,8 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use zeroize::Zeroizing;
 
-use super::app::{Act, App, Apply, Ctx, Outcome, Screen};
+use super::app::{Act, App, Ctx, Outcome, Target};
 use super::input::TextInput;
+use super::pane::Loaded;
 use super::theme::Theme;
 use super::widgets::{centered, frame};
 use crate::core::controls::method_name;
@@ -156,24 +157,33 @@ impl SignInScreen {
             return;
         }
         let pending = pending.clone();
-        ctx.spawn("Sending a code…", move |core| {
-            let r = core.send_sign_in_code(&pending);
-            Box::new(move |app: &mut App| {
-                if let Screen::SignIn(s) = &mut app.screen {
-                    match r {
-                        Ok((addr, exp)) => {
-                            s.error = None;
-                            s.info = Some(format!(
-                                "A code was sent to {}; it expires at {}.",
-                                crate::core::text::mask_email(&addr),
-                                crate::core::clock::format_time(exp)
-                            ));
-                        }
-                        Err(e) => s.error = Some(e.to_string()),
-                    }
+        ctx.run(
+            Target::SignIn,
+            "sent",
+            super::strings::SENDING_CODE,
+            move |core| core.send_sign_in_code(&pending),
+        );
+    }
+
+    /// A result of the sign-in's work.
+    pub fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        if r.kind == "sent" {
+            match r.take::<Result<(String, i64), CoreError>>() {
+                Some(Ok((addr, exp))) => {
+                    self.error = None;
+                    self.info = Some(super::strings::sign_in_code_sent(
+                        &crate::core::text::mask_email(&addr),
+                        &crate::core::clock::format_time(exp),
+                    ));
                 }
-            }) as Apply
-        });
+                Some(Err(e)) => self.error = Some(e.to_string()),
+                None => {}
+            }
+            return;
+        }
+        if let Some((r, offer)) = r.take::<Stepped>() {
+            self.after(r, offer, ctx);
+        }
     }
 
     fn submit(&mut self, ctx: &mut Ctx) {
@@ -184,15 +194,22 @@ impl SignInScreen {
                 let pw = Zeroizing::new(self.password.value().to_string());
                 self.password.clear();
                 let token = super::trusted::load(&ctx.db_path, &user).map(Zeroizing::new);
-                ctx.spawn("Signing in…", move |core| {
-                    let r = core.sign_in(
-                        &user,
-                        &pw,
-                        Channel::Console,
-                        token.as_deref().map(|t| t.as_str()),
-                    );
-                    Box::new(move |app: &mut App| after(app, r)) as Apply
-                });
+                ctx.run(
+                    Target::SignIn,
+                    "step",
+                    super::strings::SIGNING_IN,
+                    move |core| {
+                        stepped(
+                            core,
+                            core.sign_in(
+                                &user,
+                                &pw,
+                                Channel::Console,
+                                token.as_deref().map(|t| t.as_str()),
+                            ),
+                        )
+                    },
+                );
             }
             Step::Code {
                 pending,
@@ -210,10 +227,12 @@ impl SignInScreen {
                 let pending = pending.clone();
                 let code = Zeroizing::new(self.code.value().to_string());
                 self.code.clear();
-                ctx.spawn("Checking the code…", move |core| {
-                    let r = core.submit_code(&pending, &code, kind);
-                    Box::new(move |app: &mut App| after(app, r)) as Apply
-                });
+                ctx.run(
+                    Target::SignIn,
+                    "step",
+                    super::strings::CHECKING_CODE,
+                    move |core| stepped(core, core.submit_code(&pending, &code, kind)),
+                );
             }
             Step::NewPassword(pending) => {
                 if self.new1.value() != self.new2.value() {
@@ -225,12 +244,17 @@ impl SignInScreen {
                 }
                 let pending = pending.clone();
                 let pw = Zeroizing::new(self.new1.value().to_string());
-                ctx.spawn("Saving your new password…", move |core| {
-                    let r = core
-                        .finish_password_change(&pending, &pw)
-                        .map(SignInStep::SignedIn);
-                    Box::new(move |app: &mut App| after(app, r)) as Apply
-                });
+                ctx.run(
+                    Target::SignIn,
+                    "step",
+                    super::strings::SAVING_PASSWORD,
+                    move |core| {
+                        let r = core
+                            .finish_password_change(&pending, &pw)
+                            .map(SignInStep::SignedIn);
+                        stepped(core, r)
+                    },
+                );
             }
             Step::Activate => {
                 if self.new1.value() != self.new2.value() {
@@ -243,10 +267,12 @@ impl SignInScreen {
                 let user = self.username.value().trim().to_string();
                 let code = Zeroizing::new(self.code.value().to_string());
                 let pw = Zeroizing::new(self.new1.value().to_string());
-                ctx.spawn("Activating your account…", move |core| {
-                    let r = core.activate(&user, &code, &pw, Channel::Console);
-                    Box::new(move |app: &mut App| after(app, r)) as Apply
-                });
+                ctx.run(
+                    Target::SignIn,
+                    "step",
+                    super::strings::ACTIVATING,
+                    move |core| stepped(core, core.activate(&user, &code, &pw, Channel::Console)),
+                );
             }
         }
     }
@@ -428,53 +454,55 @@ impl Default for SignInScreen {
 }
 
 /// What a sign-in step's answer does to the screen.
-fn after(app: &mut App, r: Result<SignInStep, CoreError>) {
-    let Screen::SignIn(s) = &mut app.screen else {
-        return;
+/// A step of the sign-in, and (once signed in) whether the core offers to remember
+/// this terminal, for how many days.
+type Stepped = (Result<SignInStep, CoreError>, Option<u32>);
+
+fn stepped(core: &crate::core::Core, r: Result<SignInStep, CoreError>) -> Stepped {
+    let offer = match &r {
+        Ok(SignInStep::SignedIn(session)) => core.remember_terminal_offer(session).unwrap_or(None),
+        _ => None,
     };
-    s.error = None;
-    match r {
-        Ok(SignInStep::SignedIn(session)) => {
-            let after_code = matches!(s.step, Step::Code { .. });
-            app.ctx.act(Act::SignedIn(session));
-            let days = app
-                .ctx
-                .core
-                .as_ref()
-                .and_then(|c| c.organization().ok())
-                .map(|o| o.policy.trusted_device_days)
-                .unwrap_or(0);
-            if after_code && days > 0 {
-                app.ctx.act(Act::Push(super::popups::Popup::confirm(
-                    "Remember this terminal",
-                    vec![format!(
-                        "Skip the code when you sign in from this terminal (this account of this computer) for the next {days} day(s)? Choose only on a computer that is yours."
-                    )],
-                    super::pending::Pending::TrustDevice,
-                    true,
-                )));
+    (r, offer)
+}
+
+impl SignInScreen {
+    fn after(&mut self, r: Result<SignInStep, CoreError>, offer: Option<u32>, ctx: &mut Ctx) {
+        let s = self;
+        s.error = None;
+        match r {
+            Ok(SignInStep::SignedIn(session)) => {
+                ctx.act(Act::SignedIn(session));
+                if let Some(days) = offer {
+                    ctx.act(Act::Push(super::popups::Popup::confirm(
+                        super::strings::REMEMBER_TITLE,
+                        vec![super::strings::remember_what(days)],
+                        super::pending::Pending::TrustDevice,
+                        true,
+                    )));
+                }
             }
-        }
-        Ok(SignInStep::CodeRequired(pending)) => {
-            s.step = Step::Code {
-                pending,
-                method: 0,
-                recovery: false,
-            };
-            s.focus = 0;
-            s.code.clear();
-        }
-        Ok(SignInStep::PasswordChangeRequired(p)) => {
-            s.step = Step::NewPassword(p);
-            s.focus = 0;
-        }
-        Err(e @ (CoreError::Refused | CoreError::Locked { .. } | CoreError::Expired)) => {
-            let back = matches!(e, CoreError::Locked { .. } | CoreError::Expired);
-            if back || matches!(s.step, Step::Credentials) {
-                s.reset();
+            Ok(SignInStep::CodeRequired(pending)) => {
+                s.step = Step::Code {
+                    pending,
+                    method: 0,
+                    recovery: false,
+                };
+                s.focus = 0;
+                s.code.clear();
             }
-            s.error = Some(e.to_string());
+            Ok(SignInStep::PasswordChangeRequired(p)) => {
+                s.step = Step::NewPassword(p);
+                s.focus = 0;
+            }
+            Err(e @ (CoreError::Refused | CoreError::Locked { .. } | CoreError::Expired)) => {
+                let back = matches!(e, CoreError::Locked { .. } | CoreError::Expired);
+                if back || matches!(s.step, Step::Credentials) {
+                    s.reset();
+                }
+                s.error = Some(e.to_string());
+            }
+            Err(e) => s.error = Some(e.to_string()),
         }
-        Err(e) => s.error = Some(e.to_string()),
     }
 }

@@ -345,3 +345,14 @@ pub fn imported(n: usize, how: &str) -> String {
 pub fn import_mail_failures(n: usize, first: &str) -> String {
     format!("{n} mail(s) could not be sent: {first}")
 }
+pub const SIGNING_IN: &str = "Signing in…";
+pub const ACTIVATING: &str = "Activating your account…";
+pub fn sign_in_code_sent(addr: &str, expires: &str) -> String {
+    format!("A code was sent to {addr}; it expires at {expires}.")
+}
+pub const REMEMBER_TITLE: &str = "Remember this terminal";
+pub fn remember_what(days: u32) -> String {
+    format!(
+        "Skip the code when you sign in from this terminal (this account of this computer) for the next {days} day(s)? Choose only on a computer that is yours."
+    )
+}
