@@ -1515,3 +1515,20 @@ fn bulk_actions_reminders_and_export_from_the_roster() {
     );
     assert_eq!(csv.lines().count(), 5, "{csv}");
 }
+
+/// The Clients pane lists the RADIUS clients of config.toml below the API clients.
+#[test]
+fn the_clients_pane_shows_the_radius_clients_of_the_config() {
+    let env = Env::new();
+    let mut app = env.app();
+    app.ctx.radius_clients = vec![mfa_console::tui::app::NasRow {
+        name: "vpn-gw1".into(),
+        mode: "password-and-code",
+        address: "10.0.0.0/24".into(),
+    }];
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 4); // Clients
+    let s = draw_at(&app, 80, 24);
+    assert!(s.contains("RADIUS clients"), "{s}");
+    assert!(s.contains("vpn-gw1  password-and-code  10.0.0.0/24"), "{s}");
+}

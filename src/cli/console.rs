@@ -31,7 +31,7 @@ pub fn run(db: &Path) -> CliResult {
     {
         tracing::warn!("console: could not compare the audit chain head with the log: {e}");
     }
-    crate::tui::run(db.to_path_buf(), core, mailer, None)
+    crate::tui::run(db.to_path_buf(), core, mailer, None, nas_rows(db))
         .map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -54,6 +54,7 @@ pub fn demo(users: usize) -> CliResult {
         Some(core),
         mailer,
         Some((crate::demo::ADMIN.into(), crate::demo::PASSWORD.into())),
+        Vec::new(),
     );
     // A large demo takes seconds to delete: say so (the terminal may be gone; then the
     // line goes nowhere).
@@ -75,4 +76,22 @@ fn give_back_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The RADIUS clients of config.toml, for the console's Clients pane (a config with
+/// errors shows none; `mfa-console config check` says what is wrong).
+fn nas_rows(db: &Path) -> Vec<crate::tui::app::NasRow> {
+    super::load_config(db)
+        .map(|c| {
+            c.serve
+                .radius_clients
+                .iter()
+                .map(|n| crate::tui::app::NasRow {
+                    name: n.name.clone(),
+                    mode: n.mode.as_str(),
+                    address: n.network.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -94,6 +94,14 @@ pub enum Act {
     Reload,
 }
 
+/// A RADIUS client (NAS) as config.toml names it, for the Clients pane.
+#[derive(Clone, Debug, Default)]
+pub struct NasRow {
+    pub name: String,
+    pub mode: &'static str,
+    pub address: String,
+}
+
 /// What screens and popups can reach while they handle a key.
 pub struct Ctx {
     pub core: Option<Arc<Core>>,
@@ -101,6 +109,8 @@ pub struct Ctx {
     pub theme: Theme,
     pub db_path: PathBuf,
     pub mailer: Arc<dyn Mailer>,
+    /// The RADIUS clients of config.toml, read when the console started.
+    pub radius_clients: Vec<NasRow>,
     jobs: Vec<(String, Job, bool)>,
     acts: Vec<Act>,
 }
@@ -253,6 +263,7 @@ impl App {
                 theme,
                 db_path,
                 mailer,
+                radius_clients: Vec::new(),
                 jobs: Vec::new(),
                 acts: Vec::new(),
             },

@@ -23,6 +23,8 @@ pub struct ClientsPane {
     now: i64,
     loaded: bool,
     nav: ListNav,
+    /// The RADIUS clients of config.toml (their requests are in the audit log).
+    radius: Vec<super::app::NasRow>,
 }
 
 const ID: PaneId = "clients";
@@ -66,6 +68,7 @@ impl Pane for ClientsPane {
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.take::<Read>() {
             Some(Ok((clients, now))) => {
+                self.radius = cx.radius_clients.clone();
                 self.clients = clients;
                 self.now = now;
                 self.loaded = true;
@@ -81,6 +84,32 @@ impl Pane for ClientsPane {
         let block = pane_block(self.title(), theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
+        // RADIUS clients, from config.toml, below the API clients.
+        let inner = if self.radius.is_empty() || !self.loaded {
+            inner
+        } else {
+            let shown = self.radius.len().min(6) as u16;
+            let [api, nas] =
+                Layout::vertical([Constraint::Min(4), Constraint::Length(shown + 2)]).areas(inner);
+            let mut lines = vec![
+                ratatui::text::Line::raw(""),
+                ratatui::text::Line::styled(strings::RADIUS_CLIENTS, theme.title()),
+            ];
+            for n in self.radius.iter().take(6) {
+                lines.push(ratatui::text::Line::raw(format!(
+                    "  {}  {}  {}",
+                    n.name, n.mode, n.address
+                )));
+            }
+            if self.radius.len() > 6 {
+                lines.push(ratatui::text::Line::styled(
+                    strings::more_radius(self.radius.len() - 6),
+                    theme.dim(),
+                ));
+            }
+            f.render_widget(Paragraph::new(lines), nas);
+            api
+        };
         let [top, table_area] =
             Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(inner);
         if !self.loaded {

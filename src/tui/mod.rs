@@ -54,6 +54,7 @@ pub fn run(
     core: Option<Arc<Core>>,
     mailer: Arc<dyn Mailer>,
     demo_credentials: Option<(String, String)>,
+    radius_clients: Vec<app::NasRow>,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
     // A storage-engine panic on a damaged file is an error shown in the console, not a
@@ -69,6 +70,7 @@ pub fn run(
         Runner::Threads(tx.clone()),
     );
     app.demo_credentials = demo_credentials;
+    app.ctx.radius_clients = radius_clients;
 
     // Input arrives on its own thread; the loop below sleeps until a message comes.
     let input_tx = tx.clone();

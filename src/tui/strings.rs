@@ -356,3 +356,8 @@ pub fn remember_what(days: u32) -> String {
         "Skip the code when you sign in from this terminal (this account of this computer) for the next {days} day(s)? Choose only on a computer that is yours."
     )
 }
+pub const RADIUS_CLIENTS: &str =
+    "RADIUS clients (config.toml; their requests are in the audit log)";
+pub fn more_radius(n: usize) -> String {
+    format!("  … and {n} more (`mfa-console client list`)")
+}
