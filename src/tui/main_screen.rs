@@ -314,6 +314,13 @@ impl MainScreen {
             }
         }
         out.push((String::new(), String::new()));
+        out.push((strings::HELP_CONFIRM.to_string(), String::new()));
+        out.extend(
+            keymap::help(super::popups::confirm_keys())
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        out.push((String::new(), String::new()));
         out.push((strings::HELP_SIGN_IN_CODE.to_string(), String::new()));
         out.extend(
             super::signin::CODE_KEYS_HELP

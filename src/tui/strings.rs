@@ -361,3 +361,4 @@ pub const RADIUS_CLIENTS: &str =
 pub fn more_radius(n: usize) -> String {
     format!("  … and {n} more (`mfa-console client list`)")
 }
+pub const HELP_CONFIRM: &str = "A confirmation";

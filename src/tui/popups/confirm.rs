@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::store::Method;
 use crate::tui::app::{Act, Ctx};
+use crate::tui::keymap::{self, Key, KeyBinding};
 use crate::tui::pending::Pending;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{buttons, centered, frame};
@@ -33,6 +34,71 @@ pub enum ConfirmThen {
     Quit,
 }
 
+/// What a key does in a confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Cancel,
+    Cycle,
+    CycleBack,
+    Next,
+    Previous,
+    Toggle,
+    Choose,
+}
+
+/// The keys of a confirmation (also in the `?` help).
+pub const KEYS: &[KeyBinding<Action>] = &[
+    KeyBinding {
+        keys: &[Key::Code(KeyCode::Left), Key::Code(KeyCode::Up)],
+        shown: "←→",
+        what: "choose (stops at the ends)",
+        footer: true,
+        action: Action::Previous,
+    },
+    KeyBinding {
+        keys: &[Key::Code(KeyCode::Right), Key::Code(KeyCode::Down)],
+        shown: "",
+        what: "",
+        footer: false,
+        action: Action::Next,
+    },
+    KeyBinding {
+        keys: &[Key::Code(KeyCode::Tab)],
+        shown: "Tab",
+        what: "next, round",
+        footer: true,
+        action: Action::Cycle,
+    },
+    KeyBinding {
+        keys: &[Key::Code(KeyCode::BackTab)],
+        shown: "",
+        what: "",
+        footer: false,
+        action: Action::CycleBack,
+    },
+    KeyBinding {
+        keys: keymap::SPACE,
+        shown: "Space",
+        what: "tick the box",
+        footer: true,
+        action: Action::Toggle,
+    },
+    KeyBinding {
+        keys: keymap::ENTER,
+        shown: "Enter",
+        what: "do what is chosen",
+        footer: true,
+        action: Action::Choose,
+    },
+    KeyBinding {
+        keys: keymap::ESC,
+        shown: "Esc",
+        what: "cancel",
+        footer: true,
+        action: Action::Cancel,
+    },
+];
+
 impl Confirm {
     fn slots(&self) -> usize {
         if self.checkbox.is_some() { 3 } else { 2 }
@@ -42,19 +108,28 @@ impl Confirm {
     }
 
     pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        match key.code {
-            KeyCode::Esc => ctx.act(Act::Pop),
-            KeyCode::Tab => self.focus = (self.focus + 1) % self.slots(),
-            KeyCode::BackTab => self.focus = (self.focus + self.slots() - 1) % self.slots(),
+        if let Some(a) = keymap::resolve(KEYS, &key) {
+            self.apply(a, ctx);
+        }
+    }
+
+    /// Applies an action to the dialog's state.
+    pub fn apply(&mut self, a: Action, ctx: &mut Ctx) {
+        match a {
+            Action::Cancel => ctx.act(Act::Pop),
+            Action::Cycle => self.focus = (self.focus + 1) % self.slots(),
+            Action::CycleBack => self.focus = (self.focus + self.slots() - 1) % self.slots(),
             // Arrows stop at the ends: Right on Cancel stays on Cancel.
-            KeyCode::Down | KeyCode::Right => self.focus = (self.focus + 1).min(self.slots() - 1),
-            KeyCode::Up | KeyCode::Left => self.focus = self.focus.saturating_sub(1),
-            KeyCode::Char(' ') if self.checkbox.is_some() && self.focus == 0 => {
-                if let Some((_, v)) = &mut self.checkbox {
+            Action::Next => self.focus = (self.focus + 1).min(self.slots() - 1),
+            Action::Previous => self.focus = self.focus.saturating_sub(1),
+            Action::Toggle => {
+                if self.focus == 0
+                    && let Some((_, v)) = &mut self.checkbox
+                {
                     *v = !*v;
                 }
             }
-            KeyCode::Enter => {
+            Action::Choose => {
                 if self.checkbox.is_some() && self.focus == 0 {
                     if let Some((_, v)) = &mut self.checkbox {
                         *v = !*v;
@@ -80,15 +155,15 @@ impl Confirm {
                     ConfirmThen::Quit => ctx.act(Act::Quit),
                 }
             }
-            _ => {}
         }
     }
 
     pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        let width = area.width.min(68).saturating_sub(2);
         let body_h: u16 = self
             .lines
             .iter()
-            .map(|l| (l.chars().count() as u16 / 62) + 1)
+            .map(|l| crate::tui::widgets::wrapped_rows(l, width))
             .sum();
         let h = body_h + if self.checkbox.is_some() { 7 } else { 5 };
         let r = centered(area, 68, h.min(area.height));

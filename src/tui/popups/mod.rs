@@ -12,6 +12,11 @@ pub use add_user::AddUser;
 pub use advisory::Advisory;
 pub use choice::Choice;
 pub use confirm::{Confirm, ConfirmThen};
+
+/// The keys of a confirmation, for the `?` help.
+pub fn confirm_keys() -> &'static [crate::tui::keymap::KeyBinding<confirm::Action>] {
+    confirm::KEYS
+}
 pub use input::{InputPopup, InputThen, import_done};
 pub use reauth::Reauth;
 
