@@ -362,3 +362,4 @@ pub fn more_radius(n: usize) -> String {
     format!("  … and {n} more (`mfa-console client list`)")
 }
 pub const HELP_CONFIRM: &str = "A confirmation";
+pub const FORGET_ALL_EXPLAINED: &str = "Checked: every authenticator and email address is unregistered, with all trusted devices. Unchecked: enrollments stay and work again if MFA comes back.";

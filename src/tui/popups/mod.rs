@@ -128,7 +128,7 @@ impl Popup {
                 strings::MFA_OFF_WHAT.into(),
                 String::new(),
                 strings::mfa_off_forget_count(apps, emails, users),
-                strings::FORGET_EXPLAINED.into(),
+                strings::FORGET_ALL_EXPLAINED.into(),
             ],
             checkbox: Some(("Forget all devices".into(), false)),
             focus: 0,
