@@ -320,6 +320,15 @@ impl MainScreen {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
+        if self.session.is_admin() {
+            out.push((String::new(), String::new()));
+            out.push((strings::HELP_ADVISORY.to_string(), String::new()));
+            out.extend(
+                keymap::help(super::popups::advisory_keys())
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+        }
         out.push((String::new(), String::new()));
         out.push((strings::HELP_SIGN_IN_CODE.to_string(), String::new()));
         out.extend(

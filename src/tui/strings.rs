@@ -363,3 +363,4 @@ pub fn more_radius(n: usize) -> String {
 }
 pub const HELP_CONFIRM: &str = "A confirmation";
 pub const FORGET_ALL_EXPLAINED: &str = "Checked: every authenticator and email address is unregistered, with all trusted devices. Unchecked: enrollments stay and work again if MFA comes back.";
+pub const HELP_ADVISORY: &str = "Turning a method on (the integration advisory)";

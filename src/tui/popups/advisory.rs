@@ -1,7 +1,7 @@
 //! Turning a method on: the integration advisory.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::Popup;
 use crate::store::Role;
 use crate::tui::app::{Act, Ctx};
+use crate::tui::keymap::{self, Key, KeyBinding};
 use crate::tui::pending::Pending;
 use crate::tui::strings;
 use crate::tui::theme::Theme;
@@ -26,26 +27,81 @@ pub struct Advisory {
     pub then: Pending,
 }
 
+/// What a key does in the advisory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    MakeIntegration,
+    TurnOn,
+    Cancel,
+}
+
+/// The advisory's keys (also in the `?` help).
+pub const KEYS: &[KeyBinding<Action>] = &[
+    KeyBinding {
+        keys: keymap::UP,
+        shown: "↑↓",
+        what: "choose an account",
+        footer: true,
+        action: Action::Up,
+    },
+    KeyBinding {
+        keys: keymap::DOWN,
+        shown: "",
+        what: "",
+        footer: false,
+        action: Action::Down,
+    },
+    KeyBinding {
+        keys: &[Key::Char('i')],
+        shown: "i",
+        what: "make the chosen account an integration user",
+        footer: true,
+        action: Action::MakeIntegration,
+    },
+    KeyBinding {
+        keys: keymap::ENTER,
+        shown: "Enter",
+        what: "turn the method on",
+        footer: true,
+        action: Action::TurnOn,
+    },
+    KeyBinding {
+        keys: keymap::ESC,
+        shown: "Esc",
+        what: "cancel",
+        footer: true,
+        action: Action::Cancel,
+    },
+];
+
 impl Advisory {
     pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        match key.code {
-            KeyCode::Esc => ctx.act(Act::Pop),
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
+        if let Some(a) = keymap::resolve(KEYS, &key) {
+            self.apply(a, ctx);
+        }
+    }
+
+    /// Applies an action to the advisory's state.
+    pub fn apply(&mut self, a: Action, ctx: &mut Ctx) {
+        match a {
+            Action::Cancel => ctx.act(Act::Pop),
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => {
                 self.selected = (self.selected + 1).min(self.candidates.len().saturating_sub(1))
             }
-            KeyCode::Char('i') => {
+            Action::MakeIntegration => {
                 if let Some((u, _)) = self.candidates.get(self.selected) {
                     let p = Pending::SetRole(u.clone(), Role::Integration);
                     ctx.act(Act::Pop);
                     ctx.act(Act::Push(Popup::confirm_pending(p)));
                 }
             }
-            KeyCode::Enter => {
+            Action::TurnOn => {
                 ctx.act(Act::Pop);
                 self.then.clone().run(ctx);
             }
-            _ => {}
         }
     }
 

@@ -17,6 +17,11 @@ pub use confirm::{Confirm, ConfirmThen};
 pub fn confirm_keys() -> &'static [crate::tui::keymap::KeyBinding<confirm::Action>] {
     confirm::KEYS
 }
+
+/// The keys of the integration advisory, for the `?` help.
+pub fn advisory_keys() -> &'static [crate::tui::keymap::KeyBinding<advisory::Action>] {
+    advisory::KEYS
+}
 pub use input::{InputPopup, InputThen, import_done};
 pub use reauth::Reauth;
 
