@@ -21,10 +21,11 @@ struct Console {
 
 impl Console {
     fn start(db: &Path, cols: u16, rows: u16) -> Console {
-        Console::start_with(&["--db".as_ref(), db.as_os_str()], cols, rows)
+        Console::start_with(&["--db".as_ref(), db.as_os_str()], cols, rows, None)
     }
 
-    fn start_with(args: &[&std::ffi::OsStr], cols: u16, rows: u16) -> Console {
+    /// The binary with `args`; `tmp` as its TMPDIR (where a demo builds its folder).
+    fn start_with(args: &[&std::ffi::OsStr], cols: u16, rows: u16, tmp: Option<&Path>) -> Console {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -40,6 +41,9 @@ impl Console {
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("MFA_CONSOLE_DB");
         cmd.env_remove("NO_COLOR");
+        if let Some(t) = tmp {
+            cmd.env("TMPDIR", t);
+        }
         let child = pty.slave.spawn_command(cmd).unwrap();
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().unwrap();
@@ -476,7 +480,9 @@ fn a_closed_terminal_ends_the_demo_and_removes_its_folder() {
 /// seconds), after the screen is restored.
 #[test]
 fn quitting_the_demo_says_it_is_removing_it() {
-    let mut c = Console::start_with(&["--demo".as_ref()], 80, 24);
+    // Its own TMPDIR: a demo killed by a failing test leaves nothing in /tmp.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Console::start_with(&["--demo".as_ref()], 80, 24, Some(tmp.path()));
     c.wait_for_within("Demo organization", 120);
     c.send(ESC); // Esc on the first sign-in step quits
     c.wait_for("Removing the demo organization");
