@@ -38,6 +38,23 @@ pub struct KeyBinding<A: 'static> {
     pub action: A,
 }
 
+/// A binding, written on one line in a keymap table.
+pub const fn bind<A>(
+    keys: &'static [Key],
+    shown: &'static str,
+    what: &'static str,
+    footer: bool,
+    action: A,
+) -> KeyBinding<A> {
+    KeyBinding {
+        keys,
+        shown,
+        what,
+        footer,
+        action,
+    }
+}
+
 /// The action the first binding that answers to `key` names.
 pub fn resolve<A: Copy>(map: &[KeyBinding<A>], key: &KeyEvent) -> Option<A> {
     map.iter()

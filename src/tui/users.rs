@@ -12,7 +12,7 @@ use ratatui::widgets::{
 
 use super::app::{Act, Ctx, Outcome};
 use super::input::TextInput;
-use super::keymap::{self, Key, KeyBinding};
+use super::keymap::{self, Key, KeyBinding, bind};
 use super::list::{ListAction, ListNav};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::{BulkAct, Pending};
@@ -135,22 +135,6 @@ pub enum Action {
     Next,
     Do,
     Back,
-}
-
-const fn bind(
-    keys: &'static [Key],
-    shown: &'static str,
-    what: &'static str,
-    footer: bool,
-    action: Action,
-) -> KeyBinding<Action> {
-    KeyBinding {
-        keys,
-        shown,
-        what,
-        footer,
-        action,
-    }
 }
 
 const ROSTER: &[KeyBinding<Action>] = &[

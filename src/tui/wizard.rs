@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::app::{Act, Ctx, Outcome, Target};
 use super::input::TextInput;
-use super::keymap::{self, Key, KeyBinding};
+use super::keymap::{self, Key, KeyBinding, bind};
 use super::pane::{Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
 use super::popups::Popup;
@@ -74,22 +74,6 @@ pub enum Action {
     Resend,
     /// `q` and `?` in a code step: digits are typed there, so these keep their meaning.
     Global,
-}
-
-const fn bind(
-    keys: &'static [Key],
-    shown: &'static str,
-    what: &'static str,
-    footer: bool,
-    action: Action,
-) -> KeyBinding<Action> {
-    KeyBinding {
-        keys,
-        shown,
-        what,
-        footer,
-        action,
-    }
 }
 
 const OVERVIEW: &[KeyBinding<Action>] = &[

@@ -27,8 +27,7 @@ impl Choice {
             }
             KeyCode::Esc => ctx.act(Act::Pop),
             KeyCode::Enter => {
-                if let Some((label, p)) = self.options.get(self.selected) {
-                    let _ = label;
+                if let Some((_, p)) = self.options.get(self.selected) {
                     ctx.act(Act::Pop);
                     ctx.act(Act::Push(Popup::confirm_pending(p.clone())));
                 }
