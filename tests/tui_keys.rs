@@ -13,9 +13,10 @@ use mfa_console::core::{
 };
 use mfa_console::mail::{Mailer, Outbox};
 use mfa_console::store::{Method, Role};
-use mfa_console::tui::app::{App, Msg, Runner, Screen};
+use mfa_console::tui::app::{App, Msg, Runner, Screen, Target};
 use mfa_console::tui::popups::Popup;
 use mfa_console::tui::theme::Theme;
+use mfa_console::tui::users;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -1037,13 +1038,22 @@ fn an_older_load_never_overwrites_a_newer_one() {
     pump(&mut app);
     nav_down(&mut app, 2); // Users: its roster loads
     pump(&mut app);
+    // The next roster read on its way back, with the work before it (the change noticed,
+    // the session read again) delivered.
+    let next_roster = |app: &mut App| loop {
+        let m = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        if matches!(&m, Msg::Loaded(_, t) if t.target == Target::Pane(users::ID)) {
+            return m;
+        }
+        app.update(m);
+    };
     // A change, then two reloads: the first (older) result is held back.
     env.add("zoe", Role::Member, None);
     app.update(Msg::Tick);
-    let older = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let older = next_roster(&mut app);
     env.add("yann", Role::Member, None);
     app.update(Msg::Tick);
-    let newer = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let newer = next_roster(&mut app);
     app.update(newer);
     assert!(roster_shows(&app, "yann"), "{}", screen(&app));
     app.update(older);
@@ -1206,9 +1216,10 @@ fn import_errors_are_a_scrollable_list_and_the_path_stays() {
     press(&mut app, KeyCode::Char('i'));
     type_text(&mut app, bad.to_str().unwrap());
     press(&mut app, KeyCode::Enter);
-    let Some(Popup::Message { lines, .. }) = app.popups.last() else {
+    let Some(Popup::Message(m)) = app.popups.last() else {
         panic!("no list: {}", screen(&app))
     };
+    let lines = &m.lines;
     assert!(lines[0].contains("300 row(s) with errors"), "{lines:?}");
     assert!(
         lines.iter().any(|l| l.contains("line 301:")),
@@ -1225,7 +1236,7 @@ fn import_errors_are_a_scrollable_list_and_the_path_stays() {
 
 fn message_lines(app: &App) -> Vec<String> {
     match app.popups.last() {
-        Some(Popup::Message { lines, .. }) => lines.clone(),
+        Some(Popup::Message(m)) => m.lines.clone(),
         _ => panic!("no message: {}", screen(app)),
     }
 }
@@ -1531,4 +1542,148 @@ fn the_clients_pane_shows_the_radius_clients_of_the_config() {
     let s = draw_at(&app, 80, 24);
     assert!(s.contains("RADIUS clients"), "{s}");
     assert!(s.contains("vpn-gw1  password-and-code  10.0.0.0/24"), "{s}");
+}
+
+/// In the add-user dialog, Space is text in the name and changes the role on the role
+/// field; both reach the user added.
+#[test]
+fn add_user_takes_spaces_in_the_name_and_space_changes_the_role() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(matches!(app.popups.as_slice(), [Popup::AddUser(_)]));
+    type_text(&mut app, "erin");
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "erin@acme.example");
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Erin Hart");
+    // ← and → move the cursor in a text field: the role stays.
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char(' '));
+    press(&mut app, KeyCode::Enter);
+    let row = env
+        .core
+        .user_detail(Actor::Operator, "erin")
+        .expect("erin was added")
+        .row;
+    assert_eq!(row.name, "Erin Hart");
+    assert_eq!(row.role, "admin");
+}
+
+/// The dialogs' footers are written from their keymaps: a re-authentication for a user
+/// with one method offers no "other method", and F2 there changes nothing.
+#[test]
+fn reauthentication_offers_only_the_keys_that_work() {
+    let (env, _alice) = Env::with_mfa();
+    let admin = env.enroll("admin");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    let code = env.next_code(&admin);
+    type_text(&mut app, &code);
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+    assert!(app.popups.is_empty(), "{}", screen(&app));
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Reauth(_)]),
+        "{}",
+        screen(&app)
+    );
+    let s = screen(&app);
+    assert!(s.contains("Enter confirm"), "{s}");
+    assert!(!s.contains("other method"), "{s}");
+    press(&mut app, KeyCode::F(2));
+    // Text typed into the password field, including characters that are keys elsewhere.
+    type_text(&mut app, "q?x");
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Reauth(_)]),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Esc);
+    assert!(app.popups.is_empty());
+}
+
+/// The sign-in screen's keys come from its keymap per step: Ctrl-A opens activation from
+/// the first step only, and the `?` help lists the sign-in's keys.
+#[test]
+fn sign_in_keys_resolve_per_step_and_the_help_lists_them() {
+    let env = Env::new();
+    let mut app = env.app();
+    ctrl(&mut app, 'a');
+    assert!(screen(&app).contains("Activation code"), "{}", screen(&app));
+    press(&mut app, KeyCode::Esc);
+    assert!(screen(&app).contains("Sign in with your username"));
+    // The organization's name, read in the background, titles the screen.
+    assert!(screen(&app).contains("· sign in"), "{}", screen(&app));
+    sign_in(&mut app, "admin", ADMIN_PW);
+    press(&mut app, KeyCode::Char('?'));
+    let Some(Popup::Help(h)) = app.popups.last() else {
+        panic!("no help: {}", screen(&app))
+    };
+    let rows: Vec<String> = h.keys.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    for want in [
+        "Sign-in (code step)",
+        "Ctrl-R/F4 use a recovery code",
+        "Ctrl-A/F2 activate an invited account",
+        "Confirming it is you (re-authentication)",
+        "A message",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.trim() == want || r.starts_with(want)),
+            "{want} in {rows:#?}"
+        );
+    }
+}
+
+/// `T` types a range of time: the events of that range are read (not only the newest
+/// ones held), a range that does not parse says what to write and keeps the text.
+#[test]
+fn the_audit_log_shows_a_range_of_time_typed() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    env.clock.advance(3 * 86400);
+    let mut wrong = env.app();
+    sign_in(&mut wrong, "bob", "not the password at all");
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 3); // Audit log
+    press(&mut app, KeyCode::Enter);
+    let first_day = mfa_console::core::clock::format_short(T0);
+    let first_day = &first_day[..10];
+
+    press(&mut app, KeyCode::Char('T'));
+    type_text(&mut app, "the day before yesterday");
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(s.contains("is not a date or time"), "{s}");
+    // The text stays to be mended.
+    for _ in 0.."the day before yesterday".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, first_day);
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(
+        s.contains(&format!("{first_day} 00:00 .. {first_day} 23:59")),
+        "{s}"
+    );
+    assert!(
+        s.contains("user.created") && !s.contains("sign-in.failed"),
+        "{s}"
+    );
+    // t goes back to the newest events.
+    press(&mut app, KeyCode::Char('t'));
+    let s = screen(&app);
+    assert!(s.contains("sign-in.failed"), "{s}");
+    // Esc leaves the range being typed without a change.
+    press(&mut app, KeyCode::Char('T'));
+    press(&mut app, KeyCode::Esc);
+    assert!(screen(&app).contains("sign-in.failed"));
 }

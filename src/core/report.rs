@@ -242,6 +242,33 @@ impl Core {
         })
     }
 
+    /// The newest `limit` audit events from `from` up to (not including) `to`, newest
+    /// first, and how many there are in all.
+    pub fn audit_events_between(
+        &self,
+        actor: Actor,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        self.store.read(|tx| {
+            self.require_admin(tx, actor)?;
+            let total = tx.audit_head()?.map(|e| e.seq).unwrap_or(0);
+            let mut out = Vec::new();
+            // Newest first: past the range's start, nothing older is in it.
+            tx.for_each_audit_newest_first(|e| {
+                if e.time < from {
+                    return Ok(false);
+                }
+                if e.time < to {
+                    out.push(e);
+                }
+                Ok(out.len() < limit)
+            })?;
+            Ok((out, total))
+        })
+    }
+
     /// Failed sign-ins (password or code) per day for the last `days` days, oldest first.
     pub fn failed_sign_ins_per_day(&self, actor: Actor, days: usize) -> Result<Vec<u64>> {
         self.store.read(|tx| {

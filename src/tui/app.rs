@@ -14,7 +14,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::main_screen::MainScreen;
-use super::pane::{Loaded, PaneId};
+use super::pane::{Keyed, Loaded, PaneId, press};
 use super::popups::Popup;
 use super::setup::SetupScreen;
 use super::signin::SignInScreen;
@@ -34,12 +34,6 @@ pub enum Outcome {
     Consumed,
 }
 
-/// Work for the background: it gets the core, and returns what to do with the app.
-pub type Apply = Box<dyn FnOnce(&mut App) + Send>;
-pub type JobFn = Box<dyn FnOnce(&Core) -> Apply + Send>;
-/// A job that is also given a way to say how far it is.
-pub type ProgressJobFn = Box<dyn FnOnce(&Core, &dyn Fn(String)) -> Apply + Send>;
-
 /// Where a typed result goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -51,6 +45,12 @@ pub enum Target {
     Popup,
     /// The sign-in screen.
     SignIn,
+    /// First-run setup.
+    Setup,
+    /// The main screen itself (the session and organization, read again).
+    Main,
+    /// The app (whether another process changed the database).
+    App,
 }
 
 /// A typed result on its way: who asked, what kind of request, and which request of that
@@ -66,7 +66,6 @@ pub struct Typed {
 pub enum Msg {
     Key(KeyEvent),
     Resize,
-    Done(u64, Apply),
     /// Background work of a pane or a confirmed act finished (busy id, result).
     Loaded(u64, Typed),
     /// Work in progress says how far it is (replaces its "working…" label).
@@ -111,51 +110,30 @@ pub struct Ctx {
     pub mailer: Arc<dyn Mailer>,
     /// The RADIUS clients of config.toml, read when the console started.
     pub radius_clients: Vec<NasRow>,
-    jobs: Vec<(String, Job, bool)>,
+    jobs: Vec<Job>,
     acts: Vec<Act>,
 }
 
-type TypedFn = Box<dyn FnOnce(&Core, &dyn Fn(String)) -> Box<dyn Any + Send> + Send>;
+type Payload = Box<dyn Any + Send>;
+type TypedFn = Box<dyn FnOnce(&Core, &dyn Fn(String)) -> Payload + Send>;
 
-pub enum Job {
-    WithCore(JobFn),
-    /// Work whose typed result goes to `target` (see [`Ctx::load`]).
-    Typed {
-        target: Target,
-        kind: &'static str,
-        f: TypedFn,
-    },
-    /// Long work that reports how far it is through the function it is given.
-    WithProgress(ProgressJobFn),
+/// Work for the background: its typed result goes to `target` as a [`Loaded`] of `kind`.
+pub struct Job {
+    target: Target,
+    kind: &'static str,
+    /// Shown while it runs ("Signing in…"), holding keys; empty: a quiet load.
+    label: String,
+    work: Work,
+}
+
+enum Work {
+    /// Given the core, and a way to say how far it is.
+    WithCore(TypedFn),
     /// Work that makes the core itself (first-run setup).
-    Raw(Box<dyn FnOnce() -> Apply + Send>),
+    Raw(Box<dyn FnOnce() -> Payload + Send>),
 }
 
 impl Ctx {
-    /// Runs `f` off the UI thread, showing `label` ("Signing in…") meanwhile.
-    pub fn spawn(&mut self, label: &str, f: impl FnOnce(&Core) -> Apply + Send + 'static) {
-        self.jobs
-            .push((label.to_string(), Job::WithCore(Box::new(f)), false));
-    }
-    /// Runs `f` off the UI thread without blocking keys meanwhile (loading data); its
-    /// result is applied whenever it arrives.
-    pub fn spawn_quiet(&mut self, f: impl FnOnce(&Core) -> Apply + Send + 'static) {
-        self.jobs
-            .push((String::new(), Job::WithCore(Box::new(f)), true));
-    }
-    /// Like [`Ctx::spawn`], for long work that reports its progress in words.
-    pub fn spawn_with_progress(
-        &mut self,
-        label: &str,
-        f: impl FnOnce(&Core, &dyn Fn(String)) -> Apply + Send + 'static,
-    ) {
-        self.jobs
-            .push((label.to_string(), Job::WithProgress(Box::new(f)), false));
-    }
-    pub fn spawn_raw(&mut self, label: &str, f: impl FnOnce() -> Apply + Send + 'static) {
-        self.jobs
-            .push((label.to_string(), Job::Raw(Box::new(f)), false));
-    }
     /// Runs `f` off the UI thread without blocking keys; its result reaches the pane
     /// `pane` as a [`Loaded`] of `kind`, unless a newer request of the same kind was made
     /// meanwhile.
@@ -165,7 +143,16 @@ impl Ctx {
         kind: &'static str,
         f: impl FnOnce(&Core) -> T + Send + 'static,
     ) {
-        self.typed(Target::Pane(pane), kind, String::new(), true, f);
+        self.load_to(Target::Pane(pane), kind, f);
+    }
+    /// Like [`Ctx::load`], for a result to any `target`.
+    pub fn load_to<T: Send + 'static>(
+        &mut self,
+        target: Target,
+        kind: &'static str,
+        f: impl FnOnce(&Core) -> T + Send + 'static,
+    ) {
+        self.typed(target, kind, String::new(), f);
     }
     /// Like [`Ctx::load`], showing `label` and holding keys until the result is in (a
     /// change being saved).
@@ -176,7 +163,7 @@ impl Ctx {
         label: &str,
         f: impl FnOnce(&Core) -> T + Send + 'static,
     ) {
-        self.typed(target, kind, label.to_string(), false, f);
+        self.typed(target, kind, label.to_string(), f);
     }
     /// Like [`Ctx::run`], for long work that says how far it is through the function it
     /// is given (shown instead of `label`).
@@ -187,22 +174,49 @@ impl Ctx {
         label: &str,
         f: impl FnOnce(&Core, &dyn Fn(String)) -> T + Send + 'static,
     ) {
-        let f: TypedFn =
-            Box::new(move |core, report| Box::new(f(core, report)) as Box<dyn Any + Send>);
-        self.jobs
-            .push((label.to_string(), Job::Typed { target, kind, f }, false));
+        self.push(
+            target,
+            kind,
+            label.to_string(),
+            Work::WithCore(Box::new(move |core, report| Box::new(f(core, report)))),
+        );
+    }
+    /// Like [`Ctx::run`], for the work that creates the core (first-run setup).
+    pub fn run_raw<T: Send + 'static>(
+        &mut self,
+        target: Target,
+        kind: &'static str,
+        label: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) {
+        self.push(
+            target,
+            kind,
+            label.to_string(),
+            Work::Raw(Box::new(move || Box::new(f()))),
+        );
     }
     fn typed<T: Send + 'static>(
         &mut self,
         target: Target,
         kind: &'static str,
         label: String,
-        quiet: bool,
         f: impl FnOnce(&Core) -> T + Send + 'static,
     ) {
-        let f: TypedFn = Box::new(move |core, _| Box::new(f(core)) as Box<dyn Any + Send>);
-        self.jobs
-            .push((label, Job::Typed { target, kind, f }, quiet));
+        self.push(
+            target,
+            kind,
+            label,
+            Work::WithCore(Box::new(move |core, _| Box::new(f(core)))),
+        );
+    }
+    fn push(&mut self, target: Target, kind: &'static str, label: String, work: Work) {
+        self.jobs.push(Job {
+            target,
+            kind,
+            label,
+            work,
+        });
     }
     pub fn act(&mut self, a: Act) {
         self.acts.push(a);
@@ -251,12 +265,8 @@ impl App {
         theme: Theme,
         runner: Runner,
     ) -> Self {
-        let screen = if core.is_some() {
-            Screen::SignIn(SignInScreen::new())
-        } else {
-            Screen::Setup(SetupScreen::new())
-        };
-        Self {
+        let has_core = core.is_some();
+        let mut app = Self {
             ctx: Ctx {
                 core,
                 session: None,
@@ -267,7 +277,7 @@ impl App {
                 jobs: Vec::new(),
                 acts: Vec::new(),
             },
-            screen,
+            screen: Screen::Setup(SetupScreen::new()),
             popups: Vec::new(),
             busy: None,
             notice: None,
@@ -280,7 +290,14 @@ impl App {
             latest: HashMap::new(),
             next_seq: 0,
             size: Cell::new((MIN_WIDTH, MIN_HEIGHT)),
-        }
+        };
+        app.screen = if has_core {
+            Screen::SignIn(SignInScreen::opened(&mut app.ctx))
+        } else {
+            Screen::Setup(SetupScreen::new())
+        };
+        app.run_pending();
+        app
     }
 
     pub fn core(&self) -> Option<Arc<Core>> {
@@ -291,17 +308,6 @@ impl App {
         match msg {
             Msg::Key(k) => self.on_key(k),
             Msg::Resize => {}
-            Msg::Done(QUIET, apply) => {
-                apply(self);
-                self.run_pending();
-            }
-            Msg::Done(id, apply) => {
-                if self.busy.as_ref().is_some_and(|(b, _)| *b == id) {
-                    self.busy = None;
-                    apply(self);
-                    self.run_pending();
-                }
-            }
             Msg::Loaded(busy, typed) => {
                 if busy != QUIET {
                     if self.busy.as_ref().is_none_or(|(b, _)| *b != busy) {
@@ -342,6 +348,27 @@ impl App {
                     s.on_result(loaded, &mut self.ctx);
                 }
             }
+            Target::Setup => {
+                if let Screen::Setup(s) = &mut self.screen {
+                    s.on_result(loaded, &mut self.ctx);
+                }
+            }
+            Target::Main => {
+                if let Screen::Main(m) = &mut self.screen {
+                    m.reloaded(loaded, &mut self.ctx);
+                }
+            }
+            Target::App => {
+                if let Some(Ok(g)) = loaded.take::<crate::core::Result<u64>>()
+                    && g != self.generation
+                {
+                    self.generation = g;
+                    self.dirty = true;
+                    if let Screen::Main(m) = &mut self.screen {
+                        m.reload(&mut self.ctx);
+                    }
+                }
+            }
             Target::Popup => {
                 if let Some(p) = self.popups.last_mut() {
                     p.on_result(loaded, &mut self.ctx);
@@ -356,19 +383,15 @@ impl App {
         w < MIN_WIDTH || h < MIN_HEIGHT
     }
 
-    /// Reloads what is on screen when another process changed the database.
+    /// Reloads what is on screen when another process changed the database (read off
+    /// the UI thread, like every core call).
     fn refresh_if_changed(&mut self) {
-        let Some(core) = self.core() else { return };
-        if let Ok(g) = core.generation()
-            && g != self.generation
-        {
-            self.generation = g;
-            self.dirty = true;
-            if let Screen::Main(m) = &mut self.screen {
-                m.reload(&mut self.ctx);
-                self.run_pending();
-            }
+        if self.core().is_none() {
+            return;
         }
+        self.ctx
+            .load_to(Target::App, "generation", |core| core.generation());
+        self.run_pending();
     }
 
     pub fn on_key(&mut self, key: KeyEvent) {
@@ -397,8 +420,8 @@ impl App {
             Outcome::Consumed
         } else {
             match &mut self.screen {
-                Screen::Setup(s) => s.handle_key(key, &mut self.ctx),
-                Screen::SignIn(s) => s.handle_key(key, &mut self.ctx),
+                Screen::Setup(s) => press(s, key, &mut self.ctx),
+                Screen::SignIn(s) => press(s, key, &mut self.ctx),
                 Screen::Main(m) => m.handle_key(key, &mut self.ctx),
             }
         };
@@ -438,8 +461,8 @@ impl App {
             for a in acts {
                 self.apply_act(a);
             }
-            for (label, job, quiet) in jobs {
-                self.start(label, job, quiet);
+            for job in jobs {
+                self.start(job);
             }
         }
     }
@@ -459,16 +482,16 @@ impl App {
             Act::SignedIn(session) => {
                 self.popups.clear();
                 self.ctx.session = Some(session.clone());
-                if let Some(core) = self.core() {
-                    self.generation = core.generation().unwrap_or(0);
-                    self.screen =
-                        Screen::Main(Box::new(MainScreen::new(session, &core, &mut self.ctx)));
+                if self.core().is_some() {
+                    self.screen = Screen::Main(Box::new(MainScreen::new(session, &mut self.ctx)));
+                    self.ctx
+                        .load_to(Target::App, "generation", |core| core.generation());
                 }
             }
             Act::SignOut => {
                 self.popups.clear();
                 self.ctx.session = None;
-                self.screen = Screen::SignIn(SignInScreen::new());
+                self.screen = Screen::SignIn(SignInScreen::opened(&mut self.ctx));
             }
             Act::Notice(s) => self.notice = Some((s, false)),
             Act::Reload => {
@@ -480,7 +503,8 @@ impl App {
                 tracing::warn!("console: {s}");
                 // A long explanation gets a dialog rather than a cut-off status line.
                 if s.chars().count() > 76 {
-                    self.popups.push(Popup::message("Not done", vec![s], true));
+                    self.popups
+                        .push(Popup::message(strings::NOT_DONE_TITLE, vec![s], true));
                 } else {
                     self.notice = Some((s, true));
                 }
@@ -488,57 +512,22 @@ impl App {
         }
     }
 
-    fn start(&mut self, label: String, job: Job, quiet: bool) {
-        if let Job::Typed { target, kind, f } = job {
-            return self.start_typed(label, target, kind, f, quiet);
-        }
-        type Run = Box<dyn FnOnce(&dyn Fn(String)) -> Apply + Send>;
-        let run: Run = match job {
-            Job::Raw(f) => Box::new(move |_| f()),
-            Job::WithCore(f) => {
-                let Some(core) = self.core() else { return };
-                Box::new(move |_| f(&core))
-            }
-            Job::WithProgress(f) => {
+    fn start(&mut self, job: Job) {
+        let Job {
+            target,
+            kind,
+            label,
+            work,
+        } = job;
+        type Run = Box<dyn FnOnce(&dyn Fn(String)) -> Payload + Send>;
+        let f: Run = match work {
+            Work::WithCore(f) => {
                 let Some(core) = self.core() else { return };
                 Box::new(move |report| f(&core, report))
             }
-            Job::Typed { .. } => return,
+            Work::Raw(f) => Box::new(move |_| f()),
         };
-        let id = if quiet {
-            QUIET
-        } else {
-            self.next_job += 1;
-            self.busy = Some((self.next_job, label));
-            self.next_job
-        };
-        match &self.runner {
-            Runner::Inline => {
-                let apply = run(&|_| {});
-                self.update(Msg::Done(id, apply));
-            }
-            Runner::Threads(tx) => {
-                let tx = tx.clone();
-                std::thread::spawn(move || {
-                    let progress = tx.clone();
-                    let report = move |s: String| {
-                        let _ = progress.send(Msg::Progress(id, s));
-                    };
-                    let _ = tx.send(Msg::Done(id, run(&report)));
-                });
-            }
-        }
-    }
-
-    fn start_typed(
-        &mut self,
-        label: String,
-        target: Target,
-        kind: &'static str,
-        f: TypedFn,
-        quiet: bool,
-    ) {
-        let Some(core) = self.core() else { return };
+        let quiet = label.is_empty();
         self.next_seq += 1;
         let seq = self.next_seq;
         self.latest.insert((target, kind), seq);
@@ -562,7 +551,7 @@ impl App {
         };
         match &self.runner {
             Runner::Inline => {
-                let msg = done(f(&core, &|_| {}));
+                let msg = done(f(&|_| {}));
                 self.update(msg);
             }
             Runner::Threads(tx) => {
@@ -572,7 +561,7 @@ impl App {
                     let report = move |s: String| {
                         let _ = progress.send(Msg::Progress(id, s));
                     };
-                    let _ = tx.send(done(f(&core, &report)));
+                    let _ = tx.send(done(f(&report)));
                 });
             }
         }
@@ -581,11 +570,6 @@ impl App {
     /// Whether a tick changed something on screen (and forget it).
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
-    }
-
-    /// Installs the core once first-run setup has created the database.
-    pub fn set_core(&mut self, core: Arc<Core>) {
-        self.ctx.core = Some(core);
     }
 
     pub fn render(&self, f: &mut Frame) {

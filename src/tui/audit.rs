@@ -4,14 +4,14 @@ use ratatui::Frame;
 use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::{
-    Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table,
+    Cell, Paragraph, Row, Scrollbar, ScrollbarOrientation, ScrollbarState, Table, Wrap,
 };
 
 use super::app::{Act, Ctx, Outcome};
 use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding};
 use super::list::{ListAction, ListNav};
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::popups::Popup;
 use super::strings;
 use super::widgets::pane_block;
@@ -36,6 +36,10 @@ pub struct AuditPane {
     range: Range,
     /// The time the events were read at, which the range counts back from.
     now: i64,
+    /// A range of time being typed (`T`), and what was wrong with the last one.
+    range_input: TextInput,
+    ranging: bool,
+    range_error: Option<String>,
 }
 
 /// How far back the log shows (`t` goes through them).
@@ -46,6 +50,8 @@ pub enum Range {
     Hour,
     Day,
     Week,
+    /// As typed with `T`: from the first second up to (not including) the second.
+    Custom(i64, i64),
 }
 
 impl Range {
@@ -54,23 +60,28 @@ impl Range {
             Range::All => Range::Hour,
             Range::Hour => Range::Day,
             Range::Day => Range::Week,
-            Range::Week => Range::All,
+            Range::Week | Range::Custom(..) => Range::All,
         }
     }
     fn seconds(self) -> Option<i64> {
         match self {
-            Range::All => None,
+            Range::All | Range::Custom(..) => None,
             Range::Hour => Some(3600),
             Range::Day => Some(86400),
             Range::Week => Some(7 * 86400),
         }
     }
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> String {
         match self {
-            Range::All => "all time",
-            Range::Hour => "last hour",
-            Range::Day => "last day",
-            Range::Week => "last 7 days",
+            Range::All => strings::RANGE_ALL.into(),
+            Range::Hour => strings::RANGE_HOUR.into(),
+            Range::Day => strings::RANGE_DAY.into(),
+            Range::Week => strings::RANGE_WEEK.into(),
+            // The end shown is the last minute in the range.
+            Range::Custom(from, to) => strings::range_custom(
+                &crate::core::clock::format_short(from),
+                &crate::core::clock::format_short(to - 60),
+            ),
         }
     }
 }
@@ -85,6 +96,9 @@ pub enum Action {
     NextKind,
     PreviousKind,
     NextRange,
+    TypeRange,
+    RangeDone,
+    RangeCancel,
 }
 
 const fn list(
@@ -149,6 +163,30 @@ const BROWSE: &[KeyBinding<Action>] = &[
         what: "time",
         footer: true,
         action: Action::NextRange,
+    },
+    KeyBinding {
+        keys: &[Key::Char('T')],
+        shown: "T",
+        what: strings::KEY_TYPE_RANGE,
+        footer: false,
+        action: Action::TypeRange,
+    },
+];
+
+const RANGING: &[KeyBinding<Action>] = &[
+    KeyBinding {
+        keys: keymap::ENTER,
+        shown: "Enter",
+        what: strings::KEY_SHOW_RANGE,
+        footer: true,
+        action: Action::RangeDone,
+    },
+    KeyBinding {
+        keys: keymap::ESC,
+        shown: "Esc",
+        what: strings::KEY_CANCEL,
+        footer: true,
+        action: Action::RangeCancel,
     },
 ];
 
@@ -229,26 +267,42 @@ impl AuditPane {
     }
 }
 
-impl Pane for AuditPane {
-    type Action = Action;
+impl AuditPane {
+    /// Loads the newest events in the background, or those of the range typed (the
+    /// command line exports all of them).
+    fn read(&mut self, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        let range = self.range;
+        cx.load(ID, "events", move |core| -> Read {
+            let actor = Actor::User(&session);
+            let (events, total) = match range {
+                Range::Custom(from, to) => core.audit_events_between(actor, from, to, WINDOW)?,
+                _ => core.recent_audit_events(actor, WINDOW)?,
+            };
+            Ok((events, total, core.now()))
+        });
+    }
+}
 
-    fn id(&self) -> PaneId {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        "Audit log"
-    }
-    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
-        s.scope() == Scope::Full && s.is_admin()
-    }
+impl Keyed for AuditPane {
+    type Action = Action;
     fn keymap(&self) -> &'static [KeyBinding<Action>] {
-        if self.filtering { FILTERING } else { BROWSE }
-    }
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
-        vec![(self.title(), BROWSE)]
+        if self.ranging {
+            RANGING
+        } else if self.filtering {
+            FILTERING
+        } else {
+            BROWSE
+        }
     }
     fn typing(&mut self) -> Option<&mut TextInput> {
-        self.filtering.then_some(&mut self.filter)
+        if self.ranging {
+            Some(&mut self.range_input)
+        } else {
+            self.filtering.then_some(&mut self.filter)
+        }
     }
     fn typed(&mut self, _cx: &mut Ctx) {
         self.apply_filter();
@@ -266,8 +320,35 @@ impl Pane for AuditPane {
             Action::NextKind => self.step_kind(true),
             Action::PreviousKind => self.step_kind(false),
             Action::NextRange => {
+                let was_custom = matches!(self.range, Range::Custom(..));
                 self.range = self.range.next();
-                self.apply_filter();
+                self.range_error = None;
+                if was_custom {
+                    // Back to the newest events.
+                    self.read(cx);
+                } else {
+                    self.apply_filter();
+                }
+            }
+            Action::TypeRange => {
+                self.ranging = true;
+                self.range_error = None;
+            }
+            Action::RangeCancel => {
+                self.ranging = false;
+                self.range_error = None;
+            }
+            Action::RangeDone => {
+                match crate::core::clock::parse_range(self.range_input.value()) {
+                    Ok((from, to)) => {
+                        self.ranging = false;
+                        self.range_error = None;
+                        self.range = Range::Custom(from, to);
+                        self.read(cx);
+                    }
+                    // The text stays to be mended.
+                    Err(e) => self.range_error = Some(e),
+                }
             }
             Action::Open => {
                 if let Some(e) = self.selected() {
@@ -287,16 +368,6 @@ impl Pane for AuditPane {
         }
         Outcome::Consumed
     }
-    /// Loads the newest events in the background (the command line exports all of them).
-    fn load(&mut self, _why: Load, cx: &mut Ctx) {
-        let Some(session) = cx.session.clone() else {
-            return;
-        };
-        cx.load(ID, "events", move |core| -> Read {
-            let (events, total) = core.recent_audit_events(Actor::User(&session), WINDOW)?;
-            Ok((events, total, core.now()))
-        });
-    }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.take::<Read>() {
             Some(Ok((events, total, now))) => {
@@ -309,15 +380,56 @@ impl Pane for AuditPane {
             None => {}
         }
     }
+}
+
+impl Pane for AuditPane {
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Audit log"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), BROWSE)]
+    }
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        self.read(cx);
+    }
 
     fn render(&self, f: &mut Frame, area: Rect, v: &View) {
         let (theme, focused) = (v.theme, v.focused);
         let block = pane_block(self.title(), theme, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
+        // A range typed takes a second line: the hint or what is wrong, or the range.
+        let custom = matches!(self.range, Range::Custom(..));
+        let top_rows = match (self.ranging, &self.range_error) {
+            (true, Some(_)) => 3,
+            (true, None) => 2,
+            (false, _) if custom => 2,
+            (false, _) => 1,
+        };
         let [top, table_area] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
-        if self.filtering || !self.filter.is_empty() {
+            Layout::vertical([Constraint::Length(top_rows), Constraint::Min(1)]).areas(inner);
+        if self.ranging {
+            let [input, error] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(top);
+            self.range_input
+                .render(f, input, strings::LABEL_RANGE, true, theme);
+            let hint = self.range_error.as_deref().unwrap_or(strings::RANGE_HINT);
+            let style = if self.range_error.is_some() {
+                theme.error()
+            } else {
+                theme.dim()
+            };
+            f.render_widget(
+                Paragraph::new(hint).style(style).wrap(Wrap { trim: true }),
+                error,
+            );
+        } else if self.filtering || !self.filter.is_empty() {
             self.filter.render(f, top, "Filter", self.filtering, theme);
         } else {
             f.render_widget(
@@ -326,9 +438,10 @@ impl Pane for AuditPane {
                     self.events.len(),
                     self.total,
                     self.kind.as_deref(),
-                    self.range.label(),
+                    &self.range.label(),
                 ))
-                .style(theme.dim()),
+                .style(theme.dim())
+                .wrap(Wrap { trim: true }),
                 top,
             );
         }

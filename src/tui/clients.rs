@@ -9,7 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
 use super::app::{Act, Ctx, Outcome};
 use super::keymap::KeyBinding;
 use super::list::{LIST_KEYS, ListAction, ListNav};
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::strings;
 use super::widgets::pane_block;
 use crate::core::clock::format_short;
@@ -31,18 +31,8 @@ const ID: PaneId = "clients";
 
 type Read = Result<(Vec<ApiClient>, i64), CoreError>;
 
-impl Pane for ClientsPane {
+impl Keyed for ClientsPane {
     type Action = ListAction;
-
-    fn id(&self) -> PaneId {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        "Clients"
-    }
-    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
-        s.scope() == Scope::Full && s.is_admin()
-    }
     fn keymap(&self) -> &'static [KeyBinding<ListAction>] {
         if self.clients.is_empty() {
             &[]
@@ -50,20 +40,9 @@ impl Pane for ClientsPane {
             LIST_KEYS
         }
     }
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<ListAction>])> {
-        vec![(strings::CLIENTS_HELP, LIST_KEYS)]
-    }
     fn handle(&mut self, a: ListAction, _cx: &mut Ctx) -> Outcome {
         self.nav.apply(a);
         Outcome::Consumed
-    }
-    fn load(&mut self, _why: Load, cx: &mut Ctx) {
-        let Some(session) = cx.session.clone() else {
-            return;
-        };
-        cx.load(ID, "clients", move |core| -> Read {
-            Ok((core.clients(Actor::User(&session))?, core.now()))
-        });
     }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.take::<Read>() {
@@ -77,6 +56,29 @@ impl Pane for ClientsPane {
             Some(Err(e)) => cx.act(Act::Error(e.to_string())),
             None => {}
         }
+    }
+}
+
+impl Pane for ClientsPane {
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Clients"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<ListAction>])> {
+        vec![(strings::CLIENTS_HELP, LIST_KEYS)]
+    }
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "clients", move |core| -> Read {
+            Ok((core.clients(Actor::User(&session))?, core.now()))
+        });
     }
 
     fn render(&self, f: &mut Frame, area: Rect, v: &View) {

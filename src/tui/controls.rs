@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::app::{Act, Ctx, Outcome};
 use super::keymap::{self, KeyBinding};
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
 use super::popups::Popup;
 use super::strings;
@@ -134,13 +134,18 @@ enum MethodInfo {
     },
 }
 
+/// Opens `dialog` at once after a recent re-authentication, else asks for one first.
+fn reauth_unless_fresh(fresh: bool, dialog: Pending, cx: &mut Ctx) {
+    if fresh {
+        dialog.run(cx);
+    } else {
+        cx.act(Act::Push(Popup::reauth(dialog)));
+    }
+}
+
 impl ControlsPane {
     fn ask_reauth(&self, cx: &mut Ctx) {
-        cx.act(Act::Push(Popup::reauth(
-            cx.core.as_deref(),
-            cx.session.as_ref(),
-            Pending::OpenControls,
-        )));
+        cx.act(Act::Push(Popup::reauth(Pending::OpenControls)));
     }
 
     fn toggle_method(&self, m: Method, org: &Organization, cx: &mut Ctx) {
@@ -179,15 +184,7 @@ impl ControlsPane {
                     emails,
                     users,
                 };
-                if fresh {
-                    dialog.run(cx);
-                } else {
-                    cx.act(Act::Push(Popup::reauth(
-                        cx.core.as_deref(),
-                        cx.session.as_ref(),
-                        dialog,
-                    )));
-                }
+                reauth_unless_fresh(fresh, dialog, cx);
             }
             MethodInfo::Off {
                 method,
@@ -198,15 +195,7 @@ impl ControlsPane {
                     method,
                     mfa_goes_off,
                 };
-                if fresh {
-                    dialog.run(cx);
-                } else {
-                    cx.act(Act::Push(Popup::reauth(
-                        cx.core.as_deref(),
-                        cx.session.as_ref(),
-                        dialog,
-                    )));
-                }
+                reauth_unless_fresh(fresh, dialog, cx);
             }
             MethodInfo::On { method, candidates } => {
                 let mut intro = vec![strings::INTEGRATION_ADVISORY.to_string()];
@@ -275,27 +264,14 @@ impl ControlsPane {
 
 type Read = Result<Organization, CoreError>;
 
-impl Pane for ControlsPane {
+impl Keyed for ControlsPane {
     type Action = Action;
-
-    fn id(&self) -> PaneId {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        "Security Controls"
-    }
-    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
-        s.scope() == Scope::Full && s.is_admin()
-    }
     fn keymap(&self) -> &'static [KeyBinding<Action>] {
         match &self.org {
             Some(o) if o.controls.mfa_enabled() => OPEN,
             Some(_) => OPEN_MFA_OFF,
             None => LOCKED,
         }
-    }
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
-        vec![(self.title(), OPEN)]
     }
     fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
         let last = items().len() - 1;
@@ -317,18 +293,6 @@ impl Pane for ControlsPane {
         }
         Outcome::Consumed
     }
-    /// Reads the controls; the core says whether a re-authentication is needed first.
-    fn load(&mut self, why: Load, cx: &mut Ctx) {
-        if why == Load::Changed && self.org.is_none() {
-            return;
-        }
-        let Some(session) = cx.session.clone() else {
-            return;
-        };
-        cx.load(ID, "controls", move |core| -> Read {
-            core.security_controls(Actor::User(&session))
-        });
-    }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         if r.kind == "method" {
             if let Some(info) = r.take::<MethodInfo>() {
@@ -346,6 +310,33 @@ impl Pane for ControlsPane {
             }
             None => {}
         }
+    }
+}
+
+impl Pane for ControlsPane {
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Security Controls"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), OPEN)]
+    }
+    /// Reads the controls; the core says whether a re-authentication is needed first.
+    fn load(&mut self, why: Load, cx: &mut Ctx) {
+        if why == Load::Changed && self.org.is_none() {
+            return;
+        }
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "controls", move |core| -> Read {
+            core.security_controls(Actor::User(&session))
+        });
     }
     fn after(&mut self, done: &Pending, cx: &mut Ctx) {
         if matches!(done, Pending::OpenControls) {

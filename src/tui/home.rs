@@ -9,7 +9,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::app::{Act, Ctx, Outcome, Target};
 use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding};
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::strings;
 use super::widgets::pane_block;
 use crate::core::clock::format_short;
@@ -117,23 +117,10 @@ impl HomePane {
     }
 }
 
-impl Pane for HomePane {
+impl Keyed for HomePane {
     type Action = Action;
-
-    fn id(&self) -> PaneId {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        "My account"
-    }
-    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
-        s.scope() == Scope::Full
-    }
     fn keymap(&self) -> &'static [KeyBinding<Action>] {
         if self.form.is_some() { FORM } else { SHOWING }
-    }
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
-        vec![(self.title(), SHOWING)]
     }
     fn typing(&mut self) -> Option<&mut TextInput> {
         self.form.as_mut().map(|f| &mut f.fields[f.focus])
@@ -162,18 +149,6 @@ impl Pane for HomePane {
         }
         Outcome::Consumed
     }
-    fn load(&mut self, _why: Load, cx: &mut Ctx) {
-        let Some(session) = cx.session.clone() else {
-            return;
-        };
-        cx.load(ID, "mine", move |core| -> MineRead {
-            let actor = Actor::User(&session);
-            Ok(Mine {
-                enrollments: core.enrollments(actor, session.username())?,
-                recovery_left: core.recovery_codes_left(actor, session.username())?,
-            })
-        });
-    }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         if r.kind == "password" {
             match r.take::<Result<(), CoreError>>() {
@@ -199,6 +174,33 @@ impl Pane for HomePane {
             Some(Err(e)) => cx.act(Act::Error(e.to_string())),
             None => {}
         }
+    }
+}
+
+impl Pane for HomePane {
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "My account"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), SHOWING)]
+    }
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        cx.load(ID, "mine", move |core| -> MineRead {
+            let actor = Actor::User(&session);
+            Ok(Mine {
+                enrollments: core.enrollments(actor, session.username())?,
+                recovery_left: core.recovery_codes_left(actor, session.username())?,
+            })
+        });
     }
     fn unsaved(&self) -> bool {
         self.form

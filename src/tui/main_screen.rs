@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
 
-use super::app::{Act, Ctx, Outcome};
+use super::app::{Act, Ctx, Outcome, Target};
 use super::keymap::{self, Key, KeyBinding};
 use super::pane::{AnyPane, Load, Loaded, PaneId, View};
 use super::pending::Pending;
@@ -17,7 +17,7 @@ use super::theme::Theme;
 use super::widgets::key_line;
 use super::{audit, clients, controls, home, overview, sign_out, users, wizard};
 use crate::core::users::role_name;
-use crate::core::{Core, Scope, Session, SessionNow, text};
+use crate::core::{CoreError, Scope, Session, SessionNow, text};
 use crate::store::Organization;
 
 /// Every pane, in menu order; the menu shows those a session may use. Adding a pane is
@@ -97,6 +97,9 @@ const PANE_KEYS: &[KeyBinding<NavAction>] = &[
     },
 ];
 
+/// The session and the organization, read again.
+type Reloaded = (Result<SessionNow, CoreError>, Option<Organization>);
+
 pub struct MainScreen {
     pub session: Session,
     org: Option<Organization>,
@@ -108,7 +111,7 @@ pub struct MainScreen {
 }
 
 impl MainScreen {
-    pub fn new(session: Session, core: &Core, ctx: &mut Ctx) -> Self {
+    pub fn new(session: Session, ctx: &mut Ctx) -> Self {
         let mut m = Self {
             session,
             org: None,
@@ -117,7 +120,7 @@ impl MainScreen {
             nav_index: 0,
             focus: Focus::Nav,
         };
-        m.org = core.organization().ok();
+        m.reload(ctx);
         m.rebuild_nav();
         if m.session.must_enroll && m.select(wizard::ID) {
             m.load_current(Load::Shown, ctx);
@@ -198,12 +201,23 @@ impl MainScreen {
         }
     }
 
-    /// Another process (or this one) changed something: reload what shows.
+    /// Another process (or this one) changed something: the session and organization are
+    /// read again, then what shows.
     pub fn reload(&mut self, ctx: &mut Ctx) {
-        let Some(core) = ctx.core.clone() else { return };
+        let session = self.session.clone();
+        ctx.load_to(Target::Main, "reloaded", move |core| -> Reloaded {
+            (core.refreshed_session(&session), core.organization().ok())
+        });
+    }
+
+    /// The session and organization as read again.
+    pub fn reloaded(&mut self, r: Loaded, ctx: &mut Ctx) {
+        let Some((now, org)) = r.take::<Reloaded>() else {
+            return;
+        };
         // An account disabled or deleted meanwhile is signed out at once; one whose role
         // changed goes on with the panes of its new role.
-        match core.refreshed_session(&self.session) {
+        match now {
             Ok(SessionNow::Ended) => {
                 ctx.act(Act::SignOut);
                 ctx.act(Act::Error(strings::ACCOUNT_ENDED.into()));
@@ -225,7 +239,7 @@ impl MainScreen {
             }
             _ => {}
         }
-        self.org = core.organization().ok();
+        self.org = org;
         self.rebuild_nav();
         self.load_current(Load::Changed, ctx);
     }
@@ -313,29 +327,17 @@ impl MainScreen {
                 );
             }
         }
-        out.push((String::new(), String::new()));
-        out.push((strings::HELP_CONFIRM.to_string(), String::new()));
-        out.extend(
-            keymap::help(super::popups::confirm_keys())
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        if self.session.is_admin() {
+        let sections = super::popups::help(self.session.is_admin())
+            .into_iter()
+            .chain(super::signin::help());
+        for (title, keys) in sections {
             out.push((String::new(), String::new()));
-            out.push((strings::HELP_ADVISORY.to_string(), String::new()));
+            out.push((title.to_string(), String::new()));
             out.extend(
-                keymap::help(super::popups::advisory_keys())
-                    .into_iter()
+                keys.into_iter()
                     .map(|(k, v)| (k.to_string(), v.to_string())),
             );
         }
-        out.push((String::new(), String::new()));
-        out.push((strings::HELP_SIGN_IN_CODE.to_string(), String::new()));
-        out.extend(
-            super::signin::CODE_KEYS_HELP
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
         out
     }
 

@@ -8,7 +8,7 @@ use ratatui::widgets::{Gauge, Paragraph, Sparkline};
 
 use super::app::{Act, Ctx, Outcome};
 use super::keymap::KeyBinding;
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::strings;
 use super::widgets::pane_block;
 use crate::core::{Actor, Core, CoreError, Scope, Session, UserStatus};
@@ -71,9 +71,25 @@ impl Counts {
 
 const ID: PaneId = "overview";
 
-impl Pane for OverviewPane {
+impl Keyed for OverviewPane {
     type Action = ();
+    fn keymap(&self) -> &'static [KeyBinding<()>] {
+        &[]
+    }
+    fn handle(&mut self, _a: (), _cx: &mut Ctx) -> Outcome {
+        Outcome::Ignored
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        self.loading = false;
+        match r.take::<Result<Counts, CoreError>>() {
+            Some(Ok(c)) => self.counts = c,
+            Some(Err(e)) => cx.act(Act::Error(e.to_string())),
+            None => {}
+        }
+    }
+}
 
+impl Pane for OverviewPane {
     fn id(&self) -> PaneId {
         ID
     }
@@ -83,12 +99,6 @@ impl Pane for OverviewPane {
     fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
         s.scope() == Scope::Full && s.is_admin()
     }
-    fn keymap(&self) -> &'static [KeyBinding<()>] {
-        &[]
-    }
-    fn handle(&mut self, _a: (), _cx: &mut Ctx) -> Outcome {
-        Outcome::Ignored
-    }
     /// Counts in the background; the pane shows the last counts (or "Loading…") meanwhile.
     fn load(&mut self, _why: Load, cx: &mut Ctx) {
         let Some(session) = cx.session.clone() else {
@@ -96,14 +106,6 @@ impl Pane for OverviewPane {
         };
         self.loading = true;
         cx.load(ID, "counts", move |core| Counts::count(core, &session));
-    }
-    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
-        self.loading = false;
-        match r.take::<Result<Counts, CoreError>>() {
-            Some(Ok(c)) => self.counts = c,
-            Some(Err(e)) => cx.act(Act::Error(e.to_string())),
-            None => {}
-        }
     }
 
     fn render(&self, f: &mut Frame, area: Rect, v: &View) {

@@ -71,33 +71,60 @@ pub enum Load {
     Changed,
 }
 
-/// One pane of the main screen. Adding a pane is a file implementing this trait and one
-/// line in `main_screen::panes`.
-pub trait Pane: 'static {
+/// What every part of the console that takes keys is: each pane, each dialog, the
+/// sign-in and setup screens. Keys resolve through [`Keyed::keymap`] (the table the footer
+/// and the `?` help are written from) to an action, which [`Keyed::handle`] applies to
+/// plain state; the work it starts comes back through [`Keyed::on_result`].
+pub trait Keyed {
     type Action: Copy + 'static;
 
-    /// Its name in messages, unique among panes.
-    fn id(&self) -> PaneId;
-    /// The menu entry and the pane's title.
-    fn title(&self) -> &'static str;
-    /// Whether the menu offers it to this session.
-    fn shown(&self, session: &Session, org: Option<&Organization>) -> bool;
     /// The keys that work now (the footer and the resolution of keys).
     fn keymap(&self) -> &'static [KeyBinding<Self::Action>];
-    /// Every keymap of the pane, titled, for the `?` help.
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Self::Action>])> {
-        vec![(self.title(), self.keymap())]
-    }
     /// A field being typed into: printable keys no binding claims go there.
     fn typing(&mut self) -> Option<&mut TextInput> {
         None
     }
     /// The field changed through typing.
     fn typed(&mut self, _cx: &mut Ctx) {}
-    /// Applies an action to the pane's state.
+    /// Applies an action to the state.
     fn handle(&mut self, action: Self::Action, cx: &mut Ctx) -> Outcome;
-    /// A result of background work the pane started.
+    /// A result of background work it started.
     fn on_result(&mut self, _result: Loaded, _cx: &mut Ctx) {}
+}
+
+/// A key, in two phases: the keymap finds the action, [`Keyed::handle`] applies it. While
+/// a field is typed into, text keys are text, unless the keymap names the character
+/// itself (`?` and `q` in a code field).
+pub fn press<K: Keyed + ?Sized>(k: &mut K, key: KeyEvent, cx: &mut Ctx) -> Outcome {
+    let typing = k.typing().is_some();
+    let action = keymap::resolve(k.keymap(), &key);
+    if typing && is_text(&key) && !matches!(key.code, KeyCode::Char(_) if action.is_some()) {
+        if let Some(input) = k.typing()
+            && input.handle_key(key)
+        {
+            k.typed(cx);
+        }
+        return Outcome::Consumed;
+    }
+    match action {
+        Some(a) => k.handle(a, cx),
+        None => Outcome::Ignored,
+    }
+}
+
+/// One pane of the main screen. Adding a pane is a file implementing this trait and one
+/// line in `main_screen::panes`.
+pub trait Pane: Keyed + 'static {
+    /// Its name in messages, unique among panes.
+    fn id(&self) -> PaneId;
+    /// The menu entry and the pane's title.
+    fn title(&self) -> &'static str;
+    /// Whether the menu offers it to this session.
+    fn shown(&self, session: &Session, org: Option<&Organization>) -> bool;
+    /// Every keymap of the pane, titled, for the `?` help.
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Self::Action>])> {
+        vec![(self.title(), self.keymap())]
+    }
     /// Starts reading what the pane shows.
     fn load(&mut self, _why: Load, _cx: &mut Ctx) {}
     /// A confirmed act was carried out (a user deleted, Security Controls opened).
@@ -161,22 +188,7 @@ impl<P: Pane> AnyPane for P {
         Pane::shown(self, session, org)
     }
     fn key(&mut self, key: KeyEvent, cx: &mut Ctx) -> Outcome {
-        // While a field is typed into, text keys are text, unless the keymap has the
-        // key itself (Enter, Esc, arrows up and down).
-        let typing = self.typing().is_some();
-        let action = keymap::resolve(self.keymap(), &key);
-        if typing && is_text(&key) && !matches!(key.code, KeyCode::Char(_) if action.is_some()) {
-            if let Some(input) = self.typing()
-                && input.handle_key(key)
-            {
-                self.typed(cx);
-            }
-            return Outcome::Consumed;
-        }
-        match action {
-            Some(a) => self.handle(a, cx),
-            None => Outcome::Ignored,
-        }
+        press(self, key, cx)
     }
     fn footer(&self) -> Vec<(&'static str, &'static str)> {
         keymap::footer(self.keymap())
@@ -188,7 +200,7 @@ impl<P: Pane> AnyPane for P {
             .collect()
     }
     fn on_result(&mut self, result: Loaded, cx: &mut Ctx) {
-        Pane::on_result(self, result, cx)
+        Keyed::on_result(self, result, cx)
     }
     fn load(&mut self, why: Load, cx: &mut Ctx) {
         Pane::load(self, why, cx)

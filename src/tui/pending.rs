@@ -328,11 +328,7 @@ pub fn finish(app: &mut App, r: Loaded) {
                 m.after(&done, &mut app.ctx);
             }
         }
-        Err(CoreError::ReauthRequired) => app.ctx.act(Act::Push(Popup::reauth(
-            app.ctx.core.as_deref(),
-            app.ctx.session.as_ref(),
-            done,
-        ))),
+        Err(CoreError::ReauthRequired) => app.ctx.act(Act::Push(Popup::reauth(done))),
         Err(e) => app.ctx.act(Act::Error(e.to_string())),
     }
 }
@@ -345,19 +341,20 @@ fn run_bulk(
     act: BulkAct,
     users: &[String],
 ) -> Result<String, CoreError> {
-    if act == BulkAct::Remind {
-        let (sent, skipped, failed) = core.remind_to_configure(actor, users)?;
-        return Ok(strings::reminders_done(sent, skipped, failed));
-    }
+    type Each = fn(&crate::core::Core, Actor, &str) -> Result<(), CoreError>;
+    let each: Each = match act {
+        // One mail run for all, which counts who was skipped.
+        BulkAct::Remind => {
+            let (sent, skipped, failed) = core.remind_to_configure(actor, users)?;
+            return Ok(strings::reminders_done(sent, skipped, failed));
+        }
+        BulkAct::Unlock => |c, a, u| c.unlock(a, u),
+        BulkAct::ResetMfa => |c, a, u| c.reset_mfa_removing(a, u).map(drop),
+        BulkAct::ResendActivation => |c, a, u| c.resend_activation(a, u).map(drop),
+    };
     let (mut done, mut failed, mut first) = (0, 0, None);
     for u in users {
-        let r = match act {
-            BulkAct::Unlock => core.unlock(actor, u),
-            BulkAct::ResetMfa => core.reset_mfa_removing(actor, u).map(drop),
-            BulkAct::ResendActivation => core.resend_activation(actor, u).map(drop),
-            BulkAct::Remind => Ok(()),
-        };
-        match r {
+        match each(core, actor, u) {
             Ok(()) => done += 1,
             Err(CoreError::ReauthRequired) if done == 0 => return Err(CoreError::ReauthRequired),
             Err(e) => {

@@ -4,17 +4,20 @@
 use std::sync::Arc;
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use zeroize::Zeroizing;
 
-use super::app::{Act, App, Apply, Ctx, Outcome};
+use super::app::{Act, App, Ctx, Outcome, Target};
 use super::input::TextInput;
+use super::keymap::{self, Key, KeyBinding, bind};
+use super::pane::{Keyed, Loaded};
+use super::strings;
 use super::theme::Theme;
-use super::widgets::{centered, frame};
-use crate::core::{Channel, Core, NewUser, SignInStep};
+use super::widgets::{centered, frame, key_line};
+use crate::core::{Channel, Core, CoreError, NewUser, SignInStep};
 use crate::store::Role;
 
 pub struct SetupScreen {
@@ -23,14 +26,7 @@ pub struct SetupScreen {
     error: Option<String>,
 }
 
-const LABELS: [&str; 6] = [
-    "Organization ",
-    "Admin user   ",
-    "Admin email  ",
-    "Admin name   ",
-    "Password     ",
-    "Again        ",
-];
+const LABELS: [&str; 6] = strings::SETUP_LABELS;
 
 impl SetupScreen {
     pub fn new() -> Self {
@@ -48,27 +44,9 @@ impl SetupScreen {
         }
     }
 
-    pub fn set_error(&mut self, e: String) {
-        self.error = Some(e);
-    }
-
-    pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
-        match key.code {
-            KeyCode::Esc => ctx.act(Act::Quit),
-            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % 6,
-            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + 5) % 6,
-            KeyCode::Enter if self.focus < 5 => self.focus += 1,
-            KeyCode::Enter => self.submit(ctx),
-            _ => {
-                self.fields[self.focus].handle_key(key);
-            }
-        }
-        Outcome::Consumed
-    }
-
     fn submit(&mut self, ctx: &mut Ctx) {
         if self.fields[4].value() != self.fields[5].value() {
-            self.error = Some(super::strings::PASSWORDS_DIFFER.into());
+            self.error = Some(strings::PASSWORDS_DIFFER.into());
             self.fields[4].clear();
             self.fields[5].clear();
             self.focus = 4;
@@ -84,29 +62,87 @@ impl SetupScreen {
         };
         let path = ctx.db_path.clone();
         let mailer = Arc::clone(&ctx.mailer);
-        ctx.spawn_raw("Creating the organization…", move || {
+        ctx.run_raw(Target::Setup, "created", strings::CREATING_ORG, move || {
             let pw = admin.password.clone().unwrap_or_default();
             let user = admin.username.clone();
-            let made = Core::create(&path, &org, admin, mailer).and_then(|core| {
+            Core::create(&path, &org, admin, mailer).and_then(|core| {
                 let step = core.sign_in(&user, &pw, Channel::Console, None)?;
                 Ok((core, step))
-            });
-            Box::new(move |app: &mut App| match made {
-                Ok((core, step)) => {
-                    app.set_core(Arc::new(core));
-                    if let SignInStep::SignedIn(s) = step {
-                        app.ctx.act(Act::SignedIn(s));
-                    }
-                }
-                Err(e) => {
-                    if let super::app::Screen::Setup(s) = &mut app.screen {
-                        s.set_error(e.to_string());
-                    }
-                }
-            }) as Apply
+            })
         });
     }
+}
 
+type Created = Result<(Core, SignInStep), CoreError>;
+
+/// What a key does on the setup screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Next,
+    Previous,
+    Submit,
+    Quit,
+}
+
+const KEYS: &[KeyBinding<Action>] = &[
+    bind(
+        keymap::ENTER,
+        "Enter",
+        strings::KEY_NEXT_OR_CREATE,
+        true,
+        Action::Submit,
+    ),
+    bind(
+        &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
+        "Tab",
+        strings::KEY_MOVE,
+        true,
+        Action::Next,
+    ),
+    bind(
+        &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
+        "",
+        "",
+        false,
+        Action::Previous,
+    ),
+    bind(keymap::ESC, "Esc", strings::KEY_QUIT, true, Action::Quit),
+];
+
+impl Keyed for SetupScreen {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        Some(&mut self.fields[self.focus])
+    }
+    fn handle(&mut self, a: Action, ctx: &mut Ctx) -> Outcome {
+        match a {
+            Action::Quit => ctx.act(Act::Quit),
+            Action::Next => self.focus = (self.focus + 1) % 6,
+            Action::Previous => self.focus = (self.focus + 5) % 6,
+            Action::Submit if self.focus < 5 => self.focus += 1,
+            Action::Submit => self.submit(ctx),
+        }
+        Outcome::Consumed
+    }
+    /// The organization is created: the core is installed and the administrator is in.
+    fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        match r.take::<Created>() {
+            Some(Ok((core, step))) => {
+                ctx.core = Some(Arc::new(core));
+                if let SignInStep::SignedIn(s) = step {
+                    ctx.act(Act::SignedIn(s));
+                }
+            }
+            Some(Err(e)) => self.error = Some(e.to_string()),
+            None => {}
+        }
+    }
+}
+
+impl SetupScreen {
     pub fn render(
         &self,
         f: &mut Frame,
@@ -118,7 +154,7 @@ impl SetupScreen {
         let inner = frame(
             f,
             centered(area, 72, 20),
-            "mfa-console · first run",
+            strings::SETUP_TITLE,
             theme,
             false,
         );
@@ -136,36 +172,23 @@ impl SetupScreen {
         ])
         .split(inner);
         f.render_widget(
-            Paragraph::new(format!(
-                "No database at {} yet. Name your organization (authenticator apps show it) and create the first administrator.",
-                app.ctx.db_path.display()
-            ))
-            .wrap(Wrap { trim: true }),
+            Paragraph::new(strings::setup_intro(&app.ctx.db_path.display().to_string()))
+                .wrap(Wrap { trim: true }),
             rows[0],
         );
         for (i, field) in self.fields.iter().enumerate() {
             field.render(f, rows[i + 1], LABELS[i], self.focus == i, theme);
         }
         f.render_widget(
-            Paragraph::new(format!(
-                "Passwords: 12 characters or more; a few words make a good one. Mail (activation and verification codes) goes to {}.",
-                app.ctx.mailer.describe()
-            ))
-            .style(theme.dim())
-            .wrap(Wrap { trim: true }),
+            Paragraph::new(strings::setup_passwords(&app.ctx.mailer.describe()))
+                .style(theme.dim())
+                .wrap(Wrap { trim: true }),
             rows[8],
         );
         let line = match (&self.error, status) {
             (_, Some((s, err))) => Line::styled(s, if err { theme.error() } else { theme.warn() }),
             (Some(e), None) => Line::styled(e.clone(), theme.error()),
-            (None, None) => Line::from(vec![
-                Span::styled("Enter", theme.key()),
-                Span::raw(" next / create   "),
-                Span::styled("Tab", theme.key()),
-                Span::raw(" move   "),
-                Span::styled("Esc", theme.key()),
-                Span::raw(" quit"),
-            ]),
+            (None, None) => key_line(&keymap::footer(KEYS), theme),
         };
         f.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), rows[9]);
     }

@@ -6,7 +6,7 @@ use ratatui::widgets::Paragraph;
 
 use super::app::{Act, Ctx, Outcome};
 use super::keymap::KeyBinding;
-use super::pane::{Pane, PaneId, View};
+use super::pane::{Keyed, Pane, PaneId, View};
 use super::strings;
 use super::widgets::pane_block;
 use crate::core::Session;
@@ -14,9 +14,17 @@ use crate::store::Organization;
 
 pub struct SignOutPane;
 
-impl Pane for SignOutPane {
+impl Keyed for SignOutPane {
     type Action = ();
+    fn keymap(&self) -> &'static [KeyBinding<()>] {
+        &[]
+    }
+    fn handle(&mut self, _a: (), _cx: &mut Ctx) -> Outcome {
+        Outcome::Ignored
+    }
+}
 
+impl Pane for SignOutPane {
     fn id(&self) -> PaneId {
         "sign-out"
     }
@@ -25,12 +33,6 @@ impl Pane for SignOutPane {
     }
     fn shown(&self, _s: &Session, _org: Option<&Organization>) -> bool {
         true
-    }
-    fn keymap(&self) -> &'static [KeyBinding<()>] {
-        &[]
-    }
-    fn handle(&mut self, _a: (), _cx: &mut Ctx) -> Outcome {
-        Outcome::Ignored
     }
     /// Enter on the menu entry signs out; the pane never takes the keys.
     fn enter(&mut self, cx: &mut Ctx) -> bool {

@@ -3,17 +3,19 @@
 //! activation of invited accounts. From the code step only the code or Esc lead anywhere.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 use zeroize::Zeroizing;
 
 use super::app::{Act, App, Ctx, Outcome, Target};
 use super::input::TextInput;
-use super::pane::Loaded;
+use super::keymap::{self, Key, KeyBinding, bind};
+use super::pane::{Keyed, Loaded};
+use super::strings;
 use super::theme::Theme;
-use super::widgets::{centered, frame};
+use super::widgets::{centered, frame, key_line};
 use crate::core::controls::method_name;
 use crate::core::{Channel, CodeKind, CoreError, PendingPasswordChange, PendingSignIn, SignInStep};
 use crate::store::Method;
@@ -29,13 +31,102 @@ enum Step {
     Activate,
 }
 
-/// The other ways to finish the code step, for the `?` help.
-pub const CODE_KEYS_HELP: &[(&str, &str)] = &[
-    ("Ctrl-O / F2", "other method"),
-    ("Ctrl-E / F3", "send email code"),
-    ("Ctrl-R / F4", "recovery code"),
-    ("Ctrl-A / F2", "activate an invited account (first step)"),
+/// What a key does on the sign-in screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Next,
+    Previous,
+    Submit,
+    /// Esc: quit from the first step, back to it from the others.
+    Back,
+    Activate,
+    OtherMethod,
+    SendCode,
+    Recovery,
+}
+
+const NEXT: KeyBinding<Action> = bind(
+    &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
+    "Tab",
+    strings::KEY_NEXT_FIELD,
+    false,
+    Action::Next,
+);
+const PREVIOUS: KeyBinding<Action> = bind(
+    &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
+    "",
+    "",
+    false,
+    Action::Previous,
+);
+const SUBMIT: KeyBinding<Action> = bind(
+    keymap::ENTER,
+    "Enter",
+    strings::KEY_CONTINUE,
+    true,
+    Action::Submit,
+);
+
+// Function keys are unreliable over SSH and on macOS: each alternative also has a Ctrl
+// letter, written first.
+const CREDENTIALS: &[KeyBinding<Action>] = &[
+    SUBMIT,
+    bind(
+        &[Key::Ctrl('a'), Key::Code(KeyCode::F(2))],
+        "Ctrl-A/F2",
+        strings::KEY_ACTIVATE,
+        true,
+        Action::Activate,
+    ),
+    bind(keymap::ESC, "Esc", strings::KEY_QUIT, true, Action::Back),
+    NEXT,
+    PREVIOUS,
 ];
+const CODE: &[KeyBinding<Action>] = &[
+    SUBMIT,
+    bind(
+        &[Key::Ctrl('o'), Key::Code(KeyCode::F(2))],
+        "Ctrl-O/F2",
+        strings::KEY_OTHER_METHOD,
+        true,
+        Action::OtherMethod,
+    ),
+    bind(
+        &[Key::Ctrl('e'), Key::Code(KeyCode::F(3))],
+        "Ctrl-E/F3",
+        strings::KEY_SEND_CODE,
+        true,
+        Action::SendCode,
+    ),
+    bind(
+        &[Key::Ctrl('r'), Key::Code(KeyCode::F(4))],
+        "Ctrl-R/F4",
+        strings::KEY_RECOVERY,
+        true,
+        Action::Recovery,
+    ),
+    bind(keymap::ESC, "Esc", strings::KEY_CANCEL, true, Action::Back),
+];
+const NEW_PASSWORD: &[KeyBinding<Action>] = &[
+    SUBMIT,
+    bind(keymap::ESC, "Esc", strings::KEY_CANCEL, true, Action::Back),
+    NEXT,
+    PREVIOUS,
+];
+const ACTIVATE: &[KeyBinding<Action>] = &[
+    SUBMIT,
+    bind(keymap::ESC, "Esc", strings::KEY_BACK, true, Action::Back),
+    NEXT,
+    PREVIOUS,
+];
+
+/// The sign-in's keys, titled, for the `?` help.
+pub fn help() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        (strings::HELP_SIGN_IN, keymap::help(CREDENTIALS)),
+        (strings::HELP_SIGN_IN_CODE, keymap::help(CODE)),
+    ]
+}
 
 pub struct SignInScreen {
     step: Step,
@@ -47,6 +138,8 @@ pub struct SignInScreen {
     focus: usize,
     error: Option<String>,
     info: Option<String>,
+    /// The organization's name for the title, read off the UI thread.
+    org: String,
 }
 
 impl SignInScreen {
@@ -61,12 +154,24 @@ impl SignInScreen {
             focus: 0,
             error: None,
             info: None,
+            org: String::new(),
         }
+    }
+
+    /// A new sign-in screen, reading the organization's name for its title.
+    pub fn opened(ctx: &mut Ctx) -> Self {
+        ctx.load_to(Target::SignIn, "org", |core| {
+            core.organization()
+                .map(|o| crate::core::text::escape_control(&o.name))
+        });
+        Self::new()
     }
 
     fn reset(&mut self) {
         let user = self.username.value().to_string();
+        let org = std::mem::take(&mut self.org);
         *self = Self::new();
+        self.org = org;
         self.username.set(&user);
         self.focus = if user.is_empty() { 0 } else { 1 };
     }
@@ -91,34 +196,71 @@ impl SignInScreen {
         }
     }
 
-    pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
-        let n = self.fields();
-        // Function keys are unreliable over SSH and on macOS: each alternative also has a
-        // Ctrl letter, shown beside it on screen.
-        let code = match key.code {
-            KeyCode::Char(c) if key.modifiers.contains(KeyModifiers::CONTROL) => match c {
-                'a' | 'o' => KeyCode::F(2),
-                'e' => KeyCode::F(3),
-                'r' => KeyCode::F(4),
-                _ => key.code,
-            },
-            other => other,
+    /// Whether the footer offers `a` now, and what it says for it.
+    fn offer(&self, a: Action, what: &'static str) -> Option<String> {
+        let Step::Code {
+            pending,
+            method,
+            recovery,
+        } = &self.step
+        else {
+            return Some(what.to_string());
         };
-        match code {
-            KeyCode::Esc => match self.step {
+        let methods = pending.methods();
+        let m = methods
+            .get(*method)
+            .copied()
+            .unwrap_or(Method::Authenticator);
+        match a {
+            Action::OtherMethod if methods.len() < 2 => None,
+            Action::OtherMethod => {
+                let other = methods
+                    .get((*method + 1) % methods.len())
+                    .copied()
+                    .unwrap_or(m);
+                Some(strings::use_method(method_name(other)))
+            }
+            Action::SendCode if m != Method::Email || *recovery => None,
+            Action::Recovery if *recovery => Some(strings::KEY_USE_CODE.into()),
+            _ => Some(what.to_string()),
+        }
+    }
+}
+
+impl Keyed for SignInScreen {
+    type Action = Action;
+
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        match self.step {
+            Step::Credentials => CREDENTIALS,
+            Step::Code { .. } => CODE,
+            Step::NewPassword(_) => NEW_PASSWORD,
+            Step::Activate => ACTIVATE,
+        }
+    }
+
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        let f = self.focus;
+        Some(self.field(f))
+    }
+
+    fn handle(&mut self, a: Action, ctx: &mut Ctx) -> Outcome {
+        let n = self.fields();
+        match a {
+            Action::Back => match self.step {
                 Step::Credentials => ctx.act(Act::Quit),
                 _ => self.reset(),
             },
-            KeyCode::F(2) if matches!(self.step, Step::Credentials) => {
+            Action::Activate => {
                 self.step = Step::Activate;
                 self.focus = 0;
                 self.error = None;
             }
-            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % n,
-            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + n - 1) % n,
-            KeyCode::Enter if self.focus + 1 < n => self.focus += 1,
-            KeyCode::Enter => self.submit(ctx),
-            KeyCode::F(2) => {
+            Action::Next => self.focus = (self.focus + 1) % n,
+            Action::Previous => self.focus = (self.focus + n - 1) % n,
+            Action::Submit if self.focus + 1 < n => self.focus += 1,
+            Action::Submit => self.submit(ctx),
+            Action::OtherMethod => {
                 if let Step::Code {
                     pending,
                     method,
@@ -131,21 +273,23 @@ impl SignInScreen {
                     self.code.clear();
                 }
             }
-            KeyCode::F(3) => self.send_email_code(ctx),
-            KeyCode::F(4) => {
+            Action::SendCode => self.send_email_code(ctx),
+            Action::Recovery => {
                 if let Step::Code { recovery, .. } = &mut self.step {
                     *recovery = !*recovery;
                     self.code.clear();
                 }
             }
-            _ => {
-                let f = self.focus;
-                self.field(f).handle_key(key);
-            }
         }
         Outcome::Consumed
     }
 
+    fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        self.finished(r, ctx)
+    }
+}
+
+impl SignInScreen {
     fn send_email_code(&mut self, ctx: &mut Ctx) {
         let Step::Code {
             pending, method, ..
@@ -157,21 +301,24 @@ impl SignInScreen {
             return;
         }
         let pending = pending.clone();
-        ctx.run(
-            Target::SignIn,
-            "sent",
-            super::strings::SENDING_CODE,
-            move |core| core.send_sign_in_code(&pending),
-        );
+        ctx.run(Target::SignIn, "sent", strings::SENDING_CODE, move |core| {
+            core.send_sign_in_code(&pending)
+        });
     }
 
     /// A result of the sign-in's work.
-    pub fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+    fn finished(&mut self, r: Loaded, ctx: &mut Ctx) {
+        if r.kind == "org" {
+            if let Some(Ok(name)) = r.take::<Result<String, CoreError>>() {
+                self.org = name;
+            }
+            return;
+        }
         if r.kind == "sent" {
             match r.take::<Result<(String, i64), CoreError>>() {
                 Some(Ok((addr, exp))) => {
                     self.error = None;
-                    self.info = Some(super::strings::sign_in_code_sent(
+                    self.info = Some(strings::sign_in_code_sent(
                         &crate::core::text::mask_email(&addr),
                         &crate::core::clock::format_time(exp),
                     ));
@@ -194,22 +341,17 @@ impl SignInScreen {
                 let pw = Zeroizing::new(self.password.value().to_string());
                 self.password.clear();
                 let token = super::trusted::load(&ctx.db_path, &user).map(Zeroizing::new);
-                ctx.run(
-                    Target::SignIn,
-                    "step",
-                    super::strings::SIGNING_IN,
-                    move |core| {
-                        stepped(
-                            core,
-                            core.sign_in(
-                                &user,
-                                &pw,
-                                Channel::Console,
-                                token.as_deref().map(|t| t.as_str()),
-                            ),
-                        )
-                    },
-                );
+                ctx.run(Target::SignIn, "step", strings::SIGNING_IN, move |core| {
+                    stepped(
+                        core,
+                        core.sign_in(
+                            &user,
+                            &pw,
+                            Channel::Console,
+                            token.as_deref().map(|t| t.as_str()),
+                        ),
+                    )
+                });
             }
             Step::Code {
                 pending,
@@ -230,13 +372,13 @@ impl SignInScreen {
                 ctx.run(
                     Target::SignIn,
                     "step",
-                    super::strings::CHECKING_CODE,
+                    strings::CHECKING_CODE,
                     move |core| stepped(core, core.submit_code(&pending, &code, kind)),
                 );
             }
             Step::NewPassword(pending) => {
                 if self.new1.value() != self.new2.value() {
-                    self.error = Some(super::strings::PASSWORDS_DIFFER.into());
+                    self.error = Some(strings::PASSWORDS_DIFFER.into());
                     self.new1.clear();
                     self.new2.clear();
                     self.focus = 0;
@@ -247,7 +389,7 @@ impl SignInScreen {
                 ctx.run(
                     Target::SignIn,
                     "step",
-                    super::strings::SAVING_PASSWORD,
+                    strings::SAVING_PASSWORD,
                     move |core| {
                         let r = core
                             .finish_password_change(&pending, &pw)
@@ -258,7 +400,7 @@ impl SignInScreen {
             }
             Step::Activate => {
                 if self.new1.value() != self.new2.value() {
-                    self.error = Some(super::strings::PASSWORDS_DIFFER.into());
+                    self.error = Some(strings::PASSWORDS_DIFFER.into());
                     self.new1.clear();
                     self.new2.clear();
                     self.focus = 2;
@@ -267,12 +409,9 @@ impl SignInScreen {
                 let user = self.username.value().trim().to_string();
                 let code = Zeroizing::new(self.code.value().to_string());
                 let pw = Zeroizing::new(self.new1.value().to_string());
-                ctx.run(
-                    Target::SignIn,
-                    "step",
-                    super::strings::ACTIVATING,
-                    move |core| stepped(core, core.activate(&user, &code, &pw, Channel::Console)),
-                );
+                ctx.run(Target::SignIn, "step", strings::ACTIVATING, move |core| {
+                    stepped(core, core.activate(&user, &code, &pw, Channel::Console))
+                });
             }
         }
     }
@@ -285,14 +424,7 @@ impl SignInScreen {
         app: &App,
         status: Option<(String, bool)>,
     ) {
-        let org = app
-            .ctx
-            .core
-            .as_ref()
-            .and_then(|c| c.organization().ok())
-            .map(|o| crate::core::text::escape_control(&o.name))
-            .unwrap_or_default();
-        let title = format!("{org} · sign in");
+        let title = strings::sign_in_title(&self.org);
         let inner = frame(f, centered(area, 70, 18), &title, theme, false);
         let rows = Layout::vertical([
             Constraint::Length(2),
@@ -305,34 +437,28 @@ impl SignInScreen {
             Constraint::Length(2),
         ])
         .split(inner);
-        let mut keys: Vec<Span> =
-            vec![Span::styled("Enter", theme.key()), Span::raw(" continue  ")];
+        let keys: Vec<(&str, String)> = self
+            .keymap()
+            .iter()
+            .filter(|b| b.footer)
+            .filter_map(|b| Some((b.shown, self.offer(b.action, b.what)?)))
+            .collect();
+        let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
         match &self.step {
             Step::Credentials => {
-                f.render_widget(
-                    Paragraph::new("Sign in with your username and password."),
-                    rows[0],
-                );
+                f.render_widget(Paragraph::new(strings::SIGN_IN_INTRO), rows[0]);
                 self.username
-                    .render(f, rows[1], "Username", self.focus == 0, theme);
+                    .render(f, rows[1], strings::LABEL_USERNAME, self.focus == 0, theme);
                 self.password
-                    .render(f, rows[2], "Password", self.focus == 1, theme);
+                    .render(f, rows[2], strings::LABEL_PASSWORD, self.focus == 1, theme);
                 if let Some((u, p)) = &app.demo_credentials {
                     f.render_widget(
-                        Paragraph::new(format!(
-                            "Demo organization: sign in as {u} with the password {p}"
-                        ))
-                        .style(theme.warn())
-                        .wrap(Wrap { trim: true }),
+                        Paragraph::new(strings::demo_sign_in(u, p))
+                            .style(theme.warn())
+                            .wrap(Wrap { trim: true }),
                         rows[5],
                     );
                 }
-                keys.extend([
-                    Span::styled("Ctrl-A/F2", theme.key()),
-                    Span::raw(" activate an invited account  "),
-                    Span::styled("Esc", theme.key()),
-                    Span::raw(" quit"),
-                ]);
             }
             Step::Code {
                 pending,
@@ -346,84 +472,76 @@ impl SignInScreen {
                     .unwrap_or(Method::Authenticator);
                 let (intro, label) = if *recovery {
                     (
-                        "Type one of your recovery codes (each works once).".to_string(),
-                        "Recovery code",
+                        strings::CODE_INTRO_RECOVERY.to_string(),
+                        strings::LABEL_RECOVERY,
                     )
                 } else {
                     match m {
-                        Method::Authenticator => (
-                            "Type the 6-digit code your authenticator app shows now.".to_string(),
-                            "App code     ",
-                        ),
+                        Method::Authenticator => {
+                            (strings::CODE_INTRO_APP.to_string(), strings::LABEL_APP_CODE)
+                        }
                         Method::Email => (
-                            format!(
-                                "Press Ctrl-E (or F3) to email a code to {}, then type it.",
+                            strings::code_intro_email(
                                 pending
                                     .email()
                                     .map(crate::core::text::mask_email)
-                                    .unwrap_or_else(|| "your address".into())
+                                    .as_deref(),
                             ),
-                            "Email code   ",
+                            strings::LABEL_EMAIL_CODE,
                         ),
                     }
                 };
                 f.render_widget(Paragraph::new(intro).wrap(Wrap { trim: true }), rows[0]);
                 self.code.render(f, rows[2], label, true, theme);
-                if pending.methods().len() > 1 {
-                    let other = pending
-                        .methods()
-                        .get((*method + 1) % pending.methods().len())
-                        .copied()
-                        .unwrap_or(m);
-                    keys.extend([
-                        Span::styled("Ctrl-O/F2", theme.key()),
-                        Span::raw(format!(" use {}  ", method_name(other))),
-                    ]);
-                }
-                if m == Method::Email && !*recovery {
-                    keys.extend([
-                        Span::styled("Ctrl-E/F3", theme.key()),
-                        Span::raw(" send code  "),
-                    ]);
-                }
-                keys.extend([
-                    Span::styled("Ctrl-R/F4", theme.key()),
-                    Span::raw(if *recovery {
-                        " use a code  "
-                    } else {
-                        " use a recovery code  "
-                    }),
-                    Span::styled("Esc", theme.key()),
-                    Span::raw(" cancel"),
-                ]);
             }
             Step::NewPassword(_) => {
                 f.render_widget(
-                    Paragraph::new("Your administrator gave you a temporary password. Choose your own (12 characters or more).")
-                        .wrap(Wrap { trim: true }),
+                    Paragraph::new(strings::NEW_PASSWORD_INTRO).wrap(Wrap { trim: true }),
                     rows[0],
                 );
-                self.new1
-                    .render(f, rows[1], "New password", self.focus == 0, theme);
+                self.new1.render(
+                    f,
+                    rows[1],
+                    strings::LABEL_NEW_PASSWORD,
+                    self.focus == 0,
+                    theme,
+                );
                 self.new2
-                    .render(f, rows[2], "Again       ", self.focus == 1, theme);
-                keys.extend([Span::styled("Esc", theme.key()), Span::raw(" cancel")]);
+                    .render(f, rows[2], strings::LABEL_AGAIN, self.focus == 1, theme);
             }
             Step::Activate => {
                 f.render_widget(
-                    Paragraph::new("Invited? Enter your username, the activation code you were given, and choose a password.")
-                        .wrap(Wrap { trim: true }),
+                    Paragraph::new(strings::ACTIVATE_INTRO).wrap(Wrap { trim: true }),
                     rows[0],
                 );
-                self.username
-                    .render(f, rows[1], "Username       ", self.focus == 0, theme);
-                self.code
-                    .render(f, rows[2], "Activation code", self.focus == 1, theme);
-                self.new1
-                    .render(f, rows[3], "New password   ", self.focus == 2, theme);
-                self.new2
-                    .render(f, rows[4], "Again          ", self.focus == 3, theme);
-                keys.extend([Span::styled("Esc", theme.key()), Span::raw(" back")]);
+                self.username.render(
+                    f,
+                    rows[1],
+                    strings::ACTIVATE_LABELS[0],
+                    self.focus == 0,
+                    theme,
+                );
+                self.code.render(
+                    f,
+                    rows[2],
+                    strings::ACTIVATE_LABELS[1],
+                    self.focus == 1,
+                    theme,
+                );
+                self.new1.render(
+                    f,
+                    rows[3],
+                    strings::ACTIVATE_LABELS[2],
+                    self.focus == 2,
+                    theme,
+                );
+                self.new2.render(
+                    f,
+                    rows[4],
+                    strings::ACTIVATE_LABELS[3],
+                    self.focus == 3,
+                    theme,
+                );
             }
         }
         let mut msg = Vec::new();
@@ -441,7 +559,7 @@ impl SignInScreen {
         }
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), rows[6]);
         f.render_widget(
-            Paragraph::new(Line::from(keys)).wrap(Wrap { trim: true }),
+            Paragraph::new(key_line(&keys, theme)).wrap(Wrap { trim: true }),
             rows[7],
         );
     }
@@ -475,8 +593,8 @@ impl SignInScreen {
                 ctx.act(Act::SignedIn(session));
                 if let Some(days) = offer {
                     ctx.act(Act::Push(super::popups::Popup::confirm(
-                        super::strings::REMEMBER_TITLE,
-                        vec![super::strings::remember_what(days)],
+                        strings::REMEMBER_TITLE,
+                        vec![strings::remember_what(days)],
                         super::pending::Pending::TrustDevice,
                         true,
                     )));

@@ -94,7 +94,7 @@ pub fn audit_summary(
     let filtered = kind.is_some() || range != "all time";
     if filtered {
         format!(
-            "{shown} of {read} events · {} · {range} (k kind, t time)",
+            "{shown} of {read} events · {} · {range} (k kind, t/T time)",
             kind.unwrap_or("every kind")
         )
     } else if total as usize > read {
@@ -364,3 +364,159 @@ pub fn more_radius(n: usize) -> String {
 pub const HELP_CONFIRM: &str = "A confirmation";
 pub const FORGET_ALL_EXPLAINED: &str = "Checked: every authenticator and email address is unregistered, with all trusted devices. Unchecked: enrollments stay and work again if MFA comes back.";
 pub const HELP_ADVISORY: &str = "Turning a method on (the integration advisory)";
+
+// Dialogs: what their keys do (the footer and the `?` help).
+pub const KEY_CANCEL: &str = "cancel";
+pub const KEY_CONFIRM: &str = "confirm";
+pub const KEY_SAVE: &str = "save";
+pub const KEY_CLOSE: &str = "close";
+pub const KEY_SCROLL: &str = "scroll";
+pub const KEY_SCROLL_PAGE: &str = "scroll a page";
+pub const KEY_SCROLL_ENDS: &str = "first / last line";
+pub const KEY_CHOOSE: &str = "choose";
+pub const KEY_CHOICE_GO_ON: &str = "go on (confirmed next)";
+pub const KEY_NEXT_FIELD: &str = "next field";
+pub const KEY_OTHER_METHOD: &str = "other method";
+pub const KEY_SEND_CODE: &str = "send code";
+pub const KEY_NEXT_OR_ADD: &str = "next / add";
+pub const KEY_CHANGE_ROLE: &str = "change the role";
+pub const KEY_HELP_SCROLL: &str = "scroll (any other key closes)";
+pub const KEY_RECOVERY_SAVED: &str = "I have saved them";
+
+// Dialogs: titles and sentences.
+pub const HELP_TITLE: &str = "Keys · ↑↓ scroll · any other key closes";
+pub const HELP_REAUTH: &str = "Confirming it is you (re-authentication)";
+pub const HELP_MESSAGE: &str = "A message";
+pub const HELP_ADD_USER: &str = "Adding a user";
+pub const HELP_CHOICE: &str = "A choice (a role, a bulk action)";
+pub const RECOVERY_TITLE: &str = "Recovery codes";
+pub const RECOVERY_KEEP: &str = "Keep the recovery codes somewhere safe: they are not shown again.";
+pub const REAUTH_TITLE: &str = "Confirm it is you";
+pub const REAUTH_WITH_CODE: &str =
+    "Re-enter your password and a code to continue; this lasts a few minutes.";
+pub const REAUTH_PASSWORD: &str = "Re-enter your password to continue; this lasts a few minutes.";
+pub const REAUTH_PASSWORD_LABEL: &str = "Password              ";
+pub const REAUTH_CODE_APP: &str = "Code (app or recovery)";
+pub const REAUTH_CODE_EMAIL: &str = "Code (email or recovery)";
+pub const LOCKED_TITLE: &str = "Locked";
+pub const ADD_USER_TITLE: &str = "Add user";
+pub const ADD_USER_INVITED: &str = "Invited: an activation code lets them choose a password.";
+pub const ROLE_HINT: &str = "  (Space / ←→ to change)";
+pub const USER_ADDED_TITLE: &str = "User added";
+pub const IMPORT_WRITING: &str = "Adding users";
+pub const IMPORT_MAILING: &str = "Mailing activation codes";
+pub const IMPORT_DONE_TITLE: &str = "Import done";
+pub const NOTHING_IMPORTED_TITLE: &str = "Nothing imported";
+
+// Sign-in and first-run setup.
+pub const KEY_CONTINUE: &str = "continue";
+pub const KEY_ACTIVATE: &str = "activate an invited account";
+pub const KEY_QUIT: &str = "quit";
+pub const KEY_BACK: &str = "back";
+pub const KEY_RECOVERY: &str = "use a recovery code";
+pub const KEY_USE_CODE: &str = "use a code";
+pub const KEY_NEXT_OR_CREATE: &str = "next / create";
+pub const KEY_MOVE: &str = "move";
+pub fn use_method(name: &str) -> String {
+    format!("use {name}")
+}
+pub const HELP_SIGN_IN: &str = "Sign-in";
+pub fn sign_in_title(org: &str) -> String {
+    format!("{org} · sign in")
+}
+pub const SIGN_IN_INTRO: &str = "Sign in with your username and password.";
+pub const LABEL_USERNAME: &str = "Username";
+pub const LABEL_PASSWORD: &str = "Password";
+pub fn demo_sign_in(user: &str, password: &str) -> String {
+    format!("Demo organization: sign in as {user} with the password {password}")
+}
+pub const CODE_INTRO_RECOVERY: &str = "Type one of your recovery codes (each works once).";
+pub const LABEL_RECOVERY: &str = "Recovery code";
+pub const CODE_INTRO_APP: &str = "Type the 6-digit code your authenticator app shows now.";
+pub const LABEL_APP_CODE: &str = "App code     ";
+pub fn code_intro_email(masked: Option<&str>) -> String {
+    format!(
+        "Press Ctrl-E (or F3) to email a code to {}, then type it.",
+        masked.unwrap_or("your address")
+    )
+}
+pub const LABEL_EMAIL_CODE: &str = "Email code   ";
+pub const NEW_PASSWORD_INTRO: &str =
+    "Your administrator gave you a temporary password. Choose your own (12 characters or more).";
+pub const LABEL_NEW_PASSWORD: &str = "New password";
+pub const LABEL_AGAIN: &str = "Again       ";
+pub const ACTIVATE_INTRO: &str =
+    "Invited? Enter your username, the activation code you were given, and choose a password.";
+pub const ACTIVATE_LABELS: [&str; 4] = [
+    "Username       ",
+    "Activation code",
+    "New password   ",
+    "Again          ",
+];
+pub const SETUP_TITLE: &str = "mfa-console · first run";
+pub const SETUP_LABELS: [&str; 6] = [
+    "Organization ",
+    "Admin user   ",
+    "Admin email  ",
+    "Admin name   ",
+    "Password     ",
+    "Again        ",
+];
+pub const CREATING_ORG: &str = "Creating the organization…";
+pub fn setup_intro(db: &str) -> String {
+    format!(
+        "No database at {db} yet. Name your organization (authenticator apps show it) and create the first administrator."
+    )
+}
+pub fn setup_passwords(mail: &str) -> String {
+    format!(
+        "Passwords: 12 characters or more; a few words make a good one. Mail (activation and verification codes) goes to {mail}."
+    )
+}
+
+// Confirmations and one-field dialogs.
+pub const CONFIRM: &str = "Confirm";
+pub const FORGET_ALL_DEVICES: &str = "Forget all devices";
+pub fn checkbox(mark: &str, label: &str) -> String {
+    format!("{mark} {label}   (Space to toggle)")
+}
+pub fn method_off_what(method: &str, mfa_goes_off: bool) -> String {
+    if mfa_goes_off {
+        format!(
+            "Turn off the {method} method? MFA will be disabled for the organization: nobody is asked for a code."
+        )
+    } else {
+        format!("Turn off the {method} method?")
+    }
+}
+pub fn method_off_title(method: &str) -> String {
+    format!("Turn the {method} method off")
+}
+pub const QUIT_TITLE: &str = "Quit";
+pub const QUIT_WIZARD_OPEN: &str =
+    "The MFA wizard is open; quitting leaves it without saving. Quit anyway?";
+pub fn temp_password_title(user: &str) -> String {
+    format!("Temporary password for {user}")
+}
+pub const TEMP_PASSWORD_HELP: &str = "12 characters or more, shown as you type so you can hand it over; the user must change it at their next sign-in.";
+pub const IMPORT_TITLE: &str = "Import users from a CSV file";
+pub const EXPORT_TITLE: &str = "Export the roster to a CSV file";
+pub const LABEL_FILE: &str = "File";
+pub const LABEL_VALUE: &str = "Value";
+pub fn role_of(user: &str) -> String {
+    format!("Role of {user}")
+}
+pub const NOT_DONE_TITLE: &str = "Not done";
+
+// Audit log: time ranges.
+pub const RANGE_ALL: &str = "all time";
+pub const RANGE_HOUR: &str = "last hour";
+pub const RANGE_DAY: &str = "last day";
+pub const RANGE_WEEK: &str = "last 7 days";
+pub fn range_custom(from: &str, to: &str) -> String {
+    format!("{from} .. {to}")
+}
+pub const KEY_TYPE_RANGE: &str = "type a range of time (dates, times in UTC)";
+pub const KEY_SHOW_RANGE: &str = "show that range";
+pub const LABEL_RANGE: &str = "From .. to";
+pub const RANGE_HINT: &str = "e.g. 2026-11-28 .. 2026-11-29 18:00 (UTC)";

@@ -14,7 +14,7 @@ use super::app::{Act, Ctx, Outcome};
 use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding, bind};
 use super::list::{ListAction, ListNav};
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::pending::{BulkAct, Pending};
 use super::popups::Popup;
 use super::roster::{Roster, Row as RosterRow};
@@ -428,18 +428,8 @@ impl UsersPane {
     }
 }
 
-impl Pane for UsersPane {
+impl Keyed for UsersPane {
     type Action = Action;
-
-    fn id(&self) -> PaneId {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        "Users"
-    }
-    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
-        s.scope() == Scope::Full && s.is_admin()
-    }
     fn keymap(&self) -> &'static [KeyBinding<Action>] {
         if self.profile.is_some() {
             PROFILE
@@ -448,9 +438,6 @@ impl Pane for UsersPane {
         } else {
             ROSTER
         }
-    }
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
-        vec![(self.title(), ROSTER), (strings::PROFILE_HELP, PROFILE)]
     }
     fn typing(&mut self) -> Option<&mut TextInput> {
         (self.filtering && self.profile.is_none()).then_some(&mut self.filter)
@@ -538,25 +525,6 @@ impl Pane for UsersPane {
         }
         Outcome::Consumed
     }
-    /// Loads the roster in the background; keys keep working meanwhile. On a change, the
-    /// open profile is read again too.
-    fn load(&mut self, why: Load, cx: &mut Ctx) {
-        let Some(session) = cx.session.clone() else {
-            return;
-        };
-        self.loading = true;
-        cx.load(ID, "roster", move |core| -> RosterRead {
-            let mut roster = Roster::default();
-            core.visit_users(Actor::User(&session), &mut |row| roster.push(row))
-                .map(|()| roster.finish())
-        });
-        if why == Load::Changed
-            && let Some(p) = &self.profile
-        {
-            let u = p.detail.row.username.clone();
-            self.read_detail("profile-again", u, cx);
-        }
-    }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.kind {
             "roster" => match r.take::<RosterRead>() {
@@ -602,6 +570,40 @@ impl Pane for UsersPane {
                 Some(Err(_)) => self.profile = None,
                 None => {}
             },
+        }
+    }
+}
+
+impl Pane for UsersPane {
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Users"
+    }
+    fn shown(&self, s: &Session, _org: Option<&Organization>) -> bool {
+        s.scope() == Scope::Full && s.is_admin()
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![(self.title(), ROSTER), (strings::PROFILE_HELP, PROFILE)]
+    }
+    /// Loads the roster in the background; keys keep working meanwhile. On a change, the
+    /// open profile is read again too.
+    fn load(&mut self, why: Load, cx: &mut Ctx) {
+        let Some(session) = cx.session.clone() else {
+            return;
+        };
+        self.loading = true;
+        cx.load(ID, "roster", move |core| -> RosterRead {
+            let mut roster = Roster::default();
+            core.visit_users(Actor::User(&session), &mut |row| roster.push(row))
+                .map(|()| roster.finish())
+        });
+        if why == Load::Changed
+            && let Some(p) = &self.profile
+        {
+            let u = p.detail.row.username.clone();
+            self.read_detail("profile-again", u, cx);
         }
     }
     fn after(&mut self, done: &Pending, _cx: &mut Ctx) {

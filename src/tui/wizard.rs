@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::app::{Act, Ctx, Outcome, Target};
 use super::input::TextInput;
 use super::keymap::{self, Key, KeyBinding, bind};
-use super::pane::{Load, Loaded, Pane, PaneId, View};
+use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::pending::Pending;
 use super::popups::Popup;
 use super::strings;
@@ -350,18 +350,8 @@ impl WizardPane {
     }
 }
 
-impl Pane for WizardPane {
+impl Keyed for WizardPane {
     type Action = Action;
-
-    fn id(&self) -> PaneId {
-        ID
-    }
-    fn title(&self) -> &'static str {
-        "Configure my MFA"
-    }
-    fn shown(&self, _s: &Session, org: Option<&Organization>) -> bool {
-        org.is_some_and(|o| o.controls.mfa_enabled())
-    }
     fn keymap(&self) -> &'static [KeyBinding<Action>] {
         match self.step {
             Step::Overview => OVERVIEW,
@@ -369,12 +359,6 @@ impl Pane for WizardPane {
             Step::App { .. } => CODE,
             Step::EmailCode { .. } => EMAIL_CODE,
         }
-    }
-    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
-        vec![
-            (self.title(), OVERVIEW),
-            (strings::WIZARD_EMAIL_CODE_HELP, EMAIL_CODE),
-        ]
     }
     fn typing(&mut self) -> Option<&mut TextInput> {
         match &mut self.step {
@@ -426,9 +410,6 @@ impl Pane for WizardPane {
         }
         Outcome::Consumed
     }
-    fn load(&mut self, _why: Load, cx: &mut Ctx) {
-        self.refresh(cx);
-    }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.kind {
             "mine" => match r.take::<MineRead>() {
@@ -470,6 +451,27 @@ impl Pane for WizardPane {
                 }
             }
         }
+    }
+}
+
+impl Pane for WizardPane {
+    fn id(&self) -> PaneId {
+        ID
+    }
+    fn title(&self) -> &'static str {
+        "Configure my MFA"
+    }
+    fn shown(&self, _s: &Session, org: Option<&Organization>) -> bool {
+        org.is_some_and(|o| o.controls.mfa_enabled())
+    }
+    fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
+        vec![
+            (self.title(), OVERVIEW),
+            (strings::WIZARD_EMAIL_CODE_HELP, EMAIL_CODE),
+        ]
+    }
+    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+        self.refresh(cx);
     }
     fn unsaved(&self) -> bool {
         !matches!(self.step, Step::Overview)

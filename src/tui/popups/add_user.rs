@@ -1,21 +1,22 @@
 //! Adding a user: username, email, name and role; the user is invited.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::Popup;
+use super::{Dialog, Popup};
 use crate::core::CoreError;
 use crate::core::NewUser;
 use crate::store::Role;
-use crate::tui::app::{Act, Ctx, Target};
+use crate::tui::app::{Act, Ctx, Outcome, Target};
 use crate::tui::input::TextInput;
-use crate::tui::pane::Loaded;
+use crate::tui::keymap::{self, Key, KeyBinding, bind};
+use crate::tui::pane::{Keyed, Loaded};
 use crate::tui::strings;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, frame};
+use crate::tui::widgets::{centered, frame, key_line};
 
 pub struct AddUser {
     pub(super) username: TextInput,
@@ -27,7 +28,7 @@ pub struct AddUser {
 }
 
 impl AddUser {
-    pub(super) fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+    fn finished(&mut self, r: Loaded, ctx: &mut Ctx) {
         match r.take::<Result<crate::core::users::AddedUser, CoreError>>() {
             Some(Ok(added)) => {
                 ctx.act(Act::Pop);
@@ -41,7 +42,11 @@ impl AddUser {
                     None => lines.push(strings::mailed_through(&ctx.mailer.describe())),
                     Some(e) => lines.push(strings::not_mailed(e)),
                 }
-                ctx.act(Act::Push(Popup::message("User added", lines, false)));
+                ctx.act(Act::Push(Popup::message(
+                    strings::USER_ADDED_TITLE,
+                    lines,
+                    false,
+                )));
                 ctx.act(Act::Reload);
             }
             Some(Err(e)) => self.error = Some(e.to_string()),
@@ -49,56 +54,155 @@ impl AddUser {
         }
     }
 
-    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        match key.code {
-            KeyCode::Esc => ctx.act(Act::Pop),
-            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % 4,
-            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + 3) % 4,
-            KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right if self.focus == 3 => {
-                self.role = match (self.role, key.code) {
-                    (Role::Member, KeyCode::Left) => Role::Integration,
-                    (Role::Member, _) => Role::Admin,
-                    (Role::Admin, KeyCode::Left) => Role::Member,
-                    (Role::Admin, _) => Role::Integration,
-                    (Role::Integration, KeyCode::Left) => Role::Admin,
-                    (Role::Integration, _) => Role::Member,
-                }
-            }
-            KeyCode::Enter if self.focus < 3 => self.focus += 1,
-            KeyCode::Enter => {
-                let Some(session) = ctx.session.clone() else {
-                    return;
-                };
-                let new = NewUser {
-                    username: self.username.value().trim().to_string(),
-                    email: self.email.value().trim().to_string(),
-                    name: self.name.value().trim().to_string(),
-                    role: self.role,
-                    password: None,
-                };
-                ctx.run(Target::Popup, "added", strings::ADDING_USER, move |core| {
-                    core.add_user(crate::core::Actor::User(&session), new)
-                });
-            }
-            _ => {
-                let field = match self.focus {
-                    0 => &mut self.username,
-                    1 => &mut self.email,
-                    2 => &mut self.name,
-                    _ => return,
-                };
-                field.handle_key(key);
-            }
+    fn submit(&mut self, ctx: &mut Ctx) {
+        let Some(session) = ctx.session.clone() else {
+            return;
+        };
+        let new = NewUser {
+            username: self.username.value().trim().to_string(),
+            email: self.email.value().trim().to_string(),
+            name: self.name.value().trim().to_string(),
+            role: self.role,
+            password: None,
+        };
+        ctx.run(Target::Popup, "added", strings::ADDING_USER, move |core| {
+            core.add_user(crate::core::Actor::User(&session), new)
+        });
+    }
+}
+
+/// The role field's place among the fields.
+const ROLE: usize = 3;
+
+/// What a key does in the add-user dialog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Next,
+    Previous,
+    NextRole,
+    PreviousRole,
+    Submit,
+    Cancel,
+}
+
+const NEXT: KeyBinding<Action> = bind(
+    &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
+    "Tab",
+    strings::KEY_NEXT_FIELD,
+    false,
+    Action::Next,
+);
+const PREVIOUS: KeyBinding<Action> = bind(
+    &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
+    "",
+    "",
+    false,
+    Action::Previous,
+);
+
+/// In the text fields, Space and the arrows are text and cursor.
+pub const KEYS: &[KeyBinding<Action>] = &[
+    bind(
+        keymap::ENTER,
+        "Enter",
+        strings::KEY_NEXT_OR_ADD,
+        true,
+        Action::Submit,
+    ),
+    bind(
+        keymap::ESC,
+        "Esc",
+        strings::KEY_CANCEL,
+        true,
+        Action::Cancel,
+    ),
+    NEXT,
+    PREVIOUS,
+];
+
+/// On the role, they change it.
+pub const ROLE_KEYS: &[KeyBinding<Action>] = &[
+    bind(
+        keymap::ENTER,
+        "Enter",
+        strings::KEY_NEXT_OR_ADD,
+        true,
+        Action::Submit,
+    ),
+    bind(
+        keymap::ESC,
+        "Esc",
+        strings::KEY_CANCEL,
+        true,
+        Action::Cancel,
+    ),
+    NEXT,
+    PREVIOUS,
+    bind(
+        &[Key::Char(' '), Key::Code(KeyCode::Right)],
+        "Space / ←→",
+        strings::KEY_CHANGE_ROLE,
+        false,
+        Action::NextRole,
+    ),
+    bind(
+        &[Key::Code(KeyCode::Left)],
+        "",
+        "",
+        false,
+        Action::PreviousRole,
+    ),
+];
+
+impl Keyed for AddUser {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        if self.focus == ROLE { ROLE_KEYS } else { KEYS }
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        match self.focus {
+            0 => Some(&mut self.username),
+            1 => Some(&mut self.email),
+            2 => Some(&mut self.name),
+            _ => None,
         }
     }
+    fn handle(&mut self, a: Action, ctx: &mut Ctx) -> Outcome {
+        match a {
+            Action::Cancel => ctx.act(Act::Pop),
+            Action::Next => self.focus = (self.focus + 1) % 4,
+            Action::Previous => self.focus = (self.focus + 3) % 4,
+            Action::NextRole => {
+                self.role = match self.role {
+                    Role::Member => Role::Admin,
+                    Role::Admin => Role::Integration,
+                    Role::Integration => Role::Member,
+                }
+            }
+            Action::PreviousRole => {
+                self.role = match self.role {
+                    Role::Member => Role::Integration,
+                    Role::Admin => Role::Member,
+                    Role::Integration => Role::Admin,
+                }
+            }
+            Action::Submit if self.focus < ROLE => self.focus += 1,
+            Action::Submit => self.submit(ctx),
+        }
+        Outcome::Consumed
+    }
+    fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        self.finished(r, ctx)
+    }
+}
 
-    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+impl Dialog for AddUser {
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let r = centered(area, 66, 13);
-        let inner = frame(f, r, "Add user", theme, false);
+        let inner = frame(f, r, strings::ADD_USER_TITLE, theme, false);
         let rows = Layout::vertical([Constraint::Length(1); 8]).split(inner);
         f.render_widget(
-            Paragraph::new("Invited: an activation code lets them choose a password.")
-                .wrap(Wrap { trim: true }),
+            Paragraph::new(strings::ADD_USER_INVITED).wrap(Wrap { trim: true }),
             rows[0],
         );
         self.username
@@ -121,18 +225,13 @@ impl AddUser {
                     " Role     "
                 }),
                 Span::styled(format!("◂ {role} ▸"), style),
-                Span::styled("  (Space / ←→ to change)", theme.dim()),
+                Span::styled(strings::ROLE_HINT, theme.dim()),
             ])),
             rows[5],
         );
         let msg = match &self.error {
             Some(e) => Line::styled(e.clone(), theme.error()),
-            None => Line::from(vec![
-                Span::styled("Enter", theme.key()),
-                Span::raw(" next / add   "),
-                Span::styled("Esc", theme.key()),
-                Span::raw(" cancel"),
-            ]),
+            None => key_line(&keymap::footer(KEYS), theme),
         };
         f.render_widget(
             Paragraph::new(msg).wrap(Wrap { trim: true }),

@@ -1,19 +1,19 @@
 //! Turning a method on: the integration advisory.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::Popup;
+use super::{Dialog, Popup};
 use crate::store::Role;
-use crate::tui::app::{Act, Ctx};
+use crate::tui::app::{Act, Ctx, Outcome};
 use crate::tui::keymap::{self, Key, KeyBinding};
+use crate::tui::pane::Keyed;
 use crate::tui::pending::Pending;
 use crate::tui::strings;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, frame};
+use crate::tui::widgets::{centered, frame, key_line};
 
 /// Turning a method on: the accounts that act like integrations, each of which `i` makes
 /// an integration user; Enter goes on to turn the method on.
@@ -77,12 +77,6 @@ pub const KEYS: &[KeyBinding<Action>] = &[
 ];
 
 impl Advisory {
-    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        if let Some(a) = keymap::resolve(KEYS, &key) {
-            self.apply(a, ctx);
-        }
-    }
-
     /// Applies an action to the advisory's state.
     pub fn apply(&mut self, a: Action, ctx: &mut Ctx) {
         match a {
@@ -104,8 +98,21 @@ impl Advisory {
             }
         }
     }
+}
 
-    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+impl Keyed for Advisory {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        self.apply(a, cx);
+        Outcome::Consumed
+    }
+}
+
+impl Dialog for Advisory {
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let width = area.width.min(76).saturating_sub(2);
         let rows = |lines: &[String]| -> u16 {
             lines
@@ -136,18 +143,17 @@ impl Advisory {
         text.push(Line::raw(""));
         text.extend(self.after.iter().map(|l| Line::raw(l.clone())));
         text.push(Line::raw(""));
-        let mut keys = vec![
-            Span::styled("Enter", theme.key()),
-            Span::raw(" turn it on   "),
-        ];
-        if !self.candidates.is_empty() {
-            keys.extend([
-                Span::styled("i", theme.key()),
-                Span::raw(" make the selected an integration user   "),
-            ]);
-        }
-        keys.extend([Span::styled("Esc", theme.key()), Span::raw(" cancel")]);
-        text.push(Line::from(keys));
+        // Choosing and `i` are offered only when there is an account to choose.
+        let keys: Vec<_> = KEYS
+            .iter()
+            .filter(|b| b.footer)
+            .filter(|b| {
+                !self.candidates.is_empty()
+                    || !matches!(b.action, Action::Up | Action::MakeIntegration)
+            })
+            .map(|b| (b.shown, b.what))
+            .collect();
+        text.push(key_line(&keys, theme));
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
     }
 }

@@ -2,15 +2,18 @@
 //! destructive act starts on Cancel and the arrows stop at the ends.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
+use super::Dialog;
 use crate::store::Method;
-use crate::tui::app::{Act, Ctx};
+use crate::tui::app::{Act, Ctx, Outcome};
 use crate::tui::keymap::{self, Key, KeyBinding};
+use crate::tui::pane::Keyed;
 use crate::tui::pending::Pending;
+use crate::tui::strings;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{buttons, centered, frame};
 
@@ -107,12 +110,6 @@ impl Confirm {
         if self.checkbox.is_some() { 1 } else { 0 }
     }
 
-    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        if let Some(a) = keymap::resolve(KEYS, &key) {
-            self.apply(a, ctx);
-        }
-    }
-
     /// Applies an action to the dialog's state.
     pub fn apply(&mut self, a: Action, ctx: &mut Ctx) {
         match a {
@@ -157,8 +154,21 @@ impl Confirm {
             }
         }
     }
+}
 
-    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+impl Keyed for Confirm {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        self.apply(a, cx);
+        Outcome::Consumed
+    }
+}
+
+impl Dialog for Confirm {
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let width = area.width.min(68).saturating_sub(2);
         let body_h: u16 = self
             .lines
@@ -177,17 +187,14 @@ impl Confirm {
             } else {
                 theme.text()
             };
-            text.push(Line::styled(
-                format!("{mark} {label}   (Space to toggle)"),
-                style,
-            ));
+            text.push(Line::styled(strings::checkbox(mark, label), style));
             text.push(Line::raw(""));
         }
         let cs = self.confirm_slot();
         text.push(buttons(
             self.focus == cs,
             self.focus == cs + 1,
-            "Confirm",
+            strings::CONFIRM,
             theme,
         ));
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);

@@ -2,20 +2,19 @@
 //! export to.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::Popup;
+use super::{Dialog, Popup};
 use crate::core::CoreError;
-use crate::tui::app::{Act, Ctx, Target};
+use crate::tui::app::{Act, Ctx, Outcome, Target};
 use crate::tui::input::TextInput;
-use crate::tui::pane::Loaded;
+use crate::tui::keymap::{self, KeyBinding, bind};
+use crate::tui::pane::{Keyed, Loaded};
 use crate::tui::pending::Pending;
 use crate::tui::strings;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, frame};
+use crate::tui::widgets::{centered, frame, key_line};
 
 pub struct InputPopup {
     pub(super) title: String,
@@ -34,43 +33,78 @@ pub enum InputThen {
 }
 
 impl InputPopup {
-    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        match key.code {
-            KeyCode::Esc => ctx.act(Act::Pop),
-            KeyCode::Enter => {
-                ctx.act(Act::Pop);
-                let value = self.input.value().to_string();
-                if matches!(self.then, InputThen::ImportCsv) {
-                    self.input.clear();
-                    start_import(ctx, std::path::PathBuf::from(value.trim()));
-                    return;
-                }
-                let p = match &self.then {
-                    InputThen::ImportCsv => return,
-                    InputThen::ExportCsv(csv) => Pending::Export {
-                        path: std::path::PathBuf::from(value.trim()),
-                        csv: csv.clone(),
-                    },
-                    InputThen::TempPassword(u) => {
-                        Pending::TempPassword(u.clone(), zeroize::Zeroizing::new(value))
-                    }
-                    InputThen::Policy(k) => Pending::SetPolicy { key: *k, value },
-                };
-                self.input.clear();
-                // A temporary password is confirmed like the other acts on a user.
-                if matches!(p, Pending::TempPassword(..)) {
-                    ctx.act(Act::Push(Popup::confirm_pending(p)));
-                    return;
-                }
-                p.run(ctx);
-            }
-            _ => {
-                self.input.handle_key(key);
-            }
+    fn submit(&mut self, cx: &mut Ctx) {
+        cx.act(Act::Pop);
+        let value = self.input.value().to_string();
+        if matches!(self.then, InputThen::ImportCsv) {
+            self.input.clear();
+            start_import(cx, std::path::PathBuf::from(value.trim()));
+            return;
         }
+        let p = match &self.then {
+            InputThen::ImportCsv => return,
+            InputThen::ExportCsv(csv) => Pending::Export {
+                path: std::path::PathBuf::from(value.trim()),
+                csv: csv.clone(),
+            },
+            InputThen::TempPassword(u) => {
+                Pending::TempPassword(u.clone(), zeroize::Zeroizing::new(value))
+            }
+            InputThen::Policy(k) => Pending::SetPolicy { key: *k, value },
+        };
+        self.input.clear();
+        // A temporary password is confirmed like the other acts on a user.
+        if matches!(p, Pending::TempPassword(..)) {
+            cx.act(Act::Push(Popup::confirm_pending(p)));
+            return;
+        }
+        p.run(cx);
     }
+}
 
-    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+/// What a key does in a one-field dialog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Save,
+    Cancel,
+}
+
+pub const KEYS: &[KeyBinding<Action>] = &[
+    bind(
+        keymap::ENTER,
+        "Enter",
+        strings::KEY_SAVE,
+        true,
+        Action::Save,
+    ),
+    bind(
+        keymap::ESC,
+        "Esc",
+        strings::KEY_CANCEL,
+        true,
+        Action::Cancel,
+    ),
+];
+
+impl Keyed for InputPopup {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        Some(&mut self.input)
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
+        match a {
+            Action::Cancel => cx.act(Act::Pop),
+            Action::Save => self.submit(cx),
+        }
+        Outcome::Consumed
+    }
+}
+
+impl Dialog for InputPopup {
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let r = centered(area, 66, 8);
         let inner = frame(f, r, &self.title, theme, false);
         let rows = Layout::vertical([
@@ -86,12 +120,7 @@ impl InputPopup {
         );
         self.input.render(f, rows[1], &self.label, true, theme);
         f.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled("Enter", theme.key()),
-                Span::raw(" save   "),
-                Span::styled("Esc", theme.key()),
-                Span::raw(" cancel"),
-            ])),
+            Paragraph::new(key_line(&keymap::footer(KEYS), theme)),
             rows[3],
         );
     }
@@ -115,8 +144,8 @@ fn start_import(ctx: &mut Ctx, path: std::path::PathBuf) {
                     CodeDelivery::Mail,
                     &mut |phase, done, total| {
                         let what = match phase {
-                            Phase::Writing => "Adding users",
-                            Phase::Mailing => "Mailing activation codes",
+                            Phase::Writing => strings::IMPORT_WRITING,
+                            Phase::Mailing => strings::IMPORT_MAILING,
                         };
                         report(format!("{what}: {done} of {total}…"));
                     },
@@ -148,7 +177,7 @@ pub fn import_done(r: Loaded, ctx: &mut Ctx) {
                 ));
             }
             ctx.act(Act::Push(Popup::message(
-                "Import done",
+                strings::IMPORT_DONE_TITLE,
                 lines,
                 r.mail_failures > 0,
             )));
@@ -158,12 +187,16 @@ pub fn import_done(r: Loaded, ctx: &mut Ctx) {
             let mut lines = vec![strings::import_rejected(total, errors.len()), String::new()];
             lines.extend(errors);
             ctx.act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
-            ctx.act(Act::Push(Popup::message("Nothing imported", lines, true)));
+            ctx.act(Act::Push(Popup::message(
+                strings::NOTHING_IMPORTED_TITLE,
+                lines,
+                true,
+            )));
         }
         Err(e) => {
             ctx.act(Act::Push(Popup::import_csv_from(&path.to_string_lossy())));
             ctx.act(Act::Push(Popup::message(
-                "Nothing imported",
+                strings::NOTHING_IMPORTED_TITLE,
                 vec![e.to_string()],
                 true,
             )));

@@ -5,75 +5,113 @@ mod add_user;
 mod advisory;
 mod choice;
 mod confirm;
+mod help;
 mod input;
+mod message;
 mod reauth;
+mod recovery;
 
 pub use add_user::AddUser;
 pub use advisory::Advisory;
 pub use choice::Choice;
 pub use confirm::{Confirm, ConfirmThen};
-
-/// The keys of a confirmation, for the `?` help.
-pub fn confirm_keys() -> &'static [crate::tui::keymap::KeyBinding<confirm::Action>] {
-    confirm::KEYS
-}
-
-/// The keys of the integration advisory, for the `?` help.
-pub fn advisory_keys() -> &'static [crate::tui::keymap::KeyBinding<advisory::Action>] {
-    advisory::KEYS
-}
+pub use help::Help;
 pub use input::{InputPopup, InputThen, import_done};
+pub use message::Message;
 pub use reauth::Reauth;
+pub use recovery::RecoveryCodes;
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 
 use crate::core::controls::method_name;
-use crate::core::{Core, Session};
 use crate::store::{Method, Role};
-use crate::tui::app::{Act, Ctx};
+use crate::tui::app::{Ctx, Outcome};
 use crate::tui::input::TextInput;
+use crate::tui::keymap;
+use crate::tui::pane::{Keyed, Loaded, press};
 use crate::tui::pending::Pending;
 use crate::tui::strings;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, frame};
+
+/// A dialog: keys through its keymap like a pane's (see [`Keyed`]), plus what a dialog
+/// has of its own. Adding one is a file implementing both and a variant of [`Popup`].
+pub trait Dialog: Keyed {
+    /// Starts the work it needs as it opens (the methods a re-authentication asks for),
+    /// so that no core call runs on the UI thread.
+    fn opened(&mut self, _cx: &mut Ctx) {}
+    /// A key its keymap does not name (the help closes on any).
+    fn unbound(&mut self, _key: KeyEvent, _cx: &mut Ctx) {}
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme);
+}
+
+/// A dialog as the stack holds it, whatever its action type.
+trait AnyDialog {
+    fn key(&mut self, key: KeyEvent, cx: &mut Ctx);
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx);
+    fn opened(&mut self, cx: &mut Ctx);
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme);
+}
+
+impl<D: Dialog> AnyDialog for D {
+    /// The topmost dialog takes every key: what its keymap does not name goes nowhere else.
+    fn key(&mut self, key: KeyEvent, cx: &mut Ctx) {
+        if let Outcome::Ignored = press(self, key, cx) {
+            self.unbound(key, cx);
+        }
+    }
+    fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
+        Keyed::on_result(self, r, cx)
+    }
+    fn opened(&mut self, cx: &mut Ctx) {
+        Dialog::opened(self, cx)
+    }
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        Dialog::render(self, f, area, theme)
+    }
+}
+
+/// The dialogs' keys, titled, for the `?` help (the advisory and adding a user are for
+/// admins).
+pub fn help(admin: bool) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    let mut out = vec![
+        (strings::HELP_CONFIRM, keymap::help(confirm::KEYS)),
+        (strings::HELP_REAUTH, keymap::help(reauth::KEYS)),
+        (strings::HELP_MESSAGE, keymap::help(message::KEYS)),
+    ];
+    if admin {
+        out.push((strings::HELP_ADVISORY, keymap::help(advisory::KEYS)));
+        out.push((strings::HELP_ADD_USER, keymap::help(add_user::ROLE_KEYS)));
+        out.push((strings::HELP_CHOICE, keymap::help(choice::KEYS)));
+    }
+    out
+}
 
 pub enum Popup {
-    Help {
-        keys: Vec<(String, String)>,
-        scroll: u16,
-    },
-    Message {
-        title: String,
-        lines: Vec<String>,
-        error: bool,
-        /// The first line shown, when there are more lines than fit.
-        scroll: usize,
-    },
+    Help(Help),
+    Message(Message),
     Confirm(Confirm),
     Reauth(Reauth),
     AddUser(AddUser),
     Input(InputPopup),
     Choice(Choice),
-    RecoveryCodes(Vec<String>),
+    RecoveryCodes(RecoveryCodes),
     Advisory(Advisory),
 }
 
 impl Popup {
     pub fn help(keys: Vec<(String, String)>) -> Popup {
-        Popup::Help { keys, scroll: 0 }
+        Popup::Help(Help { keys, scroll: 0 })
     }
 
     pub fn message(title: &str, lines: Vec<String>, error: bool) -> Popup {
-        Popup::Message {
+        Popup::Message(Message {
             title: title.into(),
             lines,
             error,
             scroll: 0,
-        }
+        })
     }
 
     /// A dangerous act starts on Cancel, so a stray Enter changes nothing.
@@ -102,22 +140,15 @@ impl Popup {
     }
 
     pub fn confirm_method_off(method: Method, mfa_goes_off: bool) -> Popup {
-        let what = if mfa_goes_off {
-            format!(
-                "Turn off the {} method? MFA will be disabled for the organization: nobody is asked for a code.",
-                method_name(method)
-            )
-        } else {
-            format!("Turn off the {} method?", method_name(method))
-        };
+        let what = strings::method_off_what(method_name(method), mfa_goes_off);
         Popup::Confirm(Confirm {
             title: if mfa_goes_off {
-                "Turn MFA off".into()
+                strings::MFA_OFF_TITLE.into()
             } else {
-                format!("Turn the {} method off", method_name(method))
+                strings::method_off_title(method_name(method))
             },
             lines: vec![what, String::new(), strings::FORGET_EXPLAINED.into()],
-            checkbox: Some(("Forget all devices".into(), false)),
+            checkbox: Some((strings::FORGET_ALL_DEVICES.into(), false)),
             focus: 0,
             then: ConfirmThen::MethodOff(method),
             danger: true,
@@ -135,7 +166,7 @@ impl Popup {
                 strings::mfa_off_forget_count(apps, emails, users),
                 strings::FORGET_ALL_EXPLAINED.into(),
             ],
-            checkbox: Some(("Forget all devices".into(), false)),
+            checkbox: Some((strings::FORGET_ALL_DEVICES.into(), false)),
             focus: 0,
             then: ConfirmThen::MfaOff,
             danger: true,
@@ -144,10 +175,8 @@ impl Popup {
 
     pub fn confirm_quit() -> Popup {
         Popup::Confirm(Confirm {
-            title: "Quit".into(),
-            lines: vec![
-                "The MFA wizard is open; quitting leaves it without saving. Quit anyway?".into(),
-            ],
+            title: strings::QUIT_TITLE.into(),
+            lines: vec![strings::QUIT_WIZARD_OPEN.into()],
             checkbox: None,
             focus: 0,
             then: ConfirmThen::Quit,
@@ -156,7 +185,7 @@ impl Popup {
     }
 
     /// Re-authentication before `then`; the methods it asks for are read when it opens.
-    pub fn reauth(_core: Option<&Core>, _session: Option<&Session>, then: Pending) -> Popup {
+    pub fn reauth(then: Pending) -> Popup {
         Popup::Reauth(Reauth {
             password: TextInput::masked(),
             code: TextInput::new(),
@@ -169,21 +198,50 @@ impl Popup {
         })
     }
 
-    /// Starts the work a dialog needs as it opens (the methods a re-authentication asks
-    /// for), so that no core call runs on the UI thread.
-    pub fn opened(&mut self, ctx: &mut Ctx) {
-        if let Popup::Reauth(r) = self {
-            r.opened(ctx);
+    fn dialog(&self) -> &dyn AnyDialog {
+        match self {
+            Popup::Help(d) => d,
+            Popup::Message(d) => d,
+            Popup::Confirm(d) => d,
+            Popup::Reauth(d) => d,
+            Popup::AddUser(d) => d,
+            Popup::Input(d) => d,
+            Popup::Choice(d) => d,
+            Popup::RecoveryCodes(d) => d,
+            Popup::Advisory(d) => d,
         }
     }
 
-    /// A result of the work the topmost dialog started.
-    pub fn on_result(&mut self, r: crate::tui::pane::Loaded, ctx: &mut Ctx) {
+    fn dialog_mut(&mut self) -> &mut dyn AnyDialog {
         match self {
-            Popup::Reauth(x) => x.on_result(r, ctx),
-            Popup::AddUser(x) => x.on_result(r, ctx),
-            _ => {}
+            Popup::Help(d) => d,
+            Popup::Message(d) => d,
+            Popup::Confirm(d) => d,
+            Popup::Reauth(d) => d,
+            Popup::AddUser(d) => d,
+            Popup::Input(d) => d,
+            Popup::Choice(d) => d,
+            Popup::RecoveryCodes(d) => d,
+            Popup::Advisory(d) => d,
         }
+    }
+
+    /// Starts the work the dialog needs as it opens.
+    pub fn opened(&mut self, ctx: &mut Ctx) {
+        self.dialog_mut().opened(ctx)
+    }
+
+    /// A result of the work the topmost dialog started.
+    pub fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        self.dialog_mut().on_result(r, ctx)
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+        self.dialog_mut().key(key, ctx)
+    }
+
+    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+        self.dialog().render(f, area, theme)
     }
 
     pub fn add_user() -> Popup {
@@ -199,9 +257,9 @@ impl Popup {
 
     pub fn temp_password(user: &str) -> Popup {
         Popup::Input(InputPopup {
-            title: format!("Temporary password for {user}"),
-            label: "Password".into(),
-            help: "12 characters or more, shown as you type so you can hand it over; the user must change it at their next sign-in.".into(),
+            title: strings::temp_password_title(user),
+            label: strings::LABEL_PASSWORD.into(),
+            help: strings::TEMP_PASSWORD_HELP.into(),
             input: TextInput::new(),
             then: InputThen::TempPassword(user.into()),
         })
@@ -214,8 +272,8 @@ impl Popup {
     /// The import dialog with `path` filled in (again, after a failed import).
     pub fn import_csv_from(path: &str) -> Popup {
         Popup::Input(InputPopup {
-            title: "Import users from a CSV file".into(),
-            label: "File".into(),
+            title: strings::IMPORT_TITLE.into(),
+            label: strings::LABEL_FILE.into(),
             help: strings::IMPORT_HELP.into(),
             input: TextInput::with_value(path),
             then: InputThen::ImportCsv,
@@ -225,8 +283,8 @@ impl Popup {
     pub fn policy(key: crate::core::controls::PolicyKey, current: &str) -> Popup {
         Popup::Input(InputPopup {
             title: crate::tui::controls::policy_label(key).to_string(),
-            label: "Value".into(),
-            help: format!("Allowed: {}.", key.allowed()),
+            label: strings::LABEL_VALUE.into(),
+            help: strings::allowed(key.allowed()),
             input: TextInput::with_value(current),
             then: InputThen::Policy(key),
         })
@@ -247,8 +305,8 @@ impl Popup {
     /// Where to write the roster as shown.
     pub fn export_csv(csv: String) -> Popup {
         Popup::Input(InputPopup {
-            title: "Export the roster to a CSV file".into(),
-            label: "File".into(),
+            title: strings::EXPORT_TITLE.into(),
+            label: strings::LABEL_FILE.into(),
             help: strings::EXPORT_HELP.into(),
             input: TextInput::new(),
             then: InputThen::ExportCsv(csv),
@@ -258,7 +316,7 @@ impl Popup {
     pub fn role_choice(user: &str, current: Role) -> Popup {
         let roles = [Role::Admin, Role::Member, Role::Integration];
         Popup::Choice(Choice {
-            title: format!("Role of {user}"),
+            title: strings::role_of(user),
             options: roles
                 .iter()
                 .map(|r| {
@@ -273,126 +331,6 @@ impl Popup {
     }
 
     pub fn recovery_codes(codes: Vec<String>) -> Popup {
-        Popup::RecoveryCodes(codes)
-    }
-
-    pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
-        match self {
-            Popup::Help { scroll, .. } => match key.code {
-                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                _ => ctx.act(Act::Pop),
-            },
-            Popup::Message { lines, scroll, .. } => {
-                let last = lines.len().saturating_sub(1);
-                match key.code {
-                    KeyCode::Enter | KeyCode::Esc | KeyCode::Char(' ') | KeyCode::Char('q') => {
-                        ctx.act(Act::Pop)
-                    }
-                    KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(last),
-                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                    KeyCode::PageDown => *scroll = (*scroll + 10).min(last),
-                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                    KeyCode::Home => *scroll = 0,
-                    KeyCode::End => *scroll = last,
-                    _ => {}
-                }
-            }
-            Popup::Advisory(a) => a.handle_key(key, ctx),
-            Popup::RecoveryCodes(_) => {
-                if matches!(key.code, KeyCode::Enter) {
-                    ctx.act(Act::Pop);
-                    ctx.act(Act::Notice(
-                        "Keep the recovery codes somewhere safe: they are not shown again.".into(),
-                    ));
-                }
-            }
-            Popup::Confirm(c) => c.handle_key(key, ctx),
-            Popup::Reauth(r) => r.handle_key(key, ctx),
-            Popup::AddUser(a) => a.handle_key(key, ctx),
-            Popup::Input(i) => i.handle_key(key, ctx),
-            Popup::Choice(c) => c.handle_key(key, ctx),
-        }
-    }
-
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        match self {
-            Popup::Help { keys, scroll } => {
-                let h = (keys.len() as u16 + 4).min(area.height.saturating_sub(2));
-                let r = centered(area, 80, h);
-                let inner = frame(
-                    f,
-                    r,
-                    "Keys · ↑↓ scroll · any other key closes",
-                    theme,
-                    false,
-                );
-                let lines: Vec<Line> = keys
-                    .iter()
-                    .map(|(k, v)| {
-                        Line::from(vec![
-                            Span::styled(format!("{k:<20}"), theme.key()),
-                            Span::raw(v.clone()),
-                        ])
-                    })
-                    .collect();
-                let max_scroll = (lines.len() as u16).saturating_sub(inner.height);
-                f.render_widget(
-                    Paragraph::new(lines)
-                        .wrap(Wrap { trim: false })
-                        .scroll(((*scroll).min(max_scroll), 0)),
-                    inner,
-                );
-            }
-            Popup::Message {
-                title,
-                lines,
-                error,
-                scroll,
-            } => {
-                let r = centered(area, 76, (lines.len() as u16 + 6).min(area.height - 2));
-                let inner = frame(f, r, title, theme, *error);
-                let [body, foot] =
-                    Layout::vertical([Constraint::Min(1), Constraint::Length(2)]).areas(inner);
-                let text: Vec<Line> = lines
-                    .iter()
-                    .skip(*scroll)
-                    .map(|l| Line::raw(l.clone()))
-                    .collect();
-                f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), body);
-                let more = lines.len() > body.height as usize;
-                f.render_widget(
-                    Paragraph::new(vec![
-                        Line::raw(""),
-                        Line::styled(
-                            if more {
-                                strings::message_scroll(*scroll + 1, lines.len())
-                            } else {
-                                strings::ENTER_TO_CLOSE.to_string()
-                            },
-                            theme.dim(),
-                        ),
-                    ]),
-                    foot,
-                );
-            }
-            Popup::Advisory(a) => a.render(f, area, theme),
-            Popup::RecoveryCodes(codes) => {
-                let r = centered(area, 60, codes.len() as u16 + 8);
-                let inner = frame(f, r, "Recovery codes", theme, false);
-                let mut text = vec![Line::raw(strings::RECOVERY_EXPLAINED), Line::raw("")];
-                for c in codes {
-                    text.push(Line::styled(format!("    {c}"), theme.title()));
-                }
-                text.push(Line::raw(""));
-                text.push(Line::styled("Enter: I have saved them", theme.key()));
-                f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
-            }
-            Popup::Confirm(c) => c.render(f, area, theme),
-            Popup::Reauth(r) => r.render(f, area, theme),
-            Popup::AddUser(a) => a.render(f, area, theme),
-            Popup::Input(i) => i.render(f, area, theme),
-            Popup::Choice(c) => c.render(f, area, theme),
-        }
+        Popup::RecoveryCodes(RecoveryCodes { codes })
     }
 }

@@ -1,21 +1,22 @@
 //! Re-authentication: the password again, and a code when the user has MFA.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::Popup;
+use super::{Dialog, Popup};
 use crate::core::{CodeKind, CoreError};
 use crate::store::Method;
-use crate::tui::app::{Act, Ctx, Target};
+use crate::tui::app::{Act, Ctx, Outcome, Target};
 use crate::tui::input::TextInput;
-use crate::tui::pane::Loaded;
+use crate::tui::keymap::{self, Key, KeyBinding, bind};
+use crate::tui::pane::{Keyed, Loaded};
 use crate::tui::pending::Pending;
 use crate::tui::strings;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{centered, frame};
+use crate::tui::widgets::{centered, frame, key_line};
 
 pub struct Reauth {
     pub(super) password: TextInput,
@@ -30,7 +31,7 @@ pub struct Reauth {
 }
 
 impl Reauth {
-    pub(super) fn opened(&mut self, ctx: &mut Ctx) {
+    fn start(&mut self, ctx: &mut Ctx) {
         let Some(session) = ctx.session.clone() else {
             self.loaded = true;
             return;
@@ -40,7 +41,7 @@ impl Reauth {
         });
     }
 
-    pub(super) fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+    fn finished(&mut self, r: Loaded, ctx: &mut Ctx) {
         match r.kind {
             "methods" => match r.take::<Result<Vec<Method>, CoreError>>() {
                 Some(Ok(m)) => {
@@ -66,7 +67,7 @@ impl Reauth {
                 Some(Err(e @ CoreError::Locked { .. })) => {
                     ctx.act(Act::Pop);
                     ctx.act(Act::Push(Popup::message(
-                        "Locked",
+                        strings::LOCKED_TITLE,
                         vec![e.to_string()],
                         true,
                     )));
@@ -90,58 +91,143 @@ impl Reauth {
         CodeKind::Any
     }
 
-    pub(super) fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
+    fn submit(&mut self, ctx: &mut Ctx) {
         let fields = if self.needs_code() { 2 } else { 1 };
-        match key.code {
-            KeyCode::Esc => ctx.act(Act::Pop),
-            KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % fields,
-            KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + fields - 1) % fields,
-            KeyCode::F(2) if self.methods.len() > 1 => {
-                self.method = (self.method + 1) % self.methods.len()
-            }
-            KeyCode::F(3) if self.methods.get(self.method) == Some(&Method::Email) => {
-                let Some(session) = ctx.session.clone() else {
-                    return;
-                };
-                ctx.run(Target::Popup, "sent", strings::SENDING_CODE, move |core| {
-                    core.send_reauth_code(&session).map(|(addr, _)| addr)
-                });
-            }
-            KeyCode::Enter => {
-                if !self.loaded {
-                    return;
-                }
-                if self.focus + 1 < fields {
-                    self.focus += 1;
-                    return;
-                }
-                let Some(session) = ctx.session.clone() else {
-                    return;
-                };
-                let pw = zeroize::Zeroizing::new(self.password.value().to_string());
-                let code = zeroize::Zeroizing::new(self.code.value().to_string());
-                let kind = self.kind();
-                let needs = self.needs_code();
-                self.password.clear();
-                self.code.clear();
-                ctx.run(Target::Popup, "checked", strings::CHECKING, move |core| {
-                    core.reauthenticate(&session, &pw, needs.then_some((code.as_str(), kind)))
-                });
-            }
-            _ => {
-                let field = if self.focus == 0 {
-                    &mut self.password
-                } else {
-                    &mut self.code
-                };
-                field.handle_key(key);
-            }
+        if !self.loaded {
+            return;
         }
+        if self.focus + 1 < fields {
+            self.focus += 1;
+            return;
+        }
+        let Some(session) = ctx.session.clone() else {
+            return;
+        };
+        let pw = zeroize::Zeroizing::new(self.password.value().to_string());
+        let code = zeroize::Zeroizing::new(self.code.value().to_string());
+        let kind = self.kind();
+        let needs = self.needs_code();
+        self.password.clear();
+        self.code.clear();
+        ctx.run(Target::Popup, "checked", strings::CHECKING, move |core| {
+            core.reauthenticate(&session, &pw, needs.then_some((code.as_str(), kind)))
+        });
     }
 
-    pub(super) fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
+    /// Whether the footer offers `a` now.
+    fn offers(&self, a: Action) -> bool {
+        match a {
+            Action::OtherMethod => self.methods.len() > 1,
+            Action::SendCode => self.methods.get(self.method) == Some(&Method::Email),
+            _ => true,
+        }
+    }
+}
+
+/// What a key does in the re-authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Next,
+    Previous,
+    OtherMethod,
+    SendCode,
+    Submit,
+    Cancel,
+}
+
+/// Function keys are unreliable over SSH and on macOS: each has a Ctrl letter too, as on
+/// the sign-in screen.
+pub const KEYS: &[KeyBinding<Action>] = &[
+    bind(
+        keymap::ENTER,
+        "Enter",
+        strings::KEY_CONFIRM,
+        true,
+        Action::Submit,
+    ),
+    bind(
+        keymap::ESC,
+        "Esc",
+        strings::KEY_CANCEL,
+        true,
+        Action::Cancel,
+    ),
+    bind(
+        &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
+        "Tab",
+        strings::KEY_NEXT_FIELD,
+        false,
+        Action::Next,
+    ),
+    bind(
+        &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
+        "",
+        "",
+        false,
+        Action::Previous,
+    ),
+    bind(
+        &[Key::Code(KeyCode::F(2)), Key::Ctrl('o')],
+        "F2 / Ctrl-O",
+        strings::KEY_OTHER_METHOD,
+        true,
+        Action::OtherMethod,
+    ),
+    bind(
+        &[Key::Code(KeyCode::F(3)), Key::Ctrl('e')],
+        "F3 / Ctrl-E",
+        strings::KEY_SEND_CODE,
+        true,
+        Action::SendCode,
+    ),
+];
+
+impl Keyed for Reauth {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn typing(&mut self) -> Option<&mut TextInput> {
+        Some(if self.focus == 0 {
+            &mut self.password
+        } else {
+            &mut self.code
+        })
+    }
+    fn handle(&mut self, a: Action, ctx: &mut Ctx) -> Outcome {
+        let fields = if self.needs_code() { 2 } else { 1 };
+        match a {
+            Action::Cancel => ctx.act(Act::Pop),
+            Action::Next => self.focus = (self.focus + 1) % fields,
+            Action::Previous => self.focus = (self.focus + fields - 1) % fields,
+            Action::OtherMethod if self.offers(a) => {
+                self.method = (self.method + 1) % self.methods.len()
+            }
+            Action::SendCode if self.offers(a) => {
+                if let Some(session) = ctx.session.clone() {
+                    ctx.run(Target::Popup, "sent", strings::SENDING_CODE, move |core| {
+                        core.send_reauth_code(&session).map(|(addr, _)| addr)
+                    });
+                }
+            }
+            Action::OtherMethod | Action::SendCode => {}
+            Action::Submit => self.submit(ctx),
+        }
+        Outcome::Consumed
+    }
+    fn on_result(&mut self, r: Loaded, ctx: &mut Ctx) {
+        self.finished(r, ctx)
+    }
+}
+
+impl Dialog for Reauth {
+    fn opened(&mut self, ctx: &mut Ctx) {
+        self.start(ctx)
+    }
+
+    fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let r = centered(area, 66, if self.needs_code() { 12 } else { 9 });
-        let inner = frame(f, r, "Confirm it is you", theme, false);
+        let inner = frame(f, r, strings::REAUTH_TITLE, theme, false);
         let rows = Layout::vertical([
             Constraint::Length(2),
             Constraint::Length(1),
@@ -152,21 +238,25 @@ impl Reauth {
         .split(inner);
         f.render_widget(
             Paragraph::new(if self.needs_code() {
-                "Re-enter your password and a code to continue; this lasts a few minutes."
+                strings::REAUTH_WITH_CODE
             } else {
-                "Re-enter your password to continue; this lasts a few minutes."
+                strings::REAUTH_PASSWORD
             })
             .wrap(Wrap { trim: true }),
             rows[0],
         );
-        self.password
-            .render(f, rows[1], "Password              ", self.focus == 0, theme);
-        let mut hints = vec![
-            Span::styled("Enter", theme.key()),
-            Span::raw(" confirm  "),
-            Span::styled("Esc", theme.key()),
-            Span::raw(" cancel"),
-        ];
+        self.password.render(
+            f,
+            rows[1],
+            strings::REAUTH_PASSWORD_LABEL,
+            self.focus == 0,
+            theme,
+        );
+        let hints: Vec<_> = KEYS
+            .iter()
+            .filter(|b| b.footer && self.offers(b.action))
+            .map(|b| (b.shown, b.what))
+            .collect();
         if self.needs_code() {
             let m = self
                 .methods
@@ -174,26 +264,12 @@ impl Reauth {
                 .copied()
                 .unwrap_or(Method::Authenticator);
             let label = match m {
-                Method::Authenticator => "Code (app or recovery)",
-                Method::Email => "Code (email or recovery)",
+                Method::Authenticator => strings::REAUTH_CODE_APP,
+                Method::Email => strings::REAUTH_CODE_EMAIL,
             };
             self.code.render(f, rows[2], label, self.focus == 1, theme);
-            if self.methods.len() > 1 {
-                hints.extend([
-                    Span::raw("  "),
-                    Span::styled("F2", theme.key()),
-                    Span::raw(" other method"),
-                ]);
-            }
-            if m == Method::Email {
-                hints.extend([
-                    Span::raw("  "),
-                    Span::styled("F3", theme.key()),
-                    Span::raw(" send code"),
-                ]);
-            }
         }
-        let mut lines = vec![Line::from(hints)];
+        let mut lines = vec![key_line(&hints, theme)];
         if let Some(e) = &self.error {
             lines.insert(0, Line::styled(e.clone(), theme.error()));
         }
