@@ -166,6 +166,29 @@ fn sign_in(app: &mut App, user: &str, password: &str) {
 }
 
 /// The screen as text, one line per row, at 120×40.
+/// Signs in with the password and the next code of `p`, and checks the main screen shows.
+fn sign_in_with_code(
+    env: &Env,
+    app: &mut App,
+    user: &str,
+    password: &str,
+    p: &PendingAuthenticator,
+) {
+    sign_in(app, user, password);
+    assert!(is_sign_in(app), "MFA applies to {user}");
+    let code = env.next_code(p);
+    type_text(app, &code);
+    press(app, KeyCode::Enter);
+    assert!(is_main(app), "{}", screen(app));
+}
+
+/// Types the next code of `p` and Enter.
+fn enter_code(env: &Env, app: &mut App, p: &PendingAuthenticator) {
+    let code = env.next_code(p);
+    type_text(app, &code);
+    press(app, KeyCode::Enter);
+}
+
 fn screen(app: &App) -> String {
     let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
     t.draw(|f| app.render(f)).unwrap();
@@ -581,12 +604,7 @@ fn users_filter_as_you_type_and_only_not_configured() {
 /// after re-authentication. Returns the admin's authenticator.
 fn open_controls(env: &Env, app: &mut App) -> PendingAuthenticator {
     let admin = env.enroll("admin");
-    sign_in(app, "admin", ADMIN_PW);
-    assert!(is_sign_in(app), "MFA applies to the admin");
-    let code = env.next_code(&admin);
-    type_text(app, &code);
-    press(app, KeyCode::Enter);
-    assert!(is_main(app), "{}", screen(app));
+    sign_in_with_code(env, app, "admin", ADMIN_PW, &admin);
 
     nav_down(app, 1); // Security Controls
     let s = screen(app);
@@ -603,9 +621,7 @@ fn open_controls(env: &Env, app: &mut App) -> PendingAuthenticator {
     // A wrong password keeps the popup up and the pane closed.
     type_text(app, "wrong password entirely");
     press(app, KeyCode::Enter);
-    let code = env.next_code(&admin);
-    type_text(app, &code);
-    press(app, KeyCode::Enter);
+    enter_code(env, app, &admin);
     assert!(
         matches!(app.popups.as_slice(), [Popup::Reauth(_)]),
         "wrong password let through"
@@ -620,9 +636,7 @@ fn open_controls(env: &Env, app: &mut App) -> PendingAuthenticator {
     assert!(matches!(app.popups.as_slice(), [Popup::Reauth(_)]));
     type_text(app, ADMIN_PW);
     press(app, KeyCode::Enter); // to the code field
-    let code = env.next_code(&admin);
-    type_text(app, &code);
-    press(app, KeyCode::Enter);
+    enter_code(env, app, &admin);
     assert!(
         app.popups.is_empty(),
         "re-auth popup still up:\n{}",
@@ -1140,11 +1154,7 @@ fn one_reauthentication_covers_the_sensitive_admin_acts() {
     let (env, _alice) = Env::with_mfa();
     let admin = env.enroll("admin");
     let mut app = env.app();
-    sign_in(&mut app, "admin", ADMIN_PW);
-    let code = env.next_code(&admin);
-    type_text(&mut app, &code);
-    press(&mut app, KeyCode::Enter);
-    assert!(is_main(&app), "{}", screen(&app));
+    sign_in_with_code(&env, &mut app, "admin", ADMIN_PW, &admin);
     delete_dialog_for_bob(&mut app);
     press(&mut app, KeyCode::Left); // Delete
     press(&mut app, KeyCode::Enter);
@@ -1162,9 +1172,7 @@ fn one_reauthentication_covers_the_sensitive_admin_acts() {
     );
     type_text(&mut app, ADMIN_PW);
     press(&mut app, KeyCode::Enter);
-    let code = env.next_code(&admin);
-    type_text(&mut app, &code);
-    press(&mut app, KeyCode::Enter);
+    enter_code(&env, &mut app, &admin);
     assert!(
         !env.core
             .users(Actor::Operator)
@@ -1582,11 +1590,7 @@ fn reauthentication_offers_only_the_keys_that_work() {
     let (env, _alice) = Env::with_mfa();
     let admin = env.enroll("admin");
     let mut app = env.app();
-    sign_in(&mut app, "admin", ADMIN_PW);
-    let code = env.next_code(&admin);
-    type_text(&mut app, &code);
-    press(&mut app, KeyCode::Enter);
-    assert!(is_main(&app), "{}", screen(&app));
+    sign_in_with_code(&env, &mut app, "admin", ADMIN_PW, &admin);
     assert!(app.popups.is_empty(), "{}", screen(&app));
     nav_down(&mut app, 1);
     press(&mut app, KeyCode::Enter);

@@ -55,6 +55,28 @@ pub const fn bind<A>(
     }
 }
 
+/// Tab or ↓: the next field of a form.
+pub const fn next_field<A>(action: A) -> KeyBinding<A> {
+    bind(
+        &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
+        "Tab",
+        super::strings::KEY_NEXT_FIELD,
+        false,
+        action,
+    )
+}
+
+/// Shift-Tab or ↑: the previous field of a form (with Tab in the help).
+pub const fn previous_field<A>(action: A) -> KeyBinding<A> {
+    bind(
+        &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
+        "",
+        "",
+        false,
+        action,
+    )
+}
+
 /// The action the first binding that answers to `key` names.
 pub fn resolve<A: Copy>(map: &[KeyBinding<A>], key: &KeyEvent) -> Option<A> {
     map.iter()

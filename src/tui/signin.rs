@@ -45,20 +45,8 @@ pub enum Action {
     Recovery,
 }
 
-const NEXT: KeyBinding<Action> = bind(
-    &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
-    "Tab",
-    strings::KEY_NEXT_FIELD,
-    false,
-    Action::Next,
-);
-const PREVIOUS: KeyBinding<Action> = bind(
-    &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
-    "",
-    "",
-    false,
-    Action::Previous,
-);
+const NEXT: KeyBinding<Action> = keymap::next_field(Action::Next);
+const PREVIOUS: KeyBinding<Action> = keymap::previous_field(Action::Previous);
 const SUBMIT: KeyBinding<Action> = bind(
     keymap::ENTER,
     "Enter",

@@ -520,3 +520,4 @@ pub const KEY_TYPE_RANGE: &str = "type a range of time (dates, times in UTC)";
 pub const KEY_SHOW_RANGE: &str = "show that range";
 pub const LABEL_RANGE: &str = "From .. to";
 pub const RANGE_HINT: &str = "e.g. 2026-11-28 .. 2026-11-29 18:00 (UTC)";
+pub const KEY_LEAVE_UNSAVED: &str = "leave without saving";

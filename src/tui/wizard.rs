@@ -97,28 +97,25 @@ const OVERVIEW: &[KeyBinding<Action>] = &[
     ),
 ];
 
+/// Esc in a step: back to the overview, nothing saved.
+const LEAVE: KeyBinding<Action> = bind(
+    keymap::ESC,
+    "Esc",
+    strings::KEY_LEAVE_UNSAVED,
+    true,
+    Action::Leave,
+);
+
 /// Steps where text is typed (an address, an enrollment code).
 const TYPING: &[KeyBinding<Action>] = &[
     bind(keymap::ENTER, "Enter", "continue", true, Action::Submit),
-    bind(
-        keymap::ESC,
-        "Esc",
-        "leave without saving",
-        true,
-        Action::Leave,
-    ),
+    LEAVE,
 ];
 
 /// Steps where a code is typed: only digits, so q and ? stay global.
 const CODE: &[KeyBinding<Action>] = &[
     bind(keymap::ENTER, "Enter", "save", true, Action::Submit),
-    bind(
-        keymap::ESC,
-        "Esc",
-        "leave without saving",
-        true,
-        Action::Leave,
-    ),
+    LEAVE,
     bind(
         &[Key::Char('q'), Key::Char('?')],
         "",
@@ -130,13 +127,7 @@ const CODE: &[KeyBinding<Action>] = &[
 
 const EMAIL_CODE: &[KeyBinding<Action>] = &[
     bind(keymap::ENTER, "Enter", "save", true, Action::Submit),
-    bind(
-        keymap::ESC,
-        "Esc",
-        "leave without saving",
-        true,
-        Action::Leave,
-    ),
+    LEAVE,
     bind(
         &[Key::Code(KeyCode::F(3)), Key::Ctrl('e')],
         "Ctrl-E/F3",

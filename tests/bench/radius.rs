@@ -28,37 +28,16 @@ use mfa_console::serve::radius::packet::{self, Packet, attr};
 use mfa_console::store::{Method, Role};
 use zeroize::Zeroizing;
 
+#[path = "stats.rs"]
+mod stats;
+use stats::{figure, median, ms, now, p99};
+
 const SECRET: &str = "bench-radius-shared-secret-1";
 const ADMIN_PASSWORD: &str = "granite harbor lamp 77";
 const FREERADIUS_PASSWORD: &str = "pap-password-of-alice";
 const SERIAL: usize = 300;
 const OUTSTANDING: usize = 16;
 const PER_SENDER: usize = 60;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn p99(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[(v.len() * 99 / 100).min(v.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
-}
-
-fn figure(name: &str, value: String, unit: &str) {
-    println!("{name} {value} {unit}");
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")

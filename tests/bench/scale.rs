@@ -21,24 +21,14 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
+#[path = "stats.rs"]
+mod stats;
+use stats::{median, ms, p99};
+
 const PASSWORD: &str = "granite harbor lamp 77";
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn p99(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[(v.len() * 99 / 100).min(v.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
-}
-
 fn figure(size: usize, name: &str, value: String, unit: &str) {
-    println!("{name}@{size} {value} {unit}");
+    stats::figure(&format!("{name}@{size}"), value, unit);
 }
 
 fn mailer(dir: &Path) -> Arc<dyn Mailer> {

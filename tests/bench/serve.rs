@@ -27,6 +27,10 @@ use mfa_console::mail::Outbox;
 use mfa_console::store::{ClientMode, Method, Role};
 use zeroize::Zeroizing;
 
+#[path = "stats.rs"]
+mod stats;
+use stats::{figure, median, ms, now, p99};
+
 const PASSWORD: &str = "granite harbor lamp 77";
 const SOCKET_USERS: usize = 400;
 const HTTP_CLIENTS: usize = 16;
@@ -34,33 +38,8 @@ const HTTP_PER_CLIENT: usize = 100;
 const PAC_USERS: usize = 96;
 const PAM_RUNS: usize = 40;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn p99(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[(v.len() * 99 / 100).min(v.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
-}
-
-fn figure(name: &str, value: String, unit: &str) {
-    println!("{name} {value} {unit}");
-}
-
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mfa-console"))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 struct Org {

@@ -85,57 +85,30 @@ pub enum Action {
     Cancel,
 }
 
-const NEXT: KeyBinding<Action> = bind(
-    &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
-    "Tab",
-    strings::KEY_NEXT_FIELD,
-    false,
-    Action::Next,
+const SUBMIT: KeyBinding<Action> = bind(
+    keymap::ENTER,
+    "Enter",
+    strings::KEY_NEXT_OR_ADD,
+    true,
+    Action::Submit,
 );
-const PREVIOUS: KeyBinding<Action> = bind(
-    &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
-    "",
-    "",
-    false,
-    Action::Previous,
+const CANCEL: KeyBinding<Action> = bind(
+    keymap::ESC,
+    "Esc",
+    strings::KEY_CANCEL,
+    true,
+    Action::Cancel,
 );
+const NEXT: KeyBinding<Action> = keymap::next_field(Action::Next);
+const PREVIOUS: KeyBinding<Action> = keymap::previous_field(Action::Previous);
 
 /// In the text fields, Space and the arrows are text and cursor.
-pub const KEYS: &[KeyBinding<Action>] = &[
-    bind(
-        keymap::ENTER,
-        "Enter",
-        strings::KEY_NEXT_OR_ADD,
-        true,
-        Action::Submit,
-    ),
-    bind(
-        keymap::ESC,
-        "Esc",
-        strings::KEY_CANCEL,
-        true,
-        Action::Cancel,
-    ),
-    NEXT,
-    PREVIOUS,
-];
+pub const KEYS: &[KeyBinding<Action>] = &[SUBMIT, CANCEL, NEXT, PREVIOUS];
 
 /// On the role, they change it.
 pub const ROLE_KEYS: &[KeyBinding<Action>] = &[
-    bind(
-        keymap::ENTER,
-        "Enter",
-        strings::KEY_NEXT_OR_ADD,
-        true,
-        Action::Submit,
-    ),
-    bind(
-        keymap::ESC,
-        "Esc",
-        strings::KEY_CANCEL,
-        true,
-        Action::Cancel,
-    ),
+    SUBMIT,
+    CANCEL,
     NEXT,
     PREVIOUS,
     bind(

@@ -76,11 +76,14 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     },
 ];
 
-impl Advisory {
-    /// Applies an action to the advisory's state.
-    pub fn apply(&mut self, a: Action, ctx: &mut Ctx) {
+impl Keyed for Advisory {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
         match a {
-            Action::Cancel => ctx.act(Act::Pop),
+            Action::Cancel => cx.act(Act::Pop),
             Action::Up => self.selected = self.selected.saturating_sub(1),
             Action::Down => {
                 self.selected = (self.selected + 1).min(self.candidates.len().saturating_sub(1))
@@ -88,25 +91,15 @@ impl Advisory {
             Action::MakeIntegration => {
                 if let Some((u, _)) = self.candidates.get(self.selected) {
                     let p = Pending::SetRole(u.clone(), Role::Integration);
-                    ctx.act(Act::Pop);
-                    ctx.act(Act::Push(Popup::confirm_pending(p)));
+                    cx.act(Act::Pop);
+                    cx.act(Act::Push(Popup::confirm_pending(p)));
                 }
             }
             Action::TurnOn => {
-                ctx.act(Act::Pop);
-                self.then.clone().run(ctx);
+                cx.act(Act::Pop);
+                self.then.clone().run(cx);
             }
         }
-    }
-}
-
-impl Keyed for Advisory {
-    type Action = Action;
-    fn keymap(&self) -> &'static [KeyBinding<Action>] {
-        KEYS
-    }
-    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
-        self.apply(a, cx);
         Outcome::Consumed
     }
 }

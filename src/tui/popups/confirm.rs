@@ -109,11 +109,16 @@ impl Confirm {
     fn confirm_slot(&self) -> usize {
         if self.checkbox.is_some() { 1 } else { 0 }
     }
+}
 
-    /// Applies an action to the dialog's state.
-    pub fn apply(&mut self, a: Action, ctx: &mut Ctx) {
+impl Keyed for Confirm {
+    type Action = Action;
+    fn keymap(&self) -> &'static [KeyBinding<Action>] {
+        KEYS
+    }
+    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
         match a {
-            Action::Cancel => ctx.act(Act::Pop),
+            Action::Cancel => cx.act(Act::Pop),
             Action::Cycle => self.focus = (self.focus + 1) % self.slots(),
             Action::CycleBack => self.focus = (self.focus + self.slots() - 1) % self.slots(),
             // Arrows stop at the ends: Right on Cancel stays on Cancel.
@@ -131,38 +136,28 @@ impl Confirm {
                     if let Some((_, v)) = &mut self.checkbox {
                         *v = !*v;
                     }
-                    return;
+                    return Outcome::Consumed;
                 }
-                ctx.act(Act::Pop);
+                cx.act(Act::Pop);
                 if self.focus != self.confirm_slot() {
-                    return;
+                    return Outcome::Consumed;
                 }
                 match &self.then {
-                    ConfirmThen::Run(p) => p.clone().run(ctx),
+                    ConfirmThen::Run(p) => p.clone().run(cx),
                     ConfirmThen::MethodOff(m) => Pending::SetMethod {
                         method: *m,
                         on: false,
                         forget: self.checkbox.as_ref().is_some_and(|(_, v)| *v),
                     }
-                    .run(ctx),
+                    .run(cx),
                     ConfirmThen::MfaOff => Pending::MfaOff {
                         forget: self.checkbox.as_ref().is_some_and(|(_, v)| *v),
                     }
-                    .run(ctx),
-                    ConfirmThen::Quit => ctx.act(Act::Quit),
+                    .run(cx),
+                    ConfirmThen::Quit => cx.act(Act::Quit),
                 }
             }
         }
-    }
-}
-
-impl Keyed for Confirm {
-    type Action = Action;
-    fn keymap(&self) -> &'static [KeyBinding<Action>] {
-        KEYS
-    }
-    fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
-        self.apply(a, cx);
         Outcome::Consumed
     }
 }

@@ -88,6 +88,23 @@ pub fn help(admin: bool) -> Vec<(&'static str, Vec<(&'static str, &'static str)>
     out
 }
 
+/// `$body` with `$d` bound to the dialog inside `$popup`, whichever it is.
+macro_rules! each_dialog {
+    ($popup:expr, $d:ident => $body:expr) => {
+        match $popup {
+            Popup::Help($d) => $body,
+            Popup::Message($d) => $body,
+            Popup::Confirm($d) => $body,
+            Popup::Reauth($d) => $body,
+            Popup::AddUser($d) => $body,
+            Popup::Input($d) => $body,
+            Popup::Choice($d) => $body,
+            Popup::RecoveryCodes($d) => $body,
+            Popup::Advisory($d) => $body,
+        }
+    };
+}
+
 pub enum Popup {
     Help(Help),
     Message(Message),
@@ -199,31 +216,11 @@ impl Popup {
     }
 
     fn dialog(&self) -> &dyn AnyDialog {
-        match self {
-            Popup::Help(d) => d,
-            Popup::Message(d) => d,
-            Popup::Confirm(d) => d,
-            Popup::Reauth(d) => d,
-            Popup::AddUser(d) => d,
-            Popup::Input(d) => d,
-            Popup::Choice(d) => d,
-            Popup::RecoveryCodes(d) => d,
-            Popup::Advisory(d) => d,
-        }
+        each_dialog!(self, d => d)
     }
 
     fn dialog_mut(&mut self) -> &mut dyn AnyDialog {
-        match self {
-            Popup::Help(d) => d,
-            Popup::Message(d) => d,
-            Popup::Confirm(d) => d,
-            Popup::Reauth(d) => d,
-            Popup::AddUser(d) => d,
-            Popup::Input(d) => d,
-            Popup::Choice(d) => d,
-            Popup::RecoveryCodes(d) => d,
-            Popup::Advisory(d) => d,
-        }
+        each_dialog!(self, d => d)
     }
 
     /// Starts the work the dialog needs as it opens.

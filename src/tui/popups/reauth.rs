@@ -152,20 +152,8 @@ pub const KEYS: &[KeyBinding<Action>] = &[
         true,
         Action::Cancel,
     ),
-    bind(
-        &[Key::Code(KeyCode::Tab), Key::Code(KeyCode::Down)],
-        "Tab",
-        strings::KEY_NEXT_FIELD,
-        false,
-        Action::Next,
-    ),
-    bind(
-        &[Key::Code(KeyCode::BackTab), Key::Code(KeyCode::Up)],
-        "",
-        "",
-        false,
-        Action::Previous,
-    ),
+    keymap::next_field(Action::Next),
+    keymap::previous_field(Action::Previous),
     bind(
         &[Key::Code(KeyCode::F(2)), Key::Ctrl('o')],
         "F2 / Ctrl-O",
