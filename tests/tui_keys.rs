@@ -1691,3 +1691,23 @@ fn the_audit_log_shows_a_range_of_time_typed() {
     press(&mut app, KeyCode::Esc);
     assert!(screen(&app).contains("sign-in.failed"));
 }
+
+/// Two accounts that share a 12-character prefix are told apart: the roster shows whole
+/// usernames at 80 and at 200 columns.
+#[test]
+fn the_roster_shows_whole_usernames_at_80_and_200_columns() {
+    let env = Env::new();
+    env.add("svc-ldap-sync-eu", Role::Member, Some(BOB_PW));
+    env.add("svc-ldap-sync-us", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    for (w, h) in [(80, 24), (200, 60)] {
+        let s = draw_at(&app, w, h);
+        assert!(
+            s.contains("svc-ldap-sync-eu") && s.contains("svc-ldap-sync-us"),
+            "{w}x{h}:\n{s}"
+        );
+    }
+}
