@@ -9,4 +9,5 @@ pub mod mail;
 pub mod random;
 pub mod serve;
 pub mod store;
+pub mod text;
 pub mod tui;

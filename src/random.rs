@@ -1,19 +1,23 @@
-//! Randomness from the operating system's CSPRNG, and the codes made from it.
+//! Randomness from the operating system's CSPRNG, and the codes made from it. A leaf
+//! module: the store and the core turn its one error into theirs.
 
-use crate::store::StoreError;
+/// The operating system gave no random bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the operating system's random number generator failed")]
+pub struct RandomError;
 
-pub fn fill(buf: &mut [u8]) -> Result<(), StoreError> {
-    getrandom::fill(buf).map_err(|_| StoreError::Random)
+pub fn fill(buf: &mut [u8]) -> Result<(), RandomError> {
+    getrandom::fill(buf).map_err(|_| RandomError)
 }
 
-pub fn u64() -> Result<u64, StoreError> {
+pub fn u64() -> Result<u64, RandomError> {
     let mut b = [0u8; 8];
     fill(&mut b)?;
     Ok(u64::from_le_bytes(b))
 }
 
 /// A decimal code of `digits` digits, uniform (rejection sampling, no modulo bias).
-pub fn digits(digits: u32) -> Result<String, StoreError> {
+pub fn digits(digits: u32) -> Result<String, RandomError> {
     let modulus = 10u64.pow(digits);
     let limit = u64::MAX - (u64::MAX % modulus);
     loop {
@@ -25,7 +29,7 @@ pub fn digits(digits: u32) -> Result<String, StoreError> {
 }
 
 /// Lowercase Base32 (RFC 4648 alphabet, no padding) of `bytes` random bytes, for codes people type.
-pub fn base32(bytes: usize) -> Result<String, StoreError> {
+pub fn base32(bytes: usize) -> Result<String, RandomError> {
     let mut b = vec![0u8; bytes];
     fill(&mut b)?;
     Ok(data_encoding::BASE32_NOPAD.encode(&b).to_ascii_lowercase())

@@ -79,3 +79,9 @@ fn more_import_errors(total: usize) -> String {
         String::new()
     }
 }
+
+impl From<crate::random::RandomError> for CoreError {
+    fn from(e: crate::random::RandomError) -> Self {
+        CoreError::Store(e.into())
+    }
+}

@@ -14,7 +14,8 @@ pub mod password;
 mod report;
 mod service;
 mod signin;
-pub mod text;
+/// The text rules, a leaf module of their own (mail uses them too).
+pub use crate::text;
 pub mod totp;
 pub mod users;
 

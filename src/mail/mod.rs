@@ -131,12 +131,12 @@ pub(crate) fn build_message(from: &str, mail: &OutgoingMail) -> Result<lettre::M
                 address: mail.to.clone(),
                 reason: e.to_string(),
             })?;
-    let name = crate::core::text::single_line(&mail.to_name);
+    let name = crate::text::single_line(&mail.to_name);
     let to = Mailbox::new((!name.is_empty()).then_some(name), address);
     lettre::Message::builder()
         .from(from)
         .to(to)
-        .subject(crate::core::text::single_line(&mail.subject))
+        .subject(crate::text::single_line(&mail.subject))
         .message_id(None)
         .header(ContentType::TEXT_PLAIN)
         .body(mail.body.clone())

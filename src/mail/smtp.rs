@@ -132,7 +132,7 @@ impl Smtp {
             return MailError::Rejected {
                 relay,
                 code: code.to_string().parse().unwrap_or(0),
-                text: crate::core::text::single_line(&text),
+                text: crate::text::single_line(&text),
             };
         }
         let problem = if let Some(tls) = find_rustls_error(e) {
@@ -231,7 +231,7 @@ impl Mailer for Smtp {
             "{} answered {}: {}",
             self.describe(),
             response.code(),
-            crate::core::text::single_line(&text.join(" "))
+            crate::text::single_line(&text.join(" "))
         )))
     }
 

@@ -331,11 +331,11 @@ fn clean(key: &str, value: &str) -> String {
     if BLOCKS.contains(&key) {
         value
             .split('\n')
-            .map(crate::core::text::single_line)
+            .map(crate::text::single_line)
             .collect::<Vec<_>>()
             .join("\n")
     } else {
-        crate::core::text::single_line(value)
+        crate::text::single_line(value)
     }
 }
 

@@ -177,6 +177,12 @@ pub enum StoreError {
     Random,
 }
 
+impl From<crate::random::RandomError> for StoreError {
+    fn from(_: crate::random::RandomError) -> Self {
+        StoreError::Random
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle on the open database and its key. Cheap to clone; clones share the handle.
