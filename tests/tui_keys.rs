@@ -1602,6 +1602,12 @@ fn reauthentication_offers_only_the_keys_that_work() {
     let s = screen(&app);
     assert!(s.contains("Enter confirm"), "{s}");
     assert!(!s.contains("other method"), "{s}");
+    // The footer is the dialog's while it is up, not the pane's under it.
+    let footer = s.lines().last().unwrap_or_default();
+    assert!(
+        footer.contains("Esc cancel") && !footer.contains("Tab menu"),
+        "{footer}"
+    );
     press(&mut app, KeyCode::F(2));
     // Text typed into the password field, including characters that are keys elsewhere.
     type_text(&mut app, "q?x");

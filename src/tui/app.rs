@@ -597,7 +597,10 @@ impl App {
         match &self.screen {
             Screen::Setup(s) => s.render(f, area, &theme, self, status),
             Screen::SignIn(s) => s.render(f, area, &theme, self, status),
-            Screen::Main(m) => m.render(f, area, &theme, status),
+            Screen::Main(m) => {
+                let dialog_keys = self.popups.last().map(|p| p.footer());
+                m.render(f, area, &theme, status, dialog_keys)
+            }
         }
         for p in &self.popups {
             p.render(f, area, &theme);

@@ -341,7 +341,15 @@ impl MainScreen {
         out
     }
 
-    pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme, status: Option<(String, bool)>) {
+    /// Draws the screen; `dialog_keys` are the footer's keys when a dialog is on top.
+    pub fn render(
+        &self,
+        f: &mut Frame,
+        area: Rect,
+        theme: &Theme,
+        status: Option<(String, bool)>,
+        dialog_keys: Option<Vec<(&'static str, &'static str)>>,
+    ) {
         let focused = self.focus == Focus::Pane;
         let view = View {
             theme,
@@ -379,8 +387,10 @@ impl MainScreen {
                 status_row,
             );
         }
+        // A dialog on top has the keys: the footer is its.
+        let keys = dialog_keys.unwrap_or_else(|| self.footer_keys());
         f.render_widget(
-            Paragraph::new(key_line(&self.footer_keys(), theme)).style(theme.dim()),
+            Paragraph::new(key_line(&keys, theme)).style(theme.dim()),
             footer,
         );
     }

@@ -105,6 +105,18 @@ impl Keyed for Advisory {
 }
 
 impl Dialog for Advisory {
+    /// Choosing and `i` are offered only when there is an account to choose.
+    fn footer(&self) -> Vec<(&'static str, &'static str)> {
+        KEYS.iter()
+            .filter(|b| b.footer)
+            .filter(|b| {
+                !self.candidates.is_empty()
+                    || !matches!(b.action, Action::Up | Action::MakeIntegration)
+            })
+            .map(|b| (b.shown, b.what))
+            .collect()
+    }
+
     fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let width = area.width.min(76).saturating_sub(2);
         let rows = |lines: &[String]| -> u16 {
@@ -136,16 +148,7 @@ impl Dialog for Advisory {
         text.push(Line::raw(""));
         text.extend(self.after.iter().map(|l| Line::raw(l.clone())));
         text.push(Line::raw(""));
-        // Choosing and `i` are offered only when there is an account to choose.
-        let keys: Vec<_> = KEYS
-            .iter()
-            .filter(|b| b.footer)
-            .filter(|b| {
-                !self.candidates.is_empty()
-                    || !matches!(b.action, Action::Up | Action::MakeIntegration)
-            })
-            .map(|b| (b.shown, b.what))
-            .collect();
+        let keys = Dialog::footer(self);
         text.push(key_line(&keys, theme));
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
     }

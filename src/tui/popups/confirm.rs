@@ -54,7 +54,7 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     KeyBinding {
         keys: &[Key::Code(KeyCode::Left), Key::Code(KeyCode::Up)],
         shown: "←→",
-        what: "choose (stops at the ends)",
+        what: "choose",
         footer: true,
         action: Action::Previous,
     },
@@ -68,7 +68,7 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     KeyBinding {
         keys: &[Key::Code(KeyCode::Tab)],
         shown: "Tab",
-        what: "next, round",
+        what: "next",
         footer: true,
         action: Action::Cycle,
     },
@@ -89,7 +89,7 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     KeyBinding {
         keys: keymap::ENTER,
         shown: "Enter",
-        what: "do what is chosen",
+        what: "do it",
         footer: true,
         action: Action::Choose,
     },
@@ -163,6 +163,14 @@ impl Keyed for Confirm {
 }
 
 impl Dialog for Confirm {
+    /// Space is offered only where there is a box to tick.
+    fn footer(&self) -> Vec<(&'static str, &'static str)> {
+        KEYS.iter()
+            .filter(|b| b.footer && (b.action != Action::Toggle || self.checkbox.is_some()))
+            .map(|b| (b.shown, b.what))
+            .collect()
+    }
+
     fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let width = area.width.min(68).saturating_sub(2);
         let body_h: u16 = self

@@ -43,6 +43,11 @@ pub trait Dialog: Keyed {
     fn opened(&mut self, _cx: &mut Ctx) {}
     /// A key its keymap does not name (the help closes on any).
     fn unbound(&mut self, _key: KeyEvent, _cx: &mut Ctx) {}
+    /// The keys the footer offers while the dialog is up: its keymap's, or fewer when
+    /// some do nothing now.
+    fn footer(&self) -> Vec<(&'static str, &'static str)> {
+        keymap::footer(self.keymap())
+    }
     fn render(&self, f: &mut Frame, area: Rect, theme: &Theme);
 }
 
@@ -51,6 +56,7 @@ trait AnyDialog {
     fn key(&mut self, key: KeyEvent, cx: &mut Ctx);
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx);
     fn opened(&mut self, cx: &mut Ctx);
+    fn footer(&self) -> Vec<(&'static str, &'static str)>;
     fn render(&self, f: &mut Frame, area: Rect, theme: &Theme);
 }
 
@@ -66,6 +72,9 @@ impl<D: Dialog> AnyDialog for D {
     }
     fn opened(&mut self, cx: &mut Ctx) {
         Dialog::opened(self, cx)
+    }
+    fn footer(&self) -> Vec<(&'static str, &'static str)> {
+        Dialog::footer(self)
     }
     fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         Dialog::render(self, f, area, theme)
@@ -239,6 +248,11 @@ impl Popup {
 
     pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         self.dialog().render(f, area, theme)
+    }
+
+    /// The keys the footer shows while this dialog is on top.
+    pub fn footer(&self) -> Vec<(&'static str, &'static str)> {
+        self.dialog().footer()
     }
 
     pub fn add_user() -> Popup {

@@ -209,6 +209,13 @@ impl Keyed for Reauth {
 }
 
 impl Dialog for Reauth {
+    fn footer(&self) -> Vec<(&'static str, &'static str)> {
+        KEYS.iter()
+            .filter(|b| b.footer && self.offers(b.action))
+            .map(|b| (b.shown, b.what))
+            .collect()
+    }
+
     fn opened(&mut self, ctx: &mut Ctx) {
         self.start(ctx)
     }
@@ -240,11 +247,7 @@ impl Dialog for Reauth {
             self.focus == 0,
             theme,
         );
-        let hints: Vec<_> = KEYS
-            .iter()
-            .filter(|b| b.footer && self.offers(b.action))
-            .map(|b| (b.shown, b.what))
-            .collect();
+        let hints = Dialog::footer(self);
         if self.needs_code() {
             let m = self
                 .methods
