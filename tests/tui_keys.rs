@@ -1533,6 +1533,9 @@ fn bulk_actions_reminders_and_export_from_the_roster() {
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 5, "{csv}");
+    // The MFA column in words a spreadsheet filters on.
+    assert!(csv.contains(",not configured,"), "{csv}");
+    assert!(!csv.contains('✓') && !csv.contains('⚠'), "{csv}");
 }
 
 /// The Clients pane lists the RADIUS clients of config.toml below the API clients.

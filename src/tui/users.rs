@@ -276,6 +276,27 @@ pub fn marker(integration: bool, configured: bool) -> &'static str {
     }
 }
 
+/// The MFA column of an export, in words a spreadsheet filters on.
+fn csv_mfa(integration: bool, configured: bool) -> &'static str {
+    if integration {
+        "exempt (integration)"
+    } else if configured {
+        "configured"
+    } else {
+        "not configured"
+    }
+}
+
+/// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@` first) gets a
+/// leading `'`, so an exported name never runs as one.
+fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
+}
+
 type RosterRead = Result<Roster, CoreError>;
 type DetailRead = Result<UserDetail, CoreError>;
 
@@ -324,11 +345,11 @@ impl UsersPane {
             let last = r.last_sign_in.map(format_short).unwrap_or_default();
             let _ = w.write_record([
                 r.username,
-                r.name,
+                &csv_text(r.name),
                 r.email,
                 r.role,
                 r.status.as_str(),
-                marker(r.is_integration(), r.configured),
+                csv_mfa(r.is_integration(), r.configured),
                 r.methods_text(),
                 last.as_str(),
             ]);
@@ -730,7 +751,7 @@ impl UsersPane {
         };
         let mut lines = vec![
             Line::from(vec![Span::styled(
-                marker(r.is_integration(), r.configured),
+                csv_mfa(r.is_integration(), r.configured),
                 if r.needs_mfa() {
                     theme.warn()
                 } else {
@@ -1023,6 +1044,13 @@ mod tests {
         assert_eq!(cols[1], (Col::Username, 30));
         let total: u16 = cols.iter().map(|(_, w)| w + 1).sum();
         assert!(total <= 177, "{total}");
+    }
+
+    #[test]
+    fn an_exported_name_never_runs_as_a_formula() {
+        assert_eq!(csv_text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_text("Ada Allen"), "Ada Allen");
     }
 
     #[test]
