@@ -121,45 +121,54 @@ impl Pending {
                 Pending::MfaOff { forget } => core.turn_mfa_off(actor, *forget).map(|c| {
                     let mut s = strings::MFA_NOW_OFF.to_string();
                     if *forget {
-                        s.push_str(&format!(" {} enrollment(s) forgotten.", c.forgotten_enrollments));
+                        s.push_str(&strings::forgotten(c.forgotten_enrollments));
                     }
                     s
                 }),
-                Pending::SetMethod { method, on, forget } => core
-                    .set_method(actor, *method, *on, *forget)
-                    .map(|c| {
-                        let mut s = format!(
-                            "The {} method is now {}. MFA is {}.",
-                            method_name(*method),
-                            if *on { "on" } else { "off" },
-                            if c.mfa_enabled { "enabled" } else { "disabled" }
-                        );
+                Pending::SetMethod { method, on, forget } => {
+                    core.set_method(actor, *method, *on, *forget).map(|c| {
+                        let mut s = strings::method_now(method_name(*method), *on, c.mfa_enabled);
                         if *forget {
-                            s.push_str(&format!(" {} enrollment(s) forgotten.", c.forgotten_enrollments));
+                            s.push_str(&strings::forgotten(c.forgotten_enrollments));
                         }
                         s
-                    }),
+                    })
+                }
                 Pending::SetPolicy { key, value } => core
                     .set_policy(actor, *key, value)
-                    .map(|p| format!("{} is now {}.", key.name(), key.value(&p))),
+                    .map(|p| strings::policy_now(key.name(), &key.value(&p))),
                 Pending::ResetMfa(u) => core.reset_mfa_removing(actor, u).map(|r| {
                     if r.is_empty() {
-                        format!("{u} had no MFA set up: nothing to reset.")
+                        strings::nothing_to_reset(u)
                     } else {
-                        format!("MFA reset for {u}.")
+                        strings::mfa_reset(u)
                     }
                 }),
-                Pending::Unlock(u) => core.unlock(actor, u).map(|_| format!("{u} unlocked.")),
+                Pending::Unlock(u) => core.unlock(actor, u).map(|_| strings::unlocked(u)),
                 Pending::SetDisabled(u, d) => core
-                    .update_user(actor, u, UserChange { disabled: Some(*d), ..Default::default() })
-                    .map(|_| format!("{u} {}.", if *d { "disabled" } else { "enabled" })),
+                    .update_user(
+                        actor,
+                        u,
+                        UserChange {
+                            disabled: Some(*d),
+                            ..Default::default()
+                        },
+                    )
+                    .map(|_| strings::disabled_now(u, *d)),
                 Pending::SetRole(u, r) => core
-                    .update_user(actor, u, UserChange { role: Some(*r), ..Default::default() })
-                    .map(|_| format!("{u} is now {}.", crate::core::users::role_name(*r))),
+                    .update_user(
+                        actor,
+                        u,
+                        UserChange {
+                            role: Some(*r),
+                            ..Default::default()
+                        },
+                    )
+                    .map(|_| strings::role_now(u, crate::core::users::role_name(*r))),
                 Pending::TempPassword(u, pw) => core
                     .set_temporary_password(actor, u, pw)
-                    .map(|_| format!("Temporary password set for {u}; they must change it at their next sign-in.")),
-                Pending::DeleteUser(u) => core.remove_user(actor, u).map(|_| format!("{u} deleted.")),
+                    .map(|_| strings::temp_password_set(u)),
+                Pending::DeleteUser(u) => core.remove_user(actor, u).map(|_| strings::deleted(u)),
                 Pending::Bulk(act, users) => run_bulk(core, actor, *act, users),
                 Pending::Export { path, csv } => write_export(path, csv),
                 Pending::GenerateTempPassword(u) => core
@@ -168,26 +177,37 @@ impl Pending {
                 Pending::ResendActivation(u) => core.resend_activation(actor, u).map(|a| {
                     let code = a.activation_code.map(|c| c.to_string()).unwrap_or_default();
                     match a.mail_error {
-                        None => format!("{code}\n{}", strings::mailed_through(&core.mailer().describe())),
+                        None => format!(
+                            "{code}\n{}",
+                            strings::mailed_through(&core.mailer().describe())
+                        ),
                         Some(e) => format!("{code}\n{}", strings::not_mailed(&e)),
                     }
                 }),
                 Pending::RemoveEnrollment(id) => core
                     .remove_enrollment(actor, &me, *id)
-                    .map(|_| "Enrollment removed.".to_string()),
+                    .map(|_| strings::ENROLLMENT_REMOVED.to_string()),
                 Pending::TrustDevice => match core.trust_device(&session) {
                     Ok(Some(token)) => {
                         let db = core.store().path().to_path_buf();
                         super::trusted::save(&db, session.username(), &token)
-                            .map(|()| "This terminal is remembered: no code is asked here until it expires.".to_string())
-                            .map_err(|e| CoreError::Invalid(format!("the terminal could not be remembered: {e}")))
+                            .map(|()| strings::TERMINAL_REMEMBERED.to_string())
+                            .map_err(|e| {
+                                CoreError::Invalid(strings::not_remembered(&e.to_string()))
+                            })
                     }
-                    Ok(None) => Ok("Remembering terminals is off in Security Controls.".to_string()),
+                    Ok(None) => Ok(strings::REMEMBERING_OFF.to_string()),
                     Err(e) => Err(e),
                 },
-                Pending::RegenerateRecovery => core
-                    .regenerate_recovery_codes(actor, &me)
-                    .map(|codes| codes.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")),
+                Pending::RegenerateRecovery => {
+                    core.regenerate_recovery_codes(actor, &me).map(|codes| {
+                        codes
+                            .iter()
+                            .map(|c| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                }
             };
             (again, result)
         });
@@ -214,43 +234,47 @@ impl Pending {
                 false,
             ),
             Pending::SetRole(u, r) => (
-                "Change role".into(),
+                strings::TITLE_CHANGE_ROLE.into(),
                 vec![strings::role_what(u, crate::core::users::role_name(*r))],
                 *r == Role::Admin,
             ),
             Pending::TempPassword(u, _) => (
-                "Set temporary password".into(),
+                strings::TITLE_SET_TEMP_PASSWORD.into(),
                 vec![strings::temp_password_what(u)],
                 true,
             ),
-            Pending::DeleteUser(u) => ("Delete user".into(), vec![strings::delete_what(u)], true),
+            Pending::DeleteUser(u) => (
+                strings::TITLE_DELETE_USER.into(),
+                vec![strings::delete_what(u)],
+                true,
+            ),
             Pending::Bulk(act, users) => (
                 act.label().into(),
                 vec![strings::bulk_what(act.label(), users)],
                 *act == BulkAct::ResetMfa,
             ),
             Pending::Export { path, .. } => (
-                "Export".into(),
+                strings::TITLE_EXPORT.into(),
                 vec![strings::export_what(&path.to_string_lossy())],
                 false,
             ),
             Pending::GenerateTempPassword(u) => (
-                "Generate a temporary password".into(),
+                strings::TITLE_GENERATE_TEMP_PASSWORD.into(),
                 vec![strings::temp_password_what(u)],
                 true,
             ),
             Pending::ResendActivation(u) => (
-                "Resend the activation code".into(),
+                strings::TITLE_RESEND_ACTIVATION.into(),
                 vec![strings::resend_activation_what(u)],
                 false,
             ),
             Pending::RemoveEnrollment(_) => (
-                "Remove enrollment".into(),
+                strings::TITLE_REMOVE_ENROLLMENT.into(),
                 vec![strings::REMOVE_ENROLLMENT.into()],
                 true,
             ),
             Pending::RegenerateRecovery => (
-                "New recovery codes".into(),
+                strings::TITLE_NEW_RECOVERY.into(),
                 vec![strings::REGENERATE_RECOVERY.into()],
                 true,
             ),
@@ -282,11 +306,11 @@ impl Pending {
 
     fn label(&self) -> String {
         match self {
-            Pending::OpenControls => "Opening Security Controls…".into(),
-            Pending::SetMethod { .. } => "Saving Security Controls…".into(),
-            Pending::SetPolicy { .. } => "Saving the policy…".into(),
-            Pending::TempPassword(..) => "Setting the temporary password…".into(),
-            _ => "Working…".into(),
+            Pending::OpenControls => strings::OPENING_CONTROLS.into(),
+            Pending::SetMethod { .. } => strings::SAVING_CONTROLS.into(),
+            Pending::SetPolicy { .. } => strings::SAVING_POLICY.into(),
+            Pending::TempPassword(..) => strings::SETTING_TEMP_PASSWORD.into(),
+            _ => strings::WORKING.into(),
         }
     }
 }

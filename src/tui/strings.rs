@@ -521,3 +521,84 @@ pub const KEY_SHOW_RANGE: &str = "show that range";
 pub const LABEL_RANGE: &str = "From .. to";
 pub const RANGE_HINT: &str = "e.g. 2026-11-28 .. 2026-11-29 18:00 (UTC)";
 pub const KEY_LEAVE_UNSAVED: &str = "leave without saving";
+
+// Confirmed acts: what they did, their titles, and the work in progress.
+pub fn forgotten(n: usize) -> String {
+    format!(" {n} enrollment(s) forgotten.")
+}
+pub fn method_now(method: &str, on: bool, mfa_enabled: bool) -> String {
+    format!(
+        "The {method} method is now {}. MFA is {}.",
+        if on { "on" } else { "off" },
+        if mfa_enabled { "enabled" } else { "disabled" }
+    )
+}
+pub fn policy_now(name: &str, value: &str) -> String {
+    format!("{name} is now {value}.")
+}
+pub fn nothing_to_reset(user: &str) -> String {
+    format!("{user} had no MFA set up: nothing to reset.")
+}
+pub fn mfa_reset(user: &str) -> String {
+    format!("MFA reset for {user}.")
+}
+pub fn unlocked(user: &str) -> String {
+    format!("{user} unlocked.")
+}
+pub fn disabled_now(user: &str, disabled: bool) -> String {
+    format!("{user} {}.", if disabled { "disabled" } else { "enabled" })
+}
+pub fn role_now(user: &str, role: &str) -> String {
+    format!("{user} is now {role}.")
+}
+pub fn temp_password_set(user: &str) -> String {
+    format!("Temporary password set for {user}; they must change it at their next sign-in.")
+}
+pub fn deleted(user: &str) -> String {
+    format!("{user} deleted.")
+}
+pub const ENROLLMENT_REMOVED: &str = "Enrollment removed.";
+pub const TERMINAL_REMEMBERED: &str =
+    "This terminal is remembered: no code is asked here until it expires.";
+pub fn not_remembered(e: &str) -> String {
+    format!("the terminal could not be remembered: {e}")
+}
+pub const REMEMBERING_OFF: &str = "Remembering terminals is off in Security Controls.";
+pub const TITLE_CHANGE_ROLE: &str = "Change role";
+pub const TITLE_SET_TEMP_PASSWORD: &str = "Set temporary password";
+pub const TITLE_DELETE_USER: &str = "Delete user";
+pub const TITLE_EXPORT: &str = "Export";
+pub const TITLE_GENERATE_TEMP_PASSWORD: &str = "Generate a temporary password";
+pub const TITLE_RESEND_ACTIVATION: &str = "Resend the activation code";
+pub const TITLE_REMOVE_ENROLLMENT: &str = "Remove enrollment";
+pub const TITLE_NEW_RECOVERY: &str = "New recovery codes";
+pub const OPENING_CONTROLS: &str = "Opening Security Controls…";
+pub const SAVING_CONTROLS: &str = "Saving Security Controls…";
+pub const SAVING_POLICY: &str = "Saving the policy…";
+pub const SETTING_TEMP_PASSWORD: &str = "Setting the temporary password…";
+pub const WORKING: &str = "Working…";
+
+// Configure my MFA.
+pub const WIZARD_NONE_YET: &str = "You have not configured MFA yet.";
+pub const WIZARD_YOUR_METHODS: &str = "Your methods";
+pub const WIZARD_ADD_APP: &str =
+    "Add an authenticator app (Google/Microsoft Authenticator, Authy, Duo, Okta Verify…)";
+pub const WIZARD_ADD_EMAIL: &str = "Set up email codes (weaker than an app)";
+pub const WIZARD_REMOVE: &str = "Remove the selected method";
+pub const WIZARD_REGENERATE: &str = "Regenerate recovery codes";
+pub const WIZARD_ENROLLMENT_CODE: &str = "Your organization asks for an enrollment code from an administrator before your first method. Type it here.";
+pub const LABEL_ENROLLMENT_CODE: &str = "Enrollment code";
+pub const WIZARD_EMAIL_ADDRESS: &str = "Codes will go to this address; change it if needed. Enter sends a code to it. Esc leaves without saving anything.";
+pub const LABEL_EMAIL: &str = "Email";
+pub fn wizard_code_sent(address: &str, expires: &str) -> String {
+    format!(
+        "A code was sent to {address}; it expires at {expires}. Type it to finish (F3 sends another). Esc leaves without saving anything."
+    )
+}
+pub const LABEL_CODE: &str = "Code";
+pub const QR_NOT_DRAWN: &str = "The QR code could not be drawn; type the secret instead.";
+pub const WIZARD_APP_TITLE: &str = "Add an authenticator app";
+pub const WIZARD_SCAN: &str = "1. Scan the QR code with your app.";
+pub const WIZARD_OR_TYPE: &str = "   Or type this secret:";
+pub const WIZARD_ACCOUNT: &str = "   account: ";
+pub const LABEL_QR_CODE_FIELD: &str = "  Code";

@@ -751,7 +751,7 @@ impl UsersPane {
         };
         let mut lines = vec![
             Line::from(vec![Span::styled(
-                csv_mfa(r.is_integration(), r.configured),
+                marker(r.is_integration(), r.configured),
                 if r.needs_mfa() {
                     theme.warn()
                 } else {

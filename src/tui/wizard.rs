@@ -488,12 +488,9 @@ impl WizardPane {
         match &self.step {
             Step::Overview | Step::App { .. } => {
                 if self.enrollments.is_empty() {
-                    lines.push(Line::styled(
-                        "You have not configured MFA yet.",
-                        theme.warn(),
-                    ));
+                    lines.push(Line::styled(strings::WIZARD_NONE_YET, theme.warn()));
                 } else {
-                    lines.push(Line::styled("Your methods", theme.title()));
+                    lines.push(Line::styled(strings::WIZARD_YOUR_METHODS, theme.title()));
                 }
                 for (i, e) in self.enrollments.iter().enumerate() {
                     let text = format!(
@@ -519,22 +516,25 @@ impl WizardPane {
                 }
                 lines.push(Line::raw(""));
                 if self.authenticator_on {
-                    lines.push(Line::from(vec![Span::styled("  a ", theme.key()), Span::raw("Add an authenticator app (Google/Microsoft Authenticator, Authy, Duo, Okta Verify…)")]));
+                    lines.push(Line::from(vec![
+                        Span::styled("  a ", theme.key()),
+                        Span::raw(strings::WIZARD_ADD_APP),
+                    ]));
                 }
                 if self.email_on {
                     lines.push(Line::from(vec![
                         Span::styled("  e ", theme.key()),
-                        Span::raw("Set up email codes (weaker than an app)"),
+                        Span::raw(strings::WIZARD_ADD_EMAIL),
                     ]));
                 }
                 if !self.enrollments.is_empty() {
                     lines.push(Line::from(vec![
                         Span::styled("  d ", theme.key()),
-                        Span::raw("Remove the selected method"),
+                        Span::raw(strings::WIZARD_REMOVE),
                     ]));
                     lines.push(Line::from(vec![
                         Span::styled("  g ", theme.key()),
-                        Span::raw("Regenerate recovery codes"),
+                        Span::raw(strings::WIZARD_REGENERATE),
                     ]));
                 }
                 f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
@@ -547,10 +547,10 @@ impl WizardPane {
                 ])
                 .areas(inner);
                 f.render_widget(
-                    Paragraph::new("Your organization asks for an enrollment code from an administrator before your first method. Type it here.").wrap(Wrap { trim: true }),
+                    Paragraph::new(strings::WIZARD_ENROLLMENT_CODE).wrap(Wrap { trim: true }),
                     a,
                 );
-                input.render(f, b, "Enrollment code", true, theme);
+                input.render(f, b, strings::LABEL_ENROLLMENT_CODE, true, theme);
                 self.render_error(f, c, theme);
             }
             Step::EmailAddress { input, .. } => {
@@ -561,11 +561,10 @@ impl WizardPane {
                 ])
                 .areas(inner);
                 f.render_widget(
-                    Paragraph::new(format!("Codes will go to this address; change it if needed. Enter sends a code to it. {}", strings::WIZARD_LEAVE))
-                        .wrap(Wrap { trim: true }),
+                    Paragraph::new(strings::WIZARD_EMAIL_ADDRESS).wrap(Wrap { trim: true }),
                     a,
                 );
-                input.render(f, b, "Email", true, theme);
+                input.render(f, b, strings::LABEL_EMAIL, true, theme);
                 self.render_error(f, c, theme);
             }
             Step::EmailCode { pending, code } => {
@@ -576,16 +575,14 @@ impl WizardPane {
                 ])
                 .areas(inner);
                 f.render_widget(
-                    Paragraph::new(format!(
-                        "A code was sent to {}; it expires at {}. Type it to finish (F3 sends another). {}",
+                    Paragraph::new(strings::wizard_code_sent(
                         pending.address(),
-                        format_time(pending.expires),
-                        strings::WIZARD_LEAVE
+                        &format_time(pending.expires),
                     ))
                     .wrap(Wrap { trim: true }),
                     a,
                 );
-                code.render(f, b, "Code", true, theme);
+                code.render(f, b, strings::LABEL_CODE, true, theme);
                 self.render_error(f, c, theme);
             }
         }
@@ -627,10 +624,7 @@ impl WizardPane {
             Layout::horizontal([Constraint::Length(qr_w.max(20)), Constraint::Min(30)]).areas(area);
         match qr {
             Some(q) => f.render_widget(q, left),
-            None => f.render_widget(
-                Paragraph::new("The QR code could not be drawn; type the secret instead."),
-                left,
-            ),
+            None => f.render_widget(Paragraph::new(strings::QR_NOT_DRAWN), left),
         }
         let block = Block::default()
             .borders(Borders::LEFT)
@@ -640,10 +634,10 @@ impl WizardPane {
         let secret = pending.secret_grouped();
         let groups: Vec<&str> = secret.split(' ').collect();
         let mut lines = vec![
-            Line::styled("Add an authenticator app", theme.title()),
+            Line::styled(strings::WIZARD_APP_TITLE, theme.title()),
             Line::raw(""),
-            Line::raw("1. Scan the QR code with your app."),
-            Line::raw("   Or type this secret:"),
+            Line::raw(strings::WIZARD_SCAN),
+            Line::raw(strings::WIZARD_OR_TYPE),
         ];
         for chunk in groups.chunks(4) {
             lines.push(Line::styled(
@@ -654,7 +648,8 @@ impl WizardPane {
         // A long account name is cut rather than wrapped, so the step below stays in view.
         let account_w = (inner.width as usize).saturating_sub(12).max(8);
         lines.push(Line::raw(format!(
-            "   account: {}",
+            "{}{}",
+            strings::WIZARD_ACCOUNT,
             widgets::fit(pending.username(), account_w)
         )));
         lines.push(Line::raw(""));
@@ -670,7 +665,7 @@ impl WizardPane {
         ])
         .areas(inner);
         f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
-        code.render(f, field, "  Code", true, theme);
+        code.render(f, field, strings::LABEL_QR_CODE_FIELD, true, theme);
         let mut tail = Vec::new();
         if let Some(e) = &self.error {
             tail.push(Line::styled(e.clone(), theme.error()));
@@ -682,14 +677,12 @@ impl WizardPane {
             ));
         }
         tail.push(Line::raw(""));
-        tail.push(Line::from(vec![
-            Span::styled("Enter", theme.key()),
-            Span::raw(" save"),
-        ]));
-        tail.push(Line::from(vec![
-            Span::styled("Esc", theme.key()),
-            Span::raw(" leave, nothing saved"),
-        ]));
+        for (k, what) in keymap::footer(CODE) {
+            tail.push(Line::from(vec![
+                Span::styled(k, theme.key()),
+                Span::raw(format!(" {what}")),
+            ]));
+        }
         f.render_widget(Paragraph::new(tail).wrap(Wrap { trim: true }), rest);
     }
 }
