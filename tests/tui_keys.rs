@@ -1407,6 +1407,18 @@ fn the_integration_advisory_lists_accounts_that_act_like_integrations() {
         "{:?}",
         a.candidates
     );
+    // At 80×24 the dialog's own key line stays inside it, below the wrapped entries, and
+    // the footer fits.
+    let s = draw_at(&app, 80, 24);
+    let inside = s
+        .lines()
+        .filter(|l| l.contains("i make it an integration user") && l.contains('│'))
+        .count();
+    assert_eq!(inside, 1, "{s}");
+    assert!(
+        s.lines().last().unwrap_or_default().contains("Esc cancel"),
+        "{s}"
+    );
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char('i'));
     press(&mut app, KeyCode::Enter); // confirm the role change

@@ -202,7 +202,13 @@ pub fn enable_what(u: &str) -> String {
     format!("Let {u} sign in again?")
 }
 pub fn role_what(u: &str, role: &str) -> String {
-    format!("Make {u} {role}?")
+    match role {
+        "admin" => format!("Make {u} an administrator (Security Controls, every user)?"),
+        "integration" => format!(
+            "Make {u} an integration user? It is never asked for a code and cannot use the console."
+        ),
+        _ => format!("Make {u} a member?"),
+    }
 }
 pub fn temp_password_what(u: &str) -> String {
     format!(
@@ -281,8 +287,6 @@ pub fn mfa_off_forget_count(apps: usize, emails: usize, users: usize) -> String 
         "Forget all devices will unregister {apps} authenticator(s) and {emails} email address(es) of {users} user(s)."
     )
 }
-pub const ADVISORY_KEYS: &str =
-    "Enter turn it on   i make the selected an integration user   Esc cancel";
 
 // --- Bulk actions and export ---
 pub fn bulk_what(act: &str, users: &[String]) -> String {

@@ -42,7 +42,7 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     KeyBinding {
         keys: keymap::UP,
         shown: "↑↓",
-        what: "choose an account",
+        what: "choose",
         footer: true,
         action: Action::Up,
     },
@@ -56,7 +56,7 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     KeyBinding {
         keys: &[Key::Char('i')],
         shown: "i",
-        what: "make the chosen account an integration user",
+        what: "make it an integration user",
         footer: true,
         action: Action::MakeIntegration,
     },
@@ -125,10 +125,17 @@ impl Dialog for Advisory {
                 .map(|l| crate::tui::widgets::wrapped_rows(l, width))
                 .sum()
         };
+        let listed: Vec<String> = self
+            .candidates
+            .iter()
+            .map(|(u, why)| format!("▸ {u} · {why}"))
+            .collect();
+        let keys = Dialog::footer(self);
+        let key_text: String = keys.iter().map(|(k, v)| format!(" {k} {v} ")).collect();
         let h = rows(&self.intro)
-            + self.candidates.len().max(1) as u16
+            + rows(&listed).max(1)
             + rows(&self.after)
-            + crate::tui::widgets::wrapped_rows(strings::ADVISORY_KEYS, width)
+            + crate::tui::widgets::wrapped_rows(&key_text, width)
             + 5;
         let r = centered(area, 76, h.min(area.height.saturating_sub(2)));
         let inner = frame(f, r, &self.title, theme, false);
@@ -148,7 +155,6 @@ impl Dialog for Advisory {
         text.push(Line::raw(""));
         text.extend(self.after.iter().map(|l| Line::raw(l.clone())));
         text.push(Line::raw(""));
-        let keys = Dialog::footer(self);
         text.push(key_line(&keys, theme));
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), inner);
     }
