@@ -15,7 +15,7 @@ pub const LOGGED_MAC_CHARS: usize = 16;
 
 /// Appends one event in the caller's transaction: it lands with the act or not at all.
 pub fn append(
-    tx: &Tx,
+    tx: &dyn Tx,
     time: i64,
     actor: &str,
     subject: &str,

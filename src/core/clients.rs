@@ -185,7 +185,7 @@ impl Core {
         })
     }
 
-    fn named_client(tx: &Tx, name: &str) -> Result<ApiClient> {
+    fn named_client(tx: &dyn Tx, name: &str) -> Result<ApiClient> {
         tx.client(name.trim())?.ok_or_else(|| {
             CoreError::Invalid(format!(
                 "no client named {:?}: list them with `mfa-console client list`",

@@ -216,7 +216,7 @@ impl Core {
     /// to off, whom to tell.
     fn apply_method(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         actor: Actor,
         method: Method,
         on: bool,

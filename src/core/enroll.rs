@@ -410,7 +410,7 @@ impl Core {
     /// code an admin issued. The operator is trusted as the admin would be.
     fn check_enrollment_code(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         actor: Actor,
         user: &User,
@@ -451,7 +451,7 @@ fn clean_label(label: Option<&str>) -> Result<Option<String>> {
 
 /// The first recovery codes, when the user has none yet.
 fn first_recovery_codes(
-    tx: &Tx,
+    tx: &dyn Tx,
     user: &User,
 ) -> crate::store::Result<Option<Vec<Zeroizing<String>>>> {
     if !tx.recovery_codes(user.id)?.is_empty() {
@@ -460,7 +460,7 @@ fn first_recovery_codes(
     new_recovery_codes(tx, user).map(Some)
 }
 
-fn new_recovery_codes(tx: &Tx, user: &User) -> crate::store::Result<Vec<Zeroizing<String>>> {
+fn new_recovery_codes(tx: &dyn Tx, user: &User) -> crate::store::Result<Vec<Zeroizing<String>>> {
     let mut out = Vec::new();
     for i in 0..RECOVERY_CODE_COUNT {
         let code = Zeroizing::new(codes::recovery_code()?);

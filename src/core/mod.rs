@@ -231,7 +231,7 @@ impl Core {
     // ---- shared helpers ----
 
     /// Loads the acting user and checks they may do admin work.
-    fn require_admin(&self, tx: &Tx, actor: Actor) -> Result<()> {
+    fn require_admin(&self, tx: &dyn Tx, actor: Actor) -> Result<()> {
         match actor {
             Actor::Operator => Ok(()),
             Actor::User(s) => {
@@ -252,7 +252,7 @@ impl Core {
     }
 
     /// The signed-in user as stored now; refuses when the account is gone or disabled.
-    fn live_user(&self, tx: &Tx, s: &Session) -> Result<User> {
+    fn live_user(&self, tx: &dyn Tx, s: &Session) -> Result<User> {
         match tx.user(s.user_id)? {
             Some(u) if !u.disabled => Ok(u),
             _ => Err(CoreError::NotAllowed(
@@ -262,7 +262,7 @@ impl Core {
     }
 
     /// The user `username` names, or a clear error.
-    fn find_user(&self, tx: &Tx, username: &str) -> Result<User> {
+    fn find_user(&self, tx: &dyn Tx, username: &str) -> Result<User> {
         let norm = text::normalize_username(username);
         let id = tx
             .user_id_by_name(&norm)?
@@ -273,7 +273,7 @@ impl Core {
 
     /// May `actor` act on `target`'s own MFA (enroll, remove, regenerate)? The user
     /// themself, or the operator.
-    fn require_self(&self, tx: &Tx, actor: Actor, target: &User) -> Result<()> {
+    fn require_self(&self, tx: &dyn Tx, actor: Actor, target: &User) -> Result<()> {
         match actor {
             Actor::Operator => Ok(()),
             Actor::User(s) => {
@@ -291,7 +291,7 @@ impl Core {
     /// A fresh re-authentication for users; the operator needs none.
     /// A fresh re-authentication, while MFA is on (with MFA off there is no second factor
     /// to confirm and the acts stay open, as Security Controls does).
-    fn require_reauth_while_mfa(&self, tx: &Tx, actor: Actor) -> Result<()> {
+    fn require_reauth_while_mfa(&self, tx: &dyn Tx, actor: Actor) -> Result<()> {
         if tx.organization()?.controls.mfa_enabled() {
             self.require_reauth(tx, actor)
         } else {
@@ -299,7 +299,7 @@ impl Core {
         }
     }
 
-    fn require_reauth(&self, tx: &Tx, actor: Actor) -> Result<()> {
+    fn require_reauth(&self, tx: &dyn Tx, actor: Actor) -> Result<()> {
         match actor {
             Actor::Operator => Ok(()),
             Actor::User(s) => match tx.reauth_grant(s.user_id, s.nonce)? {
@@ -309,7 +309,14 @@ impl Core {
         }
     }
 
-    fn audit(&self, tx: &Tx, actor: &str, subject: &str, kind: &str, details: &str) -> Result<()> {
+    fn audit(
+        &self,
+        tx: &dyn Tx,
+        actor: &str,
+        subject: &str,
+        kind: &str,
+        details: &str,
+    ) -> Result<()> {
         Ok(audit::append(
             tx,
             self.now(),
@@ -321,7 +328,7 @@ impl Core {
     }
 
     /// Methods this user has enrolled that are on now.
-    fn active_methods(tx: &Tx, org: &Organization, user: u64) -> Result<Vec<Method>> {
+    fn active_methods(tx: &dyn Tx, org: &Organization, user: u64) -> Result<Vec<Method>> {
         let mut m: Vec<Method> = tx
             .enrollments_of(user)?
             .into_iter()
@@ -384,7 +391,7 @@ impl Core {
 
     /// Counts one failure against `norm` and locks when the policy says so. Returns the
     /// end of a lockout that this failure started.
-    fn register_failure(&self, tx: &Tx, org: &Organization, norm: &str) -> Result<Option<i64>> {
+    fn register_failure(&self, tx: &dyn Tx, org: &Organization, norm: &str) -> Result<Option<i64>> {
         let now = self.now();
         let mut l = tx.lockout(norm)?;
         l.failures += 1;
@@ -414,7 +421,7 @@ impl Core {
     /// is audited, but at most one event per account each [`LOCKED_AUDIT_SECONDS`]: the
     /// attempts in between are counted and told by the next event, so a flood of attempts
     /// cannot flood the log.
-    fn note_locked_attempt(&self, tx: &Tx, norm: &str, until: i64) -> Result<()> {
+    fn note_locked_attempt(&self, tx: &dyn Tx, norm: &str, until: i64) -> Result<()> {
         let now = self.now();
         let mut l = tx.lockout(norm)?;
         l.locked_attempts = l.locked_attempts.saturating_add(1);
@@ -454,7 +461,7 @@ impl Core {
     }
 
     /// The end of a running lockout for `norm`, if any.
-    fn locked_until(&self, tx: &Tx, norm: &str) -> Result<Option<i64>> {
+    fn locked_until(&self, tx: &dyn Tx, norm: &str) -> Result<Option<i64>> {
         let l: Lockout = tx.lockout(norm)?;
         Ok(l.locked_until.filter(|t| *t > self.now()))
     }

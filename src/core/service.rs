@@ -408,7 +408,7 @@ impl Core {
     /// Inside the write: the lockout, the account, and the password when the mode needs it.
     fn service_first_factor(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         caller: &Caller,
         req: &ServiceRequest,
         norm: &str,
@@ -479,7 +479,7 @@ impl Core {
     /// Inside the write, after the first factor: whether MFA applies, and the code.
     fn service_second_factor(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         caller: &Caller,
         req: &ServiceRequest,
         user: User,
@@ -574,7 +574,7 @@ impl Core {
     /// Let through: the failure count is cleared and the sign-in noted and audited.
     fn service_accept(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         mut user: User,
         norm: &str,
         mfa: MfaState,
@@ -638,7 +638,7 @@ impl Core {
     }
 
     /// The user's verified email address, when they have the email method.
-    fn email_address(tx: &Tx, user: u64) -> Result<Option<String>> {
+    fn email_address(tx: &dyn Tx, user: u64) -> Result<Option<String>> {
         Ok(tx
             .enrollments_of(user)?
             .into_iter()
@@ -647,7 +647,7 @@ impl Core {
     }
 
     /// One more request (and perhaps refusal) today in the client's figures.
-    fn count_client_use(&self, tx: &Tx, caller: &Caller, refused: bool) -> Result<()> {
+    fn count_client_use(&self, tx: &dyn Tx, caller: &Caller, refused: bool) -> Result<()> {
         let Caller::Client(c) = caller else {
             return Ok(());
         };

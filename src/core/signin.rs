@@ -635,7 +635,7 @@ impl Core {
     /// step at or before the last one accepted (a replay).
     fn totp_replayed(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         user: &User,
         code: &str,
@@ -732,7 +732,7 @@ impl Core {
     // ---- internals ----
 
     /// The methods a code may come from at sign-in; empty when MFA does not apply.
-    pub(super) fn mfa_methods(tx: &Tx, org: &Organization, user: &User) -> Result<Vec<Method>> {
+    pub(super) fn mfa_methods(tx: &dyn Tx, org: &Organization, user: &User) -> Result<Vec<Method>> {
         if !org.controls.mfa_enabled() || user.role == Role::Integration {
             return Ok(Vec::new());
         }
@@ -741,7 +741,7 @@ impl Core {
 
     fn device_trusted(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         user: &User,
         token: Option<&str>,
@@ -760,7 +760,7 @@ impl Core {
     /// email or recovery code). Returns how it matched, or `None`.
     pub(super) fn verify_factor(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         user: &User,
         code: &str,
@@ -823,7 +823,7 @@ impl Core {
     /// the new step is recorded in the caller's (durable) transaction.
     fn verify_totp(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         user: &User,
         code: &str,
@@ -853,7 +853,7 @@ impl Core {
     /// comes next (password change, or the session with its scope).
     fn complete(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         mut user: User,
         channel: Channel,
@@ -922,7 +922,7 @@ impl Core {
     /// and the scope that follows.
     pub(super) fn enforcement_state(
         &self,
-        tx: &Tx,
+        tx: &dyn Tx,
         org: &Organization,
         user: &User,
         now: i64,

@@ -69,7 +69,7 @@ pub(super) fn validate_new(u: &NewUser) -> Result<()> {
 
 /// Inserts a user inside the caller's transaction; refuses a taken username.
 pub(super) fn insert_user(
-    tx: &Tx,
+    tx: &dyn Tx,
     now: i64,
     actor: &str,
     u: &NewUser,
@@ -289,7 +289,7 @@ impl Core {
     }
 
     /// Refuses to leave the organization without an active administrator.
-    fn guard_last_admin(&self, tx: &Tx, user: &User) -> Result<()> {
+    fn guard_last_admin(&self, tx: &dyn Tx, user: &User) -> Result<()> {
         // Stops at the first other active admin rather than reading everyone.
         let mut other = false;
         tx.for_each_user(|u| {
@@ -593,7 +593,7 @@ impl MfaRemoved {
 /// Deletes every MFA credential of one user; says what went. A re-authentication the user
 /// holds stays: callers end those of other people (see [`Core::reset_mfa_removing`]), and
 /// an admin forgetting their own authenticator keeps the one they made for doing so.
-pub(super) fn forget_user_mfa(tx: &Tx, user: u64) -> crate::store::Result<MfaRemoved> {
+pub(super) fn forget_user_mfa(tx: &dyn Tx, user: u64) -> crate::store::Result<MfaRemoved> {
     let enrollments = tx.enrollments_of(user)?;
     for e in &enrollments {
         tx.remove_enrollment(user, e.id)?;

@@ -18,7 +18,8 @@
 use std::sync::Arc;
 
 use super::chain::{self, GENESIS};
-use super::{Result, SCHEMA_VERSION, SecretKey, Store, StoreError, Tx, key_path, load_key};
+use super::tx::{RedbTx, Tx};
+use super::{Result, SCHEMA_VERSION, SecretKey, Store, StoreError, key_path, load_key};
 
 /// Brings the file opened by `store` (found at schema `found`) up to [`SCHEMA_VERSION`],
 /// and makes sure the key file holds the audit key the chain needs.
@@ -42,7 +43,7 @@ pub(super) fn bring_up_to_date(store: &Store, found: u64) -> Result<()> {
         return Err(chain::no_audit_key(store.path()));
     }
     if found < SCHEMA_VERSION {
-        store.write(|tx| {
+        store.write_redb(|tx| {
             // Another process may have migrated it meanwhile.
             let now = tx.meta_u64("schema_version")?;
             if now < SCHEMA_VERSION {
@@ -69,7 +70,7 @@ fn add_audit_key(store: &Store, fingerprint: &str) -> Result<()> {
 }
 
 /// Step 2, inside the migration's transaction: re-links the chain with the audit key.
-pub(super) fn audit_chain_to_v2(tx: &Tx) -> Result<()> {
+pub(super) fn audit_chain_to_v2(tx: &RedbTx) -> Result<()> {
     let key = tx.audit_key()?;
     let events = tx.audit_events_by_key()?;
     let plain: Vec<_> = events.iter().map(|(_, e)| e.clone()).collect();

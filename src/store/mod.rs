@@ -37,6 +37,7 @@ use lock::WriterLock;
 
 pub use crypto::{AuditKey, SecretKey, key_path, staged_key_path};
 pub use records::*;
+use tx::RedbTx;
 pub use tx::Tx;
 
 /// The schema this build reads and writes. Older files are migrated forward on open.
@@ -285,7 +286,7 @@ pub fn damaged_marker_path(db: &Path) -> PathBuf {
 impl Store {
     /// Creates a new database with its key file (both mode 0600) and runs `init` in the
     /// first write transaction.
-    pub fn create(path: &Path, init: impl FnOnce(&Tx) -> Result<()>) -> Result<Store> {
+    pub fn create(path: &Path, init: impl FnOnce(&dyn Tx) -> Result<()>) -> Result<Store> {
         if path.is_dir() {
             return Err(StoreError::IsAFolder(path.to_path_buf()));
         }
@@ -326,7 +327,7 @@ impl Store {
                 },
                 key,
             );
-            store.write(|tx| {
+            store.write_redb(|tx| {
                 tx.create_tables()?;
                 tx.put_meta(MAGIC_KEY, MAGIC)?;
                 tx.put_meta_u64("schema_version", SCHEMA_VERSION)?;
@@ -486,7 +487,7 @@ impl Store {
     /// commit (SIGSTOP, a stalled disk) holds that lock, so the wait for it is bounded.
     pub fn read<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+        f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let path = self.path();
         let rtx = self.begin_read_bounded()?;
@@ -495,7 +496,7 @@ impl Store {
                 &rtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
                 path,
             )?;
-            let tx = Tx::read(rtx, path, self.key_for(id)?);
+            let tx = RedbTx::read(rtx, path, self.key_for(id)?);
             f(&tx)
         };
         match guard::catch(run) {
@@ -559,7 +560,16 @@ impl Store {
     /// other writers, then fails with [`StoreError::Busy`].
     pub fn write<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+        f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.write_redb(|tx| f(tx))
+    }
+
+    /// [`Store::write`] with the engine's own transaction, for the store's own work
+    /// (creating tables, migrations).
+    pub(super) fn write_redb<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&RedbTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.refuse_if_damaged()?;
         let path = self.path();
@@ -573,7 +583,7 @@ impl Store {
                 &wtx.open_table(META).map_err(|e| db_err(path, e.into()))?,
                 path,
             )?;
-            let tx = Tx::write(wtx, path, self.key_for(id)?);
+            let tx = RedbTx::write(wtx, path, self.key_for(id)?);
             match f(&tx) {
                 Ok(v) => {
                     tx.commit()?;
@@ -673,7 +683,7 @@ impl Store {
     /// new key file in place. A crash in between is finished by the next [`Store::open`].
     pub fn rotate_key(
         &self,
-        reseal: impl FnOnce(&Tx, &SecretKey) -> Result<usize>,
+        reseal: impl FnOnce(&dyn Tx, &SecretKey) -> Result<usize>,
     ) -> Result<usize> {
         let path = self.path().to_path_buf();
         let staged = staged_key_path(&path);
@@ -887,7 +897,7 @@ fn load_key(db: &Path, key_id: &str) -> Result<SecretKey> {
 
 /// Lifts an older schema to this build's, in the caller's one transaction. Each step lifts
 /// one version to the next; the steps live in `migrate.rs`.
-fn migrate(tx: &Tx, from: u64) -> Result<()> {
+fn migrate(tx: &RedbTx, from: u64) -> Result<()> {
     tx.create_tables()?;
     tx.backfill_username_skeletons()?;
     if from < 2 {

@@ -17,9 +17,9 @@ use super::*;
 /// The meta record holding the audit chain head.
 const CHAIN_HEAD_KEY: &str = "audit_chain_head";
 
-/// One transaction: a snapshot to read (which never waits for writers), or the one write
-/// transaction of the moment (which waits for other processes' writes to finish).
-pub struct Tx<'s> {
+/// A [`Tx`] on the redb file: a snapshot to read (which never waits for writers), or the
+/// one write transaction of the moment (which waits for other processes' writes to finish).
+pub struct RedbTx<'s> {
     inner: Inner,
     path: &'s Path,
     key: Arc<SecretKey>,
@@ -61,7 +61,195 @@ macro_rules! table {
     };
 }
 
-impl<'s> Tx<'s> {
+/// One unit of work on the store: a snapshot to read, or the one write of the moment.
+/// The core sees the store only through this; every implementation gives each unit of
+/// work serializable isolation, and makes the replay guard (`put_last_totp_step` after
+/// `last_totp_step`) and the lockout counter (`put_lockout` after `lockout`) atomic within
+/// the write they are part of. The redb implementation ([`RedbTx`]) gets both from the
+/// engine: one write transaction at a time across processes (under the writer lock), and
+/// reads on a committed snapshot.
+pub trait Tx {
+    /// The key this database's secrets are sealed with.
+    fn key(&self) -> &SecretKey;
+
+    /// The database file this transaction is on.
+    fn path(&self) -> &Path;
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<()>;
+
+    fn meta_u64(&self, key: &str) -> Result<u64>;
+
+    fn put_meta_u64(&self, key: &str, value: u64) -> Result<()>;
+
+    /// The next value of a named counter (1, 2, 3, …).
+    fn next_id(&self, counter: &str) -> Result<u64>;
+
+    /// Bumped by every committed change, so a long-running console can tell cheaply
+    /// whether another process changed something.
+    fn generation(&self) -> Result<u64>;
+
+    /// Marks the transaction as a change; the counter moves once, when it commits.
+    fn bump_generation(&self) -> Result<()>;
+
+    fn organization(&self) -> Result<Organization>;
+
+    fn put_organization(&self, org: &Organization) -> Result<()>;
+
+    fn user(&self, id: u64) -> Result<Option<User>>;
+
+    fn user_id_by_name(&self, normalized: &str) -> Result<Option<u64>>;
+
+    fn put_user(&self, user: &User) -> Result<()>;
+
+    fn put_username(&self, normalized: &str, id: u64) -> Result<()>;
+
+    fn remove_username(&self, normalized: &str) -> Result<()>;
+
+    /// Enters `id` under `skeleton` (see [`username_skeleton`]) unless another user is
+    /// there already, whose id it then gives (and enters nothing). Only in write
+    /// transactions: databases made before the index have it once migrated.
+    fn claim_username_skeleton(&self, skeleton: &str, id: u64) -> Result<Option<u64>>;
+
+    fn remove_username_skeleton(&self, skeleton: &str, id: u64) -> Result<()>;
+
+    /// Rebuilds the skeleton index from the users table: for databases made before it.
+    fn backfill_username_skeletons(&self) -> Result<usize>;
+
+    fn remove_user_record(&self, id: u64) -> Result<()>;
+
+    /// Calls `f` with every user in id order, decoding one at a time, until it returns
+    /// `false`.
+    fn each_user(&self, f: &mut dyn FnMut(User) -> Result<bool>) -> Result<()>;
+
+    /// Every user, in id order.
+    fn users(&self) -> Result<Vec<User>>;
+
+    fn enrollments_of(&self, user: u64) -> Result<Vec<Enrollment>>;
+
+    /// Every enrollment of every user, in user order.
+    fn all_enrollments(&self) -> Result<Vec<Enrollment>>;
+
+    fn put_enrollment(&self, e: &Enrollment) -> Result<()>;
+
+    fn remove_enrollment(&self, user: u64, id: u64) -> Result<bool>;
+
+    fn recovery_codes(&self, user: u64) -> Result<Vec<(u32, RecoveryCode)>>;
+
+    fn put_recovery_code(&self, user: u64, idx: u32, code: &RecoveryCode) -> Result<()>;
+
+    /// Deletes the user's recovery codes; how many there were.
+    fn clear_recovery_codes(&self, user: u64) -> Result<usize>;
+
+    fn email_code(&self, user: u64) -> Result<Option<EmailCode>>;
+
+    fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()>;
+
+    /// Marks the waiting email code spent; its send time still throttles the next send.
+    fn spend_email_code(&self, user: u64) -> Result<()>;
+
+    fn remove_email_code(&self, user: u64) -> Result<bool>;
+
+    fn activation_code(&self, user: u64) -> Result<Option<OneTimeCode>>;
+
+    fn put_activation_code(&self, user: u64, c: &OneTimeCode) -> Result<()>;
+
+    fn remove_activation_code(&self, user: u64) -> Result<bool>;
+
+    fn enrollment_code(&self, user: u64) -> Result<Option<OneTimeCode>>;
+
+    fn put_enrollment_code(&self, user: u64, c: &OneTimeCode) -> Result<()>;
+
+    fn remove_enrollment_code(&self, user: u64) -> Result<bool>;
+
+    fn trusted_device(&self, user: u64, token_hash: &str) -> Result<Option<TrustedDevice>>;
+
+    fn put_trusted_device(&self, user: u64, token_hash: &str, d: &TrustedDevice) -> Result<()>;
+
+    fn trusted_device_count(&self, user: u64) -> Result<usize>;
+
+    /// Forgets the user's trusted devices; how many there were.
+    fn clear_trusted_devices(&self, user: u64) -> Result<usize>;
+
+    fn clear_all_trusted_devices(&self) -> Result<()>;
+
+    fn reauth_grant(&self, user: u64, session: u64) -> Result<Option<Timestamp>>;
+
+    fn put_reauth_grant(&self, user: u64, session: u64, until: Timestamp) -> Result<()>;
+
+    fn clear_reauth_grants(&self, user: u64) -> Result<()>;
+
+    /// Drops grants that have run out, so the table does not grow without bound.
+    fn prune_reauth_grants(&self, now: Timestamp) -> Result<()>;
+
+    fn lockout(&self, normalized: &str) -> Result<Lockout>;
+
+    fn put_lockout(&self, normalized: &str, l: &Lockout) -> Result<()>;
+
+    /// Every account with a lockout record: (normalised username, counter).
+    fn lockouts(&self) -> Result<Vec<(String, Lockout)>>;
+
+    fn last_totp_step(&self, user: u64) -> Result<Option<u64>>;
+
+    fn put_last_totp_step(&self, user: u64, step: u64) -> Result<()>;
+
+    fn remove_last_totp_step(&self, user: u64) -> Result<()>;
+
+    fn client(&self, name: &str) -> Result<Option<ApiClient>>;
+
+    /// The client whose API key hashes to `key_hash`, if any.
+    fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<ApiClient>>;
+
+    /// Every client, by name.
+    fn clients(&self) -> Result<Vec<ApiClient>>;
+
+    /// Stores a client and makes its key hash (and only it) find the client.
+    fn put_client(&self, c: &ApiClient) -> Result<()>;
+
+    /// Removes a client and its key; false when there was none.
+    fn remove_client(&self, name: &str) -> Result<bool>;
+
+    fn audit_head(&self) -> Result<Option<AuditEvent>>;
+
+    /// The stored chain head, as found (not yet verified); events appended in this
+    /// transaction move it only when it commits.
+    fn chain_head(&self) -> Result<Option<ChainHead>>;
+
+    /// The key file's audit key, or a clear error when the key file has none.
+    fn audit_key(&self) -> Result<&AuditKey>;
+
+    /// Appends one event to the chain, in this transaction: the event lands with the act
+    /// or not at all. The chain head moves to the newest event when the transaction
+    /// commits (once, however many events it appends). Returns its sequence number.
+    fn append_audit(
+        &self,
+        time: Timestamp,
+        actor: &str,
+        subject: &str,
+        kind: &str,
+        details: &str,
+    ) -> Result<u64>;
+
+    /// The audit event stored under `seq`.
+    fn audit_event(&self, seq: u64) -> Result<Option<AuditEvent>>;
+
+    /// Audit events, oldest first.
+    fn audit_events(&self) -> Result<Vec<AuditEvent>>;
+
+    /// The newest `limit` audit events, newest first.
+    fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>>;
+
+    /// Calls `f` with audit events from the newest back, decoding one at a time, until it
+    /// returns `false`.
+    fn each_audit_newest_first(&self, f: &mut dyn FnMut(AuditEvent) -> Result<bool>) -> Result<()>;
+
+    /// Raw access for tests that tamper with the chain on purpose.
+    #[doc(hidden)]
+    fn overwrite_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<()>;
+}
+
+impl<'s> RedbTx<'s> {
     pub(super) fn read(inner: ReadTransaction, path: &'s Path, key: Arc<SecretKey>) -> Self {
         Self {
             inner: Inner::Read(inner),
@@ -117,15 +305,6 @@ impl<'s> Tx<'s> {
                 detail: "a change was attempted in a read-only unit of work".into(),
             }),
         }
-    }
-
-    pub fn key(&self) -> &SecretKey {
-        &self.key
-    }
-
-    /// The database file this transaction is on.
-    pub fn path(&self) -> &Path {
-        self.path
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -208,463 +387,6 @@ impl<'s> Tx<'s> {
         Ok(())
     }
 
-    // ---- meta ----
-
-    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        with_table!(self, META, |t| {
-            let v = t.get(key).map_err(|e| self.err(e))?;
-            Ok(v.map(|v| v.value().to_vec()))
-        })
-    }
-
-    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
-        let mut t = table!(self, META);
-        t.insert(key, value).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    pub fn meta_u64(&self, key: &str) -> Result<u64> {
-        Ok(self
-            .meta(key)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0))
-    }
-
-    pub fn put_meta_u64(&self, key: &str, value: u64) -> Result<()> {
-        self.put_meta(key, &value.to_le_bytes())
-    }
-
-    /// The next value of a named counter (1, 2, 3, …).
-    pub fn next_id(&self, counter: &str) -> Result<u64> {
-        let key = format!("next_{counter}");
-        let n = self.meta_u64(&key)? + 1;
-        self.put_meta_u64(&key, n)?;
-        Ok(n)
-    }
-
-    /// Bumped by every committed change, so a long-running console can tell cheaply
-    /// whether another process changed something.
-    pub fn generation(&self) -> Result<u64> {
-        self.meta_u64("generation")
-    }
-
-    /// Marks the transaction as a change; the counter moves once, when it commits.
-    pub fn bump_generation(&self) -> Result<()> {
-        self.writer()?;
-        self.changed.set(true);
-        Ok(())
-    }
-
-    // ---- organization ----
-
-    pub fn organization(&self) -> Result<Organization> {
-        with_table!(self, META, |t| {
-            let v = t.get("organization").map_err(|e| self.err(e))?;
-            match v {
-                Some(v) => self.decode("organization", v.value()),
-                None => Err(StoreError::Corrupt {
-                    path: self.path.to_path_buf(),
-                    what: "organization".into(),
-                    detail: "missing".into(),
-                }),
-            }
-        })
-    }
-
-    pub fn put_organization(&self, org: &Organization) -> Result<()> {
-        let bytes = self.encode(org)?;
-        self.put_meta("organization", &bytes)
-    }
-
-    // ---- users ----
-
-    pub fn user(&self, id: u64) -> Result<Option<User>> {
-        self.get_json(USERS, id, "user")
-    }
-
-    pub fn user_id_by_name(&self, normalized: &str) -> Result<Option<u64>> {
-        with_table!(self, USERNAMES, |t| {
-            let v = t.get(normalized).map_err(|e| self.err(e))?;
-            Ok(v.map(|v| v.value()))
-        })
-    }
-
-    pub fn put_user(&self, user: &User) -> Result<()> {
-        self.put_json(USERS, user.id, user)
-    }
-
-    pub fn put_username(&self, normalized: &str, id: u64) -> Result<()> {
-        let mut t = table!(self, USERNAMES);
-        t.insert(normalized, id).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    pub fn remove_username(&self, normalized: &str) -> Result<()> {
-        self.remove_key(USERNAMES, normalized).map(|_| ())
-    }
-
-    /// Enters `id` under `skeleton` (see [`username_skeleton`]) unless another user is
-    /// there already, whose id it then gives (and enters nothing). Only in write
-    /// transactions: databases made before the index have it once migrated.
-    pub fn claim_username_skeleton(&self, skeleton: &str, id: u64) -> Result<Option<u64>> {
-        let mut t = table!(self, USERNAME_SKELETONS);
-        let taken = {
-            let mut range = t
-                .range((skeleton, 0)..=(skeleton, u64::MAX))
-                .map_err(|e| self.err(e))?;
-            match range.next() {
-                Some(row) => Some(row.map_err(|e| self.err(e))?.0.value().1),
-                None => None,
-            }
-        };
-        if taken.is_none() {
-            t.insert((skeleton, id), ()).map_err(|e| self.err(e))?;
-        }
-        Ok(taken)
-    }
-
-    pub fn remove_username_skeleton(&self, skeleton: &str, id: u64) -> Result<()> {
-        self.remove_key(USERNAME_SKELETONS, (skeleton, id))
-            .map(|_| ())
-    }
-
-    /// Rebuilds the skeleton index from the users table: for databases made before it.
-    pub fn backfill_username_skeletons(&self) -> Result<usize> {
-        let users = self.users()?;
-        let mut t = table!(self, USERNAME_SKELETONS);
-        t.retain(|_, _| false).map_err(|e| self.err(e))?;
-        for u in &users {
-            t.insert((username_skeleton(&u.username).as_str(), u.id), ())
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(users.len())
-    }
-
-    pub fn remove_user_record(&self, id: u64) -> Result<()> {
-        self.remove_key(USERS, id).map(|_| ())
-    }
-
-    /// Calls `f` with every user in id order, decoding one at a time, until it returns
-    /// `false`.
-    pub fn for_each_user<E: From<StoreError>>(
-        &self,
-        mut f: impl FnMut(User) -> std::result::Result<bool, E>,
-    ) -> std::result::Result<(), E> {
-        with_table!(self, USERS, |t| {
-            for row in t.iter().map_err(|e| self.err(e))? {
-                let (_, v) = row.map_err(|e| self.err(e))?;
-                if !f(self.decode("user", v.value())?)? {
-                    break;
-                }
-            }
-            Ok(())
-        })
-    }
-
-    /// Every user, in id order.
-    pub fn users(&self) -> Result<Vec<User>> {
-        with_table!(self, USERS, |t| {
-            let mut out = Vec::with_capacity(t.len().map_err(|e| self.err(e))? as usize);
-            for row in t.iter().map_err(|e| self.err(e))? {
-                let (_, v) = row.map_err(|e| self.err(e))?;
-                out.push(self.decode("user", v.value())?);
-            }
-            Ok(out)
-        })
-    }
-
-    // ---- enrollments ----
-
-    pub fn enrollments_of(&self, user: u64) -> Result<Vec<Enrollment>> {
-        with_table!(self, ENROLLMENTS, |t| {
-            let mut out = Vec::new();
-            for row in t
-                .range((user, 0)..=(user, u64::MAX))
-                .map_err(|e| self.err(e))?
-            {
-                let (_, v) = row.map_err(|e| self.err(e))?;
-                out.push(self.decode("enrollment", v.value())?);
-            }
-            Ok(out)
-        })
-    }
-
-    /// Every enrollment of every user, in user order.
-    pub fn all_enrollments(&self) -> Result<Vec<Enrollment>> {
-        with_table!(self, ENROLLMENTS, |t| {
-            let mut out = Vec::new();
-            for row in t.iter().map_err(|e| self.err(e))? {
-                let (_, v) = row.map_err(|e| self.err(e))?;
-                out.push(self.decode("enrollment", v.value())?);
-            }
-            Ok(out)
-        })
-    }
-
-    pub fn put_enrollment(&self, e: &Enrollment) -> Result<()> {
-        self.put_json(ENROLLMENTS, (e.user_id, e.id), e)
-    }
-
-    pub fn remove_enrollment(&self, user: u64, id: u64) -> Result<bool> {
-        self.remove_key(ENROLLMENTS, (user, id))
-    }
-
-    // ---- recovery codes ----
-
-    pub fn recovery_codes(&self, user: u64) -> Result<Vec<(u32, RecoveryCode)>> {
-        with_table!(self, RECOVERY_CODES, |t| {
-            let mut out = Vec::new();
-            for row in t
-                .range((user, 0)..=(user, u32::MAX))
-                .map_err(|e| self.err(e))?
-            {
-                let (k, v) = row.map_err(|e| self.err(e))?;
-                out.push((k.value().1, self.decode("recovery code", v.value())?));
-            }
-            Ok(out)
-        })
-    }
-
-    pub fn put_recovery_code(&self, user: u64, idx: u32, code: &RecoveryCode) -> Result<()> {
-        self.put_json(RECOVERY_CODES, (user, idx), code)
-    }
-
-    /// Deletes the user's recovery codes; how many there were.
-    pub fn clear_recovery_codes(&self, user: u64) -> Result<usize> {
-        let mut t = table!(self, RECOVERY_CODES);
-        let n = t
-            .extract_from_if((user, 0)..=(user, u32::MAX), |_, _| true)
-            .map_err(|e| self.err(e))?
-            .count();
-        Ok(n)
-    }
-
-    // ---- one-time codes ----
-
-    pub fn email_code(&self, user: u64) -> Result<Option<EmailCode>> {
-        self.get_json(EMAIL_CODES, user, "email code")
-    }
-    pub fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()> {
-        self.put_json(EMAIL_CODES, user, c)
-    }
-    /// Marks the waiting email code spent; its send time still throttles the next send.
-    pub fn spend_email_code(&self, user: u64) -> Result<()> {
-        if let Some(mut c) = self.email_code(user)? {
-            c.used = true;
-            c.hash.clear();
-            self.put_email_code(user, &c)?;
-        }
-        Ok(())
-    }
-
-    pub fn remove_email_code(&self, user: u64) -> Result<bool> {
-        self.remove_key(EMAIL_CODES, user)
-    }
-
-    pub fn activation_code(&self, user: u64) -> Result<Option<OneTimeCode>> {
-        self.get_json(ACTIVATION_CODES, user, "activation code")
-    }
-    pub fn put_activation_code(&self, user: u64, c: &OneTimeCode) -> Result<()> {
-        self.put_json(ACTIVATION_CODES, user, c)
-    }
-    pub fn remove_activation_code(&self, user: u64) -> Result<bool> {
-        self.remove_key(ACTIVATION_CODES, user)
-    }
-
-    pub fn enrollment_code(&self, user: u64) -> Result<Option<OneTimeCode>> {
-        self.get_json(ENROLLMENT_CODES, user, "enrollment code")
-    }
-    pub fn put_enrollment_code(&self, user: u64, c: &OneTimeCode) -> Result<()> {
-        self.put_json(ENROLLMENT_CODES, user, c)
-    }
-    pub fn remove_enrollment_code(&self, user: u64) -> Result<bool> {
-        self.remove_key(ENROLLMENT_CODES, user)
-    }
-
-    // ---- trusted devices ----
-
-    pub fn trusted_device(&self, user: u64, token_hash: &str) -> Result<Option<TrustedDevice>> {
-        self.get_json(TRUSTED_DEVICES, (user, token_hash), "trusted device")
-    }
-    pub fn put_trusted_device(&self, user: u64, token_hash: &str, d: &TrustedDevice) -> Result<()> {
-        self.put_json(TRUSTED_DEVICES, (user, token_hash), d)
-    }
-    pub fn trusted_device_count(&self, user: u64) -> Result<usize> {
-        with_table!(self, TRUSTED_DEVICES, |t| {
-            let n = t
-                .range((user, "")..(user + 1, ""))
-                .map_err(|e| self.err(e))?
-                .count();
-            Ok(n)
-        })
-    }
-    /// Forgets the user's trusted devices; how many there were.
-    pub fn clear_trusted_devices(&self, user: u64) -> Result<usize> {
-        let mut t = table!(self, TRUSTED_DEVICES);
-        let n = t
-            .extract_from_if((user, "")..(user + 1, ""), |_, _| true)
-            .map_err(|e| self.err(e))?
-            .count();
-        Ok(n)
-    }
-    pub fn clear_all_trusted_devices(&self) -> Result<()> {
-        let mut t = table!(self, TRUSTED_DEVICES);
-        t.retain(|_, _| false).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    // ---- re-authentication grants ----
-
-    pub fn reauth_grant(&self, user: u64, session: u64) -> Result<Option<Timestamp>> {
-        with_table!(self, REAUTH_GRANTS, |t| {
-            let v = t.get((user, session)).map_err(|e| self.err(e))?;
-            Ok(v.map(|v| v.value()))
-        })
-    }
-    pub fn put_reauth_grant(&self, user: u64, session: u64, until: Timestamp) -> Result<()> {
-        let mut t = table!(self, REAUTH_GRANTS);
-        t.insert((user, session), until).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-    pub fn clear_reauth_grants(&self, user: u64) -> Result<()> {
-        let mut t = table!(self, REAUTH_GRANTS);
-        t.extract_from_if((user, 0)..=(user, u64::MAX), |_, _| true)
-            .map_err(|e| self.err(e))?
-            .for_each(drop);
-        Ok(())
-    }
-    /// Drops grants that have run out, so the table does not grow without bound.
-    pub fn prune_reauth_grants(&self, now: Timestamp) -> Result<()> {
-        let mut t = table!(self, REAUTH_GRANTS);
-        t.retain(|_, until| until > now).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    // ---- lockout counters (by normalised username, known or not) ----
-
-    pub fn lockout(&self, normalized: &str) -> Result<Lockout> {
-        Ok(self
-            .get_json(LOCKOUTS, normalized, "lockout counter")?
-            .unwrap_or_default())
-    }
-    pub fn put_lockout(&self, normalized: &str, l: &Lockout) -> Result<()> {
-        if l.failures == 0 && l.locked_until.is_none() && l.lock_count == 0 {
-            self.remove_key(LOCKOUTS, normalized).map(|_| ())
-        } else {
-            self.put_json(LOCKOUTS, normalized, l)
-        }
-    }
-    /// Every account with a lockout record: (normalised username, counter).
-    pub fn lockouts(&self) -> Result<Vec<(String, Lockout)>> {
-        with_table!(self, LOCKOUTS, |t| {
-            let mut out = Vec::new();
-            for row in t.iter().map_err(|e| self.err(e))? {
-                let (k, v) = row.map_err(|e| self.err(e))?;
-                out.push((k.value().to_string(), self.decode("lockout", v.value())?));
-            }
-            Ok(out)
-        })
-    }
-
-    // ---- TOTP replay bookkeeping ----
-
-    pub fn last_totp_step(&self, user: u64) -> Result<Option<u64>> {
-        with_table!(self, TOTP_STEPS, |t| {
-            let v = t.get(user).map_err(|e| self.err(e))?;
-            Ok(v.map(|v| v.value()))
-        })
-    }
-    pub fn put_last_totp_step(&self, user: u64, step: u64) -> Result<()> {
-        let mut t = table!(self, TOTP_STEPS);
-        t.insert(user, step).map_err(|e| self.err(e))?;
-        Ok(())
-    }
-    pub fn remove_last_totp_step(&self, user: u64) -> Result<()> {
-        self.remove_key(TOTP_STEPS, user).map(|_| ())
-    }
-
-    // ---- API clients of the authentication service ----
-
-    pub fn client(&self, name: &str) -> Result<Option<ApiClient>> {
-        self.get_json(CLIENTS, name, "API client")
-    }
-    /// The client whose API key hashes to `key_hash`, if any.
-    pub fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<ApiClient>> {
-        let name = with_table!(self, CLIENT_KEYS, |t| {
-            let v = t.get(key_hash).map_err(|e| self.err(e))?;
-            Ok::<_, StoreError>(v.map(|v| v.value().to_string()))
-        })?;
-        match name {
-            Some(n) => self.client(&n),
-            None => Ok(None),
-        }
-    }
-    /// Every client, by name.
-    pub fn clients(&self) -> Result<Vec<ApiClient>> {
-        with_table!(self, CLIENTS, |t| {
-            let mut out = Vec::new();
-            for row in t.iter().map_err(|e| self.err(e))? {
-                let (_, v) = row.map_err(|e| self.err(e))?;
-                out.push(self.decode("API client", v.value())?);
-            }
-            Ok(out)
-        })
-    }
-    /// Stores a client and makes its key hash (and only it) find the client.
-    pub fn put_client(&self, c: &ApiClient) -> Result<()> {
-        let old = self.client(&c.name)?;
-        let key_changed = old.as_ref().is_none_or(|o| o.key_hash != c.key_hash);
-        if let Some(old) = old.filter(|o| o.key_hash != c.key_hash) {
-            self.remove_key(CLIENT_KEYS, old.key_hash.as_str())?;
-        }
-        self.put_json(CLIENTS, c.name.as_str(), c)?;
-        // Counting a request changes only the client's record: the key index stays as
-        // it is (one table less in every verification's commit).
-        if key_changed {
-            let mut t = table!(self, CLIENT_KEYS);
-            t.insert(c.key_hash.as_str(), c.name.as_str())
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
-    /// Removes a client and its key; false when there was none.
-    pub fn remove_client(&self, name: &str) -> Result<bool> {
-        let Some(old) = self.client(name)? else {
-            return Ok(false);
-        };
-        self.remove_key(CLIENT_KEYS, old.key_hash.as_str())?;
-        self.remove_key(CLIENTS, name)
-    }
-
-    // ---- audit chain ----
-
-    pub fn audit_head(&self) -> Result<Option<AuditEvent>> {
-        with_table!(self, AUDIT, |t| {
-            let last = t.last().map_err(|e| self.err(e))?;
-            match last {
-                Some((_, v)) => Ok(Some(self.decode("audit event", v.value())?)),
-                None => Ok(None),
-            }
-        })
-    }
-
-    /// The stored chain head, as found (not yet verified); events appended in this
-    /// transaction move it only when it commits.
-    pub fn chain_head(&self) -> Result<Option<ChainHead>> {
-        match self.meta(CHAIN_HEAD_KEY)? {
-            Some(bytes) => Ok(Some(self.decode("audit chain head", &bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The key file's audit key, or a clear error when the key file has none.
-    pub fn audit_key(&self) -> Result<&AuditKey> {
-        self.key
-            .audit()
-            .ok_or_else(|| chain::no_audit_key(self.path))
-    }
-
     /// Where the next event goes: (its sequence number, the link it follows). Looked up
     /// once per transaction, then kept as events are appended.
     fn audit_tail(&self) -> Result<(u64, String)> {
@@ -688,36 +410,6 @@ impl<'s> Tx<'s> {
         };
         self.audit_tail.replace(Some(tail.clone()));
         Ok(tail)
-    }
-
-    /// Appends one event to the chain, in this transaction: the event lands with the act
-    /// or not at all. The chain head moves to the newest event when the transaction
-    /// commits (once, however many events it appends). Returns its sequence number.
-    pub fn append_audit(
-        &self,
-        time: Timestamp,
-        actor: &str,
-        subject: &str,
-        kind: &str,
-        details: &str,
-    ) -> Result<u64> {
-        let key = self.audit_key()?;
-        let (last, prev) = self.audit_tail()?;
-        let mut e = AuditEvent {
-            seq: last + 1,
-            time,
-            actor: actor.to_string(),
-            subject: subject.to_string(),
-            kind: kind.to_string(),
-            details: details.to_string(),
-            prev,
-            hash: String::new(),
-        };
-        e.hash = chain::event_mac(key, &e)?;
-        self.put_json(AUDIT, e.seq, &e)?;
-        self.audit_tail.replace(Some((e.seq, e.hash)));
-        self.appended.set(true);
-        Ok(e.seq)
     }
 
     /// Points the chain head at (`seq`, `mac`), with its MAC.
@@ -751,14 +443,476 @@ impl<'s> Tx<'s> {
     pub(super) fn put_audit_at(&self, key: u64, e: &AuditEvent) -> Result<()> {
         self.put_json(AUDIT, key, e)
     }
+}
 
-    /// The audit event stored under `seq`.
-    pub fn audit_event(&self, seq: u64) -> Result<Option<AuditEvent>> {
+impl Tx for RedbTx<'_> {
+    fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        with_table!(self, META, |t| {
+            let v = t.get(key).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        let mut t = table!(self, META);
+        t.insert(key, value).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn meta_u64(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .meta(key)?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0))
+    }
+
+    fn put_meta_u64(&self, key: &str, value: u64) -> Result<()> {
+        self.put_meta(key, &value.to_le_bytes())
+    }
+
+    fn next_id(&self, counter: &str) -> Result<u64> {
+        let key = format!("next_{counter}");
+        let n = self.meta_u64(&key)? + 1;
+        self.put_meta_u64(&key, n)?;
+        Ok(n)
+    }
+
+    fn generation(&self) -> Result<u64> {
+        self.meta_u64("generation")
+    }
+
+    fn bump_generation(&self) -> Result<()> {
+        self.writer()?;
+        self.changed.set(true);
+        Ok(())
+    }
+
+    fn organization(&self) -> Result<Organization> {
+        with_table!(self, META, |t| {
+            let v = t.get("organization").map_err(|e| self.err(e))?;
+            match v {
+                Some(v) => self.decode("organization", v.value()),
+                None => Err(StoreError::Corrupt {
+                    path: self.path.to_path_buf(),
+                    what: "organization".into(),
+                    detail: "missing".into(),
+                }),
+            }
+        })
+    }
+
+    fn put_organization(&self, org: &Organization) -> Result<()> {
+        let bytes = self.encode(org)?;
+        self.put_meta("organization", &bytes)
+    }
+
+    fn user(&self, id: u64) -> Result<Option<User>> {
+        self.get_json(USERS, id, "user")
+    }
+
+    fn user_id_by_name(&self, normalized: &str) -> Result<Option<u64>> {
+        with_table!(self, USERNAMES, |t| {
+            let v = t.get(normalized).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value()))
+        })
+    }
+
+    fn put_user(&self, user: &User) -> Result<()> {
+        self.put_json(USERS, user.id, user)
+    }
+
+    fn put_username(&self, normalized: &str, id: u64) -> Result<()> {
+        let mut t = table!(self, USERNAMES);
+        t.insert(normalized, id).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn remove_username(&self, normalized: &str) -> Result<()> {
+        self.remove_key(USERNAMES, normalized).map(|_| ())
+    }
+
+    fn claim_username_skeleton(&self, skeleton: &str, id: u64) -> Result<Option<u64>> {
+        let mut t = table!(self, USERNAME_SKELETONS);
+        let taken = {
+            let mut range = t
+                .range((skeleton, 0)..=(skeleton, u64::MAX))
+                .map_err(|e| self.err(e))?;
+            match range.next() {
+                Some(row) => Some(row.map_err(|e| self.err(e))?.0.value().1),
+                None => None,
+            }
+        };
+        if taken.is_none() {
+            t.insert((skeleton, id), ()).map_err(|e| self.err(e))?;
+        }
+        Ok(taken)
+    }
+
+    fn remove_username_skeleton(&self, skeleton: &str, id: u64) -> Result<()> {
+        self.remove_key(USERNAME_SKELETONS, (skeleton, id))
+            .map(|_| ())
+    }
+
+    fn backfill_username_skeletons(&self) -> Result<usize> {
+        let users = self.users()?;
+        let mut t = table!(self, USERNAME_SKELETONS);
+        t.retain(|_, _| false).map_err(|e| self.err(e))?;
+        for u in &users {
+            t.insert((username_skeleton(&u.username).as_str(), u.id), ())
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(users.len())
+    }
+
+    fn remove_user_record(&self, id: u64) -> Result<()> {
+        self.remove_key(USERS, id).map(|_| ())
+    }
+
+    fn each_user(&self, f: &mut dyn FnMut(User) -> Result<bool>) -> Result<()> {
+        with_table!(self, USERS, |t| {
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                if !f(self.decode("user", v.value())?)? {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        with_table!(self, USERS, |t| {
+            let mut out = Vec::with_capacity(t.len().map_err(|e| self.err(e))? as usize);
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("user", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn enrollments_of(&self, user: u64) -> Result<Vec<Enrollment>> {
+        with_table!(self, ENROLLMENTS, |t| {
+            let mut out = Vec::new();
+            for row in t
+                .range((user, 0)..=(user, u64::MAX))
+                .map_err(|e| self.err(e))?
+            {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("enrollment", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn all_enrollments(&self) -> Result<Vec<Enrollment>> {
+        with_table!(self, ENROLLMENTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("enrollment", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_enrollment(&self, e: &Enrollment) -> Result<()> {
+        self.put_json(ENROLLMENTS, (e.user_id, e.id), e)
+    }
+
+    fn remove_enrollment(&self, user: u64, id: u64) -> Result<bool> {
+        self.remove_key(ENROLLMENTS, (user, id))
+    }
+
+    fn recovery_codes(&self, user: u64) -> Result<Vec<(u32, RecoveryCode)>> {
+        with_table!(self, RECOVERY_CODES, |t| {
+            let mut out = Vec::new();
+            for row in t
+                .range((user, 0)..=(user, u32::MAX))
+                .map_err(|e| self.err(e))?
+            {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                out.push((k.value().1, self.decode("recovery code", v.value())?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_recovery_code(&self, user: u64, idx: u32, code: &RecoveryCode) -> Result<()> {
+        self.put_json(RECOVERY_CODES, (user, idx), code)
+    }
+
+    fn clear_recovery_codes(&self, user: u64) -> Result<usize> {
+        let mut t = table!(self, RECOVERY_CODES);
+        let n = t
+            .extract_from_if((user, 0)..=(user, u32::MAX), |_, _| true)
+            .map_err(|e| self.err(e))?
+            .count();
+        Ok(n)
+    }
+
+    fn email_code(&self, user: u64) -> Result<Option<EmailCode>> {
+        self.get_json(EMAIL_CODES, user, "email code")
+    }
+
+    fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()> {
+        self.put_json(EMAIL_CODES, user, c)
+    }
+
+    fn spend_email_code(&self, user: u64) -> Result<()> {
+        if let Some(mut c) = self.email_code(user)? {
+            c.used = true;
+            c.hash.clear();
+            self.put_email_code(user, &c)?;
+        }
+        Ok(())
+    }
+
+    fn remove_email_code(&self, user: u64) -> Result<bool> {
+        self.remove_key(EMAIL_CODES, user)
+    }
+
+    fn activation_code(&self, user: u64) -> Result<Option<OneTimeCode>> {
+        self.get_json(ACTIVATION_CODES, user, "activation code")
+    }
+
+    fn put_activation_code(&self, user: u64, c: &OneTimeCode) -> Result<()> {
+        self.put_json(ACTIVATION_CODES, user, c)
+    }
+
+    fn remove_activation_code(&self, user: u64) -> Result<bool> {
+        self.remove_key(ACTIVATION_CODES, user)
+    }
+
+    fn enrollment_code(&self, user: u64) -> Result<Option<OneTimeCode>> {
+        self.get_json(ENROLLMENT_CODES, user, "enrollment code")
+    }
+
+    fn put_enrollment_code(&self, user: u64, c: &OneTimeCode) -> Result<()> {
+        self.put_json(ENROLLMENT_CODES, user, c)
+    }
+
+    fn remove_enrollment_code(&self, user: u64) -> Result<bool> {
+        self.remove_key(ENROLLMENT_CODES, user)
+    }
+
+    fn trusted_device(&self, user: u64, token_hash: &str) -> Result<Option<TrustedDevice>> {
+        self.get_json(TRUSTED_DEVICES, (user, token_hash), "trusted device")
+    }
+
+    fn put_trusted_device(&self, user: u64, token_hash: &str, d: &TrustedDevice) -> Result<()> {
+        self.put_json(TRUSTED_DEVICES, (user, token_hash), d)
+    }
+
+    fn trusted_device_count(&self, user: u64) -> Result<usize> {
+        with_table!(self, TRUSTED_DEVICES, |t| {
+            let n = t
+                .range((user, "")..(user + 1, ""))
+                .map_err(|e| self.err(e))?
+                .count();
+            Ok(n)
+        })
+    }
+
+    fn clear_trusted_devices(&self, user: u64) -> Result<usize> {
+        let mut t = table!(self, TRUSTED_DEVICES);
+        let n = t
+            .extract_from_if((user, "")..(user + 1, ""), |_, _| true)
+            .map_err(|e| self.err(e))?
+            .count();
+        Ok(n)
+    }
+
+    fn clear_all_trusted_devices(&self) -> Result<()> {
+        let mut t = table!(self, TRUSTED_DEVICES);
+        t.retain(|_, _| false).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn reauth_grant(&self, user: u64, session: u64) -> Result<Option<Timestamp>> {
+        with_table!(self, REAUTH_GRANTS, |t| {
+            let v = t.get((user, session)).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value()))
+        })
+    }
+
+    fn put_reauth_grant(&self, user: u64, session: u64, until: Timestamp) -> Result<()> {
+        let mut t = table!(self, REAUTH_GRANTS);
+        t.insert((user, session), until).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn clear_reauth_grants(&self, user: u64) -> Result<()> {
+        let mut t = table!(self, REAUTH_GRANTS);
+        t.extract_from_if((user, 0)..=(user, u64::MAX), |_, _| true)
+            .map_err(|e| self.err(e))?
+            .for_each(drop);
+        Ok(())
+    }
+
+    fn prune_reauth_grants(&self, now: Timestamp) -> Result<()> {
+        let mut t = table!(self, REAUTH_GRANTS);
+        t.retain(|_, until| until > now).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn lockout(&self, normalized: &str) -> Result<Lockout> {
+        Ok(self
+            .get_json(LOCKOUTS, normalized, "lockout counter")?
+            .unwrap_or_default())
+    }
+
+    fn put_lockout(&self, normalized: &str, l: &Lockout) -> Result<()> {
+        if l.failures == 0 && l.locked_until.is_none() && l.lock_count == 0 {
+            self.remove_key(LOCKOUTS, normalized).map(|_| ())
+        } else {
+            self.put_json(LOCKOUTS, normalized, l)
+        }
+    }
+
+    fn lockouts(&self) -> Result<Vec<(String, Lockout)>> {
+        with_table!(self, LOCKOUTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (k, v) = row.map_err(|e| self.err(e))?;
+                out.push((k.value().to_string(), self.decode("lockout", v.value())?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn last_totp_step(&self, user: u64) -> Result<Option<u64>> {
+        with_table!(self, TOTP_STEPS, |t| {
+            let v = t.get(user).map_err(|e| self.err(e))?;
+            Ok(v.map(|v| v.value()))
+        })
+    }
+
+    fn put_last_totp_step(&self, user: u64, step: u64) -> Result<()> {
+        let mut t = table!(self, TOTP_STEPS);
+        t.insert(user, step).map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn remove_last_totp_step(&self, user: u64) -> Result<()> {
+        self.remove_key(TOTP_STEPS, user).map(|_| ())
+    }
+
+    fn client(&self, name: &str) -> Result<Option<ApiClient>> {
+        self.get_json(CLIENTS, name, "API client")
+    }
+
+    fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<ApiClient>> {
+        let name = with_table!(self, CLIENT_KEYS, |t| {
+            let v = t.get(key_hash).map_err(|e| self.err(e))?;
+            Ok::<_, StoreError>(v.map(|v| v.value().to_string()))
+        })?;
+        match name {
+            Some(n) => self.client(&n),
+            None => Ok(None),
+        }
+    }
+
+    fn clients(&self) -> Result<Vec<ApiClient>> {
+        with_table!(self, CLIENTS, |t| {
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| self.err(e))? {
+                let (_, v) = row.map_err(|e| self.err(e))?;
+                out.push(self.decode("API client", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_client(&self, c: &ApiClient) -> Result<()> {
+        let old = self.client(&c.name)?;
+        let key_changed = old.as_ref().is_none_or(|o| o.key_hash != c.key_hash);
+        if let Some(old) = old.filter(|o| o.key_hash != c.key_hash) {
+            self.remove_key(CLIENT_KEYS, old.key_hash.as_str())?;
+        }
+        self.put_json(CLIENTS, c.name.as_str(), c)?;
+        // Counting a request changes only the client's record: the key index stays as
+        // it is (one table less in every verification's commit).
+        if key_changed {
+            let mut t = table!(self, CLIENT_KEYS);
+            t.insert(c.key_hash.as_str(), c.name.as_str())
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn remove_client(&self, name: &str) -> Result<bool> {
+        let Some(old) = self.client(name)? else {
+            return Ok(false);
+        };
+        self.remove_key(CLIENT_KEYS, old.key_hash.as_str())?;
+        self.remove_key(CLIENTS, name)
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditEvent>> {
+        with_table!(self, AUDIT, |t| {
+            let last = t.last().map_err(|e| self.err(e))?;
+            match last {
+                Some((_, v)) => Ok(Some(self.decode("audit event", v.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn chain_head(&self) -> Result<Option<ChainHead>> {
+        match self.meta(CHAIN_HEAD_KEY)? {
+            Some(bytes) => Ok(Some(self.decode("audit chain head", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn audit_key(&self) -> Result<&AuditKey> {
+        self.key
+            .audit()
+            .ok_or_else(|| chain::no_audit_key(self.path))
+    }
+
+    fn append_audit(
+        &self,
+        time: Timestamp,
+        actor: &str,
+        subject: &str,
+        kind: &str,
+        details: &str,
+    ) -> Result<u64> {
+        let key = self.audit_key()?;
+        let (last, prev) = self.audit_tail()?;
+        let mut e = AuditEvent {
+            seq: last + 1,
+            time,
+            actor: actor.to_string(),
+            subject: subject.to_string(),
+            kind: kind.to_string(),
+            details: details.to_string(),
+            prev,
+            hash: String::new(),
+        };
+        e.hash = chain::event_mac(key, &e)?;
+        self.put_json(AUDIT, e.seq, &e)?;
+        self.audit_tail.replace(Some((e.seq, e.hash)));
+        self.appended.set(true);
+        Ok(e.seq)
+    }
+
+    fn audit_event(&self, seq: u64) -> Result<Option<AuditEvent>> {
         self.get_json(AUDIT, seq, "audit event")
     }
 
-    /// Audit events, oldest first.
-    pub fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+    fn audit_events(&self) -> Result<Vec<AuditEvent>> {
         with_table!(self, AUDIT, |t| {
             let mut out = Vec::new();
             for row in t.iter().map_err(|e| self.err(e))? {
@@ -769,22 +923,16 @@ impl<'s> Tx<'s> {
         })
     }
 
-    /// The newest `limit` audit events, newest first.
-    pub fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+    fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
         let mut out = Vec::new();
-        self.for_each_audit_newest_first(|e| {
+        self.each_audit_newest_first(&mut |e| {
             out.push(e);
             Ok(out.len() < limit)
         })?;
         Ok(out)
     }
 
-    /// Calls `f` with audit events from the newest back, decoding one at a time, until it
-    /// returns `false`.
-    pub fn for_each_audit_newest_first(
-        &self,
-        mut f: impl FnMut(AuditEvent) -> Result<bool>,
-    ) -> Result<()> {
+    fn each_audit_newest_first(&self, f: &mut dyn FnMut(AuditEvent) -> Result<bool>) -> Result<()> {
         with_table!(self, AUDIT, |t| {
             for row in t.iter().map_err(|e| self.err(e))?.rev() {
                 let (_, v) = row.map_err(|e| self.err(e))?;
@@ -796,11 +944,38 @@ impl<'s> Tx<'s> {
         })
     }
 
-    /// Raw access for tests that tamper with the chain on purpose.
     #[doc(hidden)]
-    pub fn overwrite_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<()> {
+    fn overwrite_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<()> {
         let mut t = table!(self, AUDIT);
         t.insert(seq, bytes).map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+/// The generic forms of the callbacks, for any implementation.
+impl dyn Tx + '_ {
+    /// Calls `f` with every user in id order, decoding one at a time, until it returns
+    /// `false`.
+    pub fn for_each_user<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(User) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
+        let mut failed = None;
+        self.each_user(&mut |u| match f(u) {
+            Ok(go) => Ok(go),
+            Err(e) => {
+                failed = Some(e);
+                Ok(false)
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Calls `f` with audit events from the newest back, until it returns `false`.
+    pub fn for_each_audit_newest_first(
+        &self,
+        mut f: impl FnMut(AuditEvent) -> Result<bool>,
+    ) -> Result<()> {
+        self.each_audit_newest_first(&mut f)
     }
 }
