@@ -1732,3 +1732,44 @@ fn the_roster_shows_whole_usernames_at_80_and_200_columns() {
         );
     }
 }
+
+/// The once-a-second change check runs off the UI thread, one at a time: while one is on
+/// its way (a slow store), further ticks start no other.
+#[test]
+fn one_change_check_at_a_time_however_slow_the_store() {
+    let env = Env::new();
+    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+    let mut app = App::new(
+        env.db.clone(),
+        Some(Arc::clone(&env.core)),
+        Arc::clone(&env.mailer),
+        Theme { color: false },
+        Runner::Threads(tx),
+    );
+    let pump = |app: &mut App| {
+        while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            app.update(m);
+        }
+    };
+    sign_in(&mut app, "admin", ADMIN_PW);
+    pump(&mut app);
+    assert!(is_main(&app), "{}", screen(&app));
+    for _ in 0..3 {
+        app.update(Msg::Tick);
+    }
+    let mut checks = Vec::new();
+    while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+        if matches!(&m, Msg::Loaded(_, t) if t.target == Target::App) {
+            checks.push(m);
+        }
+    }
+    assert_eq!(checks.len(), 1, "three ticks, one check on its way");
+    // Once it is in, the next tick checks again.
+    for m in checks {
+        app.update(m);
+    }
+    pump(&mut app);
+    app.update(Msg::Tick);
+    let again = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert!(matches!(&again, Msg::Loaded(_, t) if t.target == Target::App));
+}

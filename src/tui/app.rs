@@ -249,6 +249,8 @@ pub struct App {
     runner: Runner,
     next_job: u64,
     generation: u64,
+    /// A check of the generation is on its way (one at a time, however slow the store).
+    checking: bool,
     dirty: bool,
     /// The newest request of each kind, per target: older results are dropped.
     latest: HashMap<(Target, &'static str), u64>,
@@ -286,6 +288,7 @@ impl App {
             runner,
             next_job: 0,
             generation: 0,
+            checking: false,
             dirty: false,
             latest: HashMap::new(),
             next_seq: 0,
@@ -359,6 +362,7 @@ impl App {
                 }
             }
             Target::App => {
+                self.checking = false;
                 if let Some(Ok(g)) = loaded.take::<crate::core::Result<u64>>()
                     && g != self.generation
                 {
@@ -386,9 +390,10 @@ impl App {
     /// Reloads what is on screen when another process changed the database (read off
     /// the UI thread, like every core call).
     fn refresh_if_changed(&mut self) {
-        if self.core().is_none() {
+        if self.core().is_none() || self.checking {
             return;
         }
+        self.checking = true;
         self.ctx
             .load_to(Target::App, "generation", |core| core.generation());
         self.run_pending();
