@@ -1773,3 +1773,69 @@ fn one_change_check_at_a_time_however_slow_the_store() {
     let again = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
     assert!(matches!(&again, Msg::Loaded(_, t) if t.target == Target::App));
 }
+
+/// A user who must configure MFA lands in Configure my MFA with the keys, and is told
+/// why, once the organization (which says which methods are on) is read.
+#[test]
+fn a_user_who_must_configure_mfa_lands_in_the_wizard() {
+    let env = Env::new();
+    env.authenticator_on();
+    for (key, value) in [("grace-days", "0"), ("enforcement", "required")] {
+        let k = mfa_console::core::controls::PolicyKey::parse(key).unwrap();
+        env.core.set_policy(Actor::Operator, k, value).unwrap();
+    }
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "bob", BOB_PW);
+    assert!(is_main(&app), "{}", screen(&app));
+    let s = screen(&app);
+    assert!(s.contains("▶ Configure my MFA"), "{s}");
+    assert!(notice(&app).contains("MFA is required"), "{}", notice(&app));
+    // The wizard has the keys: `a` starts adding an authenticator app.
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        screen(&app).contains("Scan the QR code"),
+        "{}",
+        screen(&app)
+    );
+}
+
+/// Ctrl-U clears the field being typed into, on the sign-in screen as in the panes.
+#[test]
+fn ctrl_u_clears_the_field_being_typed_into() {
+    let env = Env::new();
+    let mut app = env.app();
+    type_text(&mut app, "admin");
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "a mistyped password");
+    ctrl(&mut app, 'u');
+    type_text(&mut app, ADMIN_PW);
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+}
+
+/// A range of the audit log says when it holds more events than were read.
+#[test]
+fn an_audit_range_read_says_when_it_holds_more() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    env.add("carol", Role::Member, Some(BOB_PW));
+    let (events, more) = env
+        .core
+        .audit_events_between(Actor::Operator, T0 - 60, T0 + 60, 1)
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(more, "three users created in the range, one read");
+    let (events, more) = env
+        .core
+        .audit_events_between(Actor::Operator, T0 - 60, T0 + 60, 100)
+        .unwrap();
+    assert!(events.len() >= 3 && !more, "{events:?}");
+    // Newest first, and nothing outside the range.
+    assert!(events.windows(2).all(|w| w[0].seq > w[1].seq));
+    let (none, _) = env
+        .core
+        .audit_events_between(Actor::Operator, T0 + 60, T0 + 120, 100)
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}

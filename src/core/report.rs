@@ -243,29 +243,33 @@ impl Core {
     }
 
     /// The newest `limit` audit events from `from` up to (not including) `to`, newest
-    /// first, and how many there are in all.
+    /// first, and whether the range holds more than `limit`. Events are appended in time
+    /// order, so the scan from the newest back stops at the first one before `from`.
     pub fn audit_events_between(
         &self,
         actor: Actor,
         from: i64,
         to: i64,
         limit: usize,
-    ) -> Result<(Vec<AuditEvent>, u64)> {
+    ) -> Result<(Vec<AuditEvent>, bool)> {
         self.store.read(|tx| {
             self.require_admin(tx, actor)?;
-            let total = tx.audit_head()?.map(|e| e.seq).unwrap_or(0);
             let mut out = Vec::new();
-            // Newest first: past the range's start, nothing older is in it.
+            let mut more = false;
             tx.for_each_audit_newest_first(|e| {
                 if e.time < from {
                     return Ok(false);
                 }
                 if e.time < to {
+                    if out.len() == limit {
+                        more = true;
+                        return Ok(false);
+                    }
                     out.push(e);
                 }
-                Ok(out.len() < limit)
+                Ok(true)
             })?;
-            Ok((out, total))
+            Ok((out, more))
         })
     }
 

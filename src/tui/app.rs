@@ -251,6 +251,8 @@ pub struct App {
     generation: u64,
     /// A check of the generation is on its way (one at a time, however slow the store).
     checking: bool,
+    /// The next generation read is the one at sign-in: recorded, nothing reloaded.
+    baseline: bool,
     dirty: bool,
     /// The newest request of each kind, per target: older results are dropped.
     latest: HashMap<(Target, &'static str), u64>,
@@ -289,6 +291,7 @@ impl App {
             next_job: 0,
             generation: 0,
             checking: false,
+            baseline: false,
             dirty: false,
             latest: HashMap::new(),
             next_seq: 0,
@@ -363,9 +366,12 @@ impl App {
             }
             Target::App => {
                 self.checking = false;
-                if let Some(Ok(g)) = loaded.take::<crate::core::Result<u64>>()
-                    && g != self.generation
-                {
+                let Some(Ok(g)) = loaded.take::<crate::core::Result<u64>>() else {
+                    return;
+                };
+                if std::mem::take(&mut self.baseline) {
+                    self.generation = g;
+                } else if g != self.generation {
                     self.generation = g;
                     self.dirty = true;
                     if let Screen::Main(m) = &mut self.screen {
@@ -489,6 +495,8 @@ impl App {
                 self.ctx.session = Some(session.clone());
                 if self.core().is_some() {
                     self.screen = Screen::Main(Box::new(MainScreen::new(session, &mut self.ctx)));
+                    self.baseline = true;
+                    self.checking = true;
                     self.ctx
                         .load_to(Target::App, "generation", |core| core.generation());
                 }

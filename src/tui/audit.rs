@@ -40,6 +40,8 @@ pub struct AuditPane {
     range_input: TextInput,
     ranging: bool,
     range_error: Option<String>,
+    /// The range typed holds more events than the pane holds.
+    capped: bool,
 }
 
 /// How far back the log shows (`t` goes through them).
@@ -211,7 +213,9 @@ const FILTERING: &[KeyBinding<Action>] = &[
 
 const ID: PaneId = "audit";
 
-type Read = Result<(Vec<AuditEvent>, u64, i64), CoreError>;
+/// The events, how many the log holds in all, the time they were read at, and whether a
+/// range typed holds more than were read.
+type Read = Result<(Vec<AuditEvent>, u64, i64, bool), CoreError>;
 
 impl AuditPane {
     fn apply_filter(&mut self) {
@@ -277,11 +281,17 @@ impl AuditPane {
         let range = self.range;
         cx.load(ID, "events", move |core| -> Read {
             let actor = Actor::User(&session);
-            let (events, total) = match range {
-                Range::Custom(from, to) => core.audit_events_between(actor, from, to, WINDOW)?,
-                _ => core.recent_audit_events(actor, WINDOW)?,
-            };
-            Ok((events, total, core.now()))
+            match range {
+                Range::Custom(from, to) => {
+                    let (events, more) = core.audit_events_between(actor, from, to, WINDOW)?;
+                    let total = events.len() as u64;
+                    Ok((events, total, core.now(), more))
+                }
+                _ => {
+                    let (events, total) = core.recent_audit_events(actor, WINDOW)?;
+                    Ok((events, total, core.now(), false))
+                }
+            }
         });
     }
 }
@@ -370,10 +380,11 @@ impl Keyed for AuditPane {
     }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         match r.take::<Read>() {
-            Some(Ok((events, total, now))) => {
+            Some(Ok((events, total, now, capped))) => {
                 self.events = events;
                 self.total = total;
                 self.now = now;
+                self.capped = capped;
                 self.apply_filter();
             }
             Some(Err(e)) => cx.act(Act::Error(e.to_string())),
@@ -395,7 +406,15 @@ impl Pane for AuditPane {
     fn help(&self) -> Vec<(&'static str, &'static [KeyBinding<Action>])> {
         vec![(self.title(), BROWSE)]
     }
-    fn load(&mut self, _why: Load, cx: &mut Ctx) {
+    fn load(&mut self, why: Load, cx: &mut Ctx) {
+        // A range that ended before the events were read cannot gain any: a change
+        // elsewhere does not read it again.
+        if why == Load::Changed
+            && let Range::Custom(_, to) = self.range
+            && to <= self.now
+        {
+            return;
+        }
         self.read(cx);
     }
 
@@ -433,13 +452,19 @@ impl Pane for AuditPane {
             self.filter.render(f, top, "Filter", self.filtering, theme);
         } else {
             f.render_widget(
-                Paragraph::new(strings::audit_summary(
-                    self.view.len(),
-                    self.events.len(),
-                    self.total,
-                    self.kind.as_deref(),
-                    &self.range.label(),
-                ))
+                Paragraph::new({
+                    let mut summary = strings::audit_summary(
+                        self.view.len(),
+                        self.events.len(),
+                        self.total,
+                        self.kind.as_deref(),
+                        &self.range.label(),
+                    );
+                    if self.capped {
+                        summary.push_str(strings::RANGE_CAPPED);
+                    }
+                    summary
+                })
                 .style(theme.dim())
                 .wrap(Wrap { trim: true }),
                 top,

@@ -108,6 +108,8 @@ pub struct MainScreen {
     nav: Vec<usize>,
     nav_index: usize,
     focus: Focus,
+    /// The first read of the organization is in: the first pane was chosen.
+    opened: bool,
 }
 
 impl MainScreen {
@@ -119,26 +121,35 @@ impl MainScreen {
             nav: Vec::new(),
             nav_index: 0,
             focus: Focus::Nav,
+            opened: false,
         };
-        m.reload(ctx);
+        // The menu from the session alone until the organization is read; the first pane
+        // is chosen then (the wizard needs to know which methods are on).
         m.rebuild_nav();
-        if m.session.must_enroll && m.select(wizard::ID) {
-            m.load_current(Load::Shown, ctx);
-            m.focus = Focus::Pane;
-            let days = m.session.grace_days_left.unwrap_or(0);
-            ctx.act(Act::Notice(if m.session.scope() == Scope::EnrollOnly {
+        m.reload(ctx);
+        if let Some(left) = m.session.recovery_codes_left {
+            ctx.act(Act::Notice(strings::signed_in_with_recovery(left)));
+        }
+        m
+    }
+
+    /// The first pane, once the organization is known: the wizard for a user who must
+    /// configure MFA, else the first entry.
+    fn open_first(&mut self, ctx: &mut Ctx) {
+        self.opened = true;
+        if self.session.must_enroll && self.select(wizard::ID) {
+            self.load_current(Load::Shown, ctx);
+            self.focus = Focus::Pane;
+            let days = self.session.grace_days_left.unwrap_or(0);
+            ctx.act(Act::Notice(if self.session.scope() == Scope::EnrollOnly {
                 strings::MUST_ENROLL_NOW.into()
             } else {
                 strings::must_enroll(days)
             }));
         } else {
-            m.nav_index = 0;
-            m.load_current(Load::Shown, ctx);
+            self.nav_index = 0;
+            self.load_current(Load::Shown, ctx);
         }
-        if let Some(left) = m.session.recovery_codes_left {
-            ctx.act(Act::Notice(strings::signed_in_with_recovery(left)));
-        }
-        m
     }
 
     fn rebuild_nav(&mut self) {
@@ -241,7 +252,11 @@ impl MainScreen {
         }
         self.org = org;
         self.rebuild_nav();
-        self.load_current(Load::Changed, ctx);
+        if self.opened {
+            self.load_current(Load::Changed, ctx);
+        } else {
+            self.open_first(ctx);
+        }
     }
 
     /// A confirmed act has been carried out: every pane hears of it, then what shows is

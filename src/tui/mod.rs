@@ -120,10 +120,16 @@ pub fn run(
             Err(mpsc::RecvTimeoutError::Timeout) => Msg::Tick,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let redraw = !matches!(msg, Msg::Tick);
+        // The change check's answer shows nothing by itself: a change it finds marks the
+        // app dirty, and what it reloads comes back as messages that draw.
+        let quiet = |m: &Msg| {
+            matches!(m, Msg::Tick) || matches!(m, Msg::Loaded(_, t) if t.target == app::Target::App)
+        };
+        let mut redraw = !quiet(&msg);
         app.update(msg);
         // Draw the batch of messages that arrived meanwhile once.
         while let Ok(m) = rx.try_recv() {
+            redraw |= !quiet(&m);
             app.update(m);
         }
         if redraw || app.take_dirty() {

@@ -2,9 +2,9 @@
 //! apply step on its own state, the results of its background work, and a drawing.
 //!
 //! A key reaches a pane in two phases: [`keymap::resolve`] finds the action in the pane's
-//! table (the same table the footer and help are written from), then [`Pane::handle`]
+//! table (the same table the footer and help are written from), then [`Keyed::handle`]
 //! applies it to plain state, with no drawing, so that step is tested alone. Work the pane
-//! starts in the background comes back as a typed [`Loaded`] through [`Pane::on_result`];
+//! starts in the background comes back as a typed [`Loaded`] through [`Keyed::on_result`];
 //! only the newest request of each kind is delivered (see `App`).
 
 use std::any::Any;
@@ -108,6 +108,15 @@ pub fn press<K: Keyed + ?Sized>(k: &mut K, key: KeyEvent, cx: &mut Ctx) -> Outco
     }
     match action {
         Some(a) => k.handle(a, cx),
+        // A key no binding names may still be the field's own (Ctrl-U clears it).
+        None if typing => {
+            if k.typing().is_some_and(|input| input.handle_key(key)) {
+                k.typed(cx);
+                Outcome::Consumed
+            } else {
+                Outcome::Ignored
+            }
+        }
         None => Outcome::Ignored,
     }
 }

@@ -235,7 +235,7 @@ impl Pending {
             ),
             Pending::SetRole(u, r) => (
                 strings::TITLE_CHANGE_ROLE.into(),
-                vec![strings::role_what(u, crate::core::users::role_name(*r))],
+                vec![strings::role_what(u, *r)],
                 *r == Role::Admin,
             ),
             Pending::TempPassword(u, _) => (

@@ -201,13 +201,14 @@ pub fn disable_what(u: &str) -> String {
 pub fn enable_what(u: &str) -> String {
     format!("Let {u} sign in again?")
 }
-pub fn role_what(u: &str, role: &str) -> String {
+pub fn role_what(u: &str, role: crate::store::Role) -> String {
+    use crate::store::Role;
     match role {
-        "admin" => format!("Make {u} an administrator (Security Controls, every user)?"),
-        "integration" => format!(
+        Role::Admin => format!("Make {u} an administrator (Security Controls, every user)?"),
+        Role::Integration => format!(
             "Make {u} an integration user? It is never asked for a code and cannot use the console."
         ),
-        _ => format!("Make {u} a member?"),
+        Role::Member => format!("Make {u} a member?"),
     }
 }
 pub fn temp_password_what(u: &str) -> String {
@@ -606,3 +607,5 @@ pub const WIZARD_SCAN: &str = "1. Scan the QR code with your app.";
 pub const WIZARD_OR_TYPE: &str = "   Or type this secret:";
 pub const WIZARD_ACCOUNT: &str = "   account: ";
 pub const LABEL_QR_CODE_FIELD: &str = "  Code";
+pub const RANGE_CAPPED: &str =
+    " · the newest of a longer range; `mfa-console audit` lists every event";

@@ -288,7 +288,7 @@ fn csv_mfa(integration: bool, configured: bool) -> &'static str {
 }
 
 /// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@` first) gets a
-/// leading `'`, so an exported name never runs as one.
+/// leading `'`, so an exported username, name or address never runs as one.
 fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
     if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}").into()
@@ -344,9 +344,9 @@ impl UsersPane {
             let r = self.roster.row(*i);
             let last = r.last_sign_in.map(format_short).unwrap_or_default();
             let _ = w.write_record([
-                r.username,
+                &csv_text(r.username),
                 &csv_text(r.name),
-                r.email,
+                &csv_text(r.email),
                 r.role,
                 r.status.as_str(),
                 csv_mfa(r.is_integration(), r.configured),

@@ -89,7 +89,7 @@ pub const KEYS: &[KeyBinding<Action>] = &[
     KeyBinding {
         keys: keymap::ENTER,
         shown: "Enter",
-        what: "do it",
+        what: "do what is chosen",
         footer: true,
         action: Action::Choose,
     },

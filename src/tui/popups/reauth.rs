@@ -94,6 +94,8 @@ impl Reauth {
     fn submit(&mut self, ctx: &mut Ctx) {
         let fields = if self.needs_code() { 2 } else { 1 };
         if !self.loaded {
+            // The methods were not read (their answer went astray): read them again.
+            self.start(ctx);
             return;
         }
         if self.focus + 1 < fields {
