@@ -932,6 +932,54 @@ fn failed_reauthentication_counts_toward_lockout() {
     assert_locked(e.sign_in("alice", ALICE_PW));
 }
 
+/// An empty re-authentication is no attempt: it neither counts towards the lockout nor
+/// is audited as a failure, however often it is sent.
+#[test]
+fn an_empty_reauthentication_counts_for_nothing() {
+    let e = env();
+    e.add("alice", Role::Member, Some(ALICE_PW));
+    let s = e.session("alice", ALICE_PW);
+    let before = e.audit().len();
+    for _ in 0..10 {
+        let er = err(e.core.reauthenticate(&s, "", None));
+        assert!(matches!(er, CoreError::Invalid(_)), "{er:?}");
+    }
+    assert_eq!(e.audit().len(), before, "nothing audited");
+    e.core.reauthenticate(&s, ALICE_PW, None).unwrap();
+    assert!(e.core.has_fresh_reauth(&s).unwrap());
+}
+
+/// The one a lockout locked may not lift it (an attacker at their console would go on
+/// guessing in the re-authentication); another administrator and the operator may.
+#[test]
+fn a_locked_admin_cannot_unlock_their_own_account() {
+    let e = env();
+    e.add("boss", Role::Admin, Some(BOB_PW));
+    let boss = e.session("boss", BOB_PW);
+    let admin = e.session("admin", ADMIN_PW);
+    for _ in 0..4 {
+        let er = err(e.core.reauthenticate(&boss, WRONG_PW, None));
+        assert!(matches!(er, CoreError::Refused), "{er:?}");
+    }
+    let er = err(e.core.reauthenticate(&boss, WRONG_PW, None));
+    assert!(matches!(er, CoreError::Locked { .. }), "{er:?}");
+    let er = err(e.core.unlock(Actor::User(&boss), "boss"));
+    assert!(
+        matches!(&er, CoreError::NotAllowed(m) if m.contains("your own account")),
+        "{er:?}"
+    );
+    assert_locked(e.sign_in("boss", BOB_PW));
+    e.core.unlock(Actor::User(&admin), "boss").unwrap();
+    signed_in(e.sign_in("boss", BOB_PW));
+    // The operator at the server may unlock anyone.
+    for _ in 0..5 {
+        let _ = e.sign_in("boss", WRONG_PW);
+    }
+    assert_locked(e.sign_in("boss", BOB_PW));
+    e.core.unlock(Actor::Operator, "boss").unwrap();
+    signed_in(e.sign_in("boss", BOB_PW));
+}
+
 // ---------------------------------------------------------------------------------------
 // No half sign-in
 // ---------------------------------------------------------------------------------------

@@ -1839,3 +1839,32 @@ fn an_audit_range_read_says_when_it_holds_more() {
         .unwrap();
     assert!(none.is_empty(), "{none:?}");
 }
+
+/// Failures in the re-authentication lock the account like sign-in failures; the lock
+/// signs out whoever is at the console, so guessing cannot go on there. An empty Enter
+/// is no attempt.
+#[test]
+fn a_lockout_reached_in_the_reauthentication_signs_out() {
+    let (env, _alice) = Env::with_mfa();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    assert!(is_main(&app), "{}", screen(&app));
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popups.as_slice(), [Popup::Reauth(_)]));
+    for _ in 0..8 {
+        press(&mut app, KeyCode::Enter);
+    }
+    assert!(
+        screen(&app).contains("type your password"),
+        "{}",
+        screen(&app)
+    );
+    for _ in 0..5 {
+        type_text(&mut app, "not the password at all");
+        press(&mut app, KeyCode::Enter);
+    }
+    assert!(is_sign_in(&app), "{}", screen(&app));
+    let s = screen(&app);
+    assert!(s.contains("locked") && s.contains("signed out"), "{s}");
+}

@@ -563,6 +563,12 @@ impl Core {
         password_in: &str,
         code: Option<(&str, CodeKind)>,
     ) -> Result<()> {
+        // Nothing typed is no attempt: it neither counts towards the lockout nor is audited.
+        if password_in.is_empty() {
+            return Err(CoreError::Invalid(
+                "type your password (and the code, when asked) to confirm it is you".into(),
+            ));
+        }
         let user = self.store.read(|tx| self.live_user(tx, session))?;
         let norm = text::normalize_username(&user.username);
         let password_ok = match user.password_hash.as_deref() {

@@ -230,6 +230,15 @@ impl Core {
             let mut user = self.find_user(tx, username)?;
             let mut what = Vec::new();
             if change.unlock {
+                // A lockout stops guessing; the one it locked may not lift it, or anyone
+                // at their console could go on guessing in the re-authentication.
+                if let Actor::User(s) = actor
+                    && s.user_id() == user.id
+                {
+                    return Err(CoreError::NotAllowed(
+                        "you cannot unlock your own account: another administrator can, or `mfa-console user set NAME --unlock` on the server".into(),
+                    ));
+                }
                 let norm = text::normalize_username(&user.username);
                 tx.put_lockout(&norm, &Lockout::default())?;
                 self.audit(tx, &actor.name(), &user.username, audit::kind::UNLOCK, "")?;

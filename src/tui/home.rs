@@ -156,13 +156,25 @@ impl Keyed for HomePane {
                     self.form = None;
                     cx.act(Act::Notice(strings::PASSWORD_CHANGED.into()));
                 }
+                Some(Err(e @ CoreError::Locked { .. })) => {
+                    cx.act(Act::SignOut);
+                    cx.act(Act::Push(super::popups::Popup::message(
+                        strings::LOCKED_TITLE,
+                        vec![
+                            e.to_string(),
+                            String::new(),
+                            strings::LOCKED_SIGNED_OUT.into(),
+                        ],
+                        true,
+                    )));
+                }
                 Some(Err(e)) => {
                     if let Some(f) = &mut self.form {
                         for i in &mut f.fields {
                             i.clear();
                         }
                         f.focus = 0;
-                        f.error = Some(e.to_string());
+                        f.error = Some(strings::reauth_refusal(&e));
                     }
                 }
                 None => {}

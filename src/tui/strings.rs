@@ -609,3 +609,13 @@ pub const WIZARD_ACCOUNT: &str = "   account: ";
 pub const LABEL_QR_CODE_FIELD: &str = "  Code";
 pub const RANGE_CAPPED: &str =
     " · the newest of a longer range; `mfa-console audit` lists every event";
+pub const LOCKED_SIGNED_OUT: &str =
+    "You are signed out. Another administrator can unlock the account sooner.";
+/// A signed-in user's password or code not right: nobody is signing in, and the username
+/// is known, so the sign-in's generic wording does not fit.
+pub fn reauth_refusal(e: &crate::core::CoreError) -> String {
+    match e {
+        crate::core::CoreError::Refused => "The password or code is not right.".into(),
+        other => other.to_string(),
+    }
+}

@@ -64,15 +64,21 @@ impl Reauth {
                     ctx.act(Act::Pop);
                     self.then.clone().run(ctx);
                 }
+                // Locked by these attempts: whoever is at this console is signed out, so
+                // guessing cannot go on here.
                 Some(Err(e @ CoreError::Locked { .. })) => {
-                    ctx.act(Act::Pop);
+                    ctx.act(Act::SignOut);
                     ctx.act(Act::Push(Popup::message(
                         strings::LOCKED_TITLE,
-                        vec![e.to_string()],
+                        vec![
+                            e.to_string(),
+                            String::new(),
+                            strings::LOCKED_SIGNED_OUT.into(),
+                        ],
                         true,
                     )));
                 }
-                Some(Err(e)) => self.refused(e.to_string()),
+                Some(Err(e)) => self.refused(strings::reauth_refusal(&e)),
                 None => {}
             },
         }
