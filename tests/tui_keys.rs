@@ -692,6 +692,16 @@ fn method_off_dialog_cancel_changes_nothing() {
         panic!("no dialog")
     };
     assert_eq!(c.checkbox, Some(("Forget all devices".to_string(), false)));
+    // Enter on the box does not tick it: it goes to Cancel, and a second Enter cancels.
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("no dialog")
+    };
+    assert_eq!(c.checkbox, Some(("Forget all devices".to_string(), false)));
+    press(&mut app, KeyCode::Enter);
+    assert!(app.popups.is_empty());
+    assert!(env.core.organization().unwrap().controls.authenticator);
+    press(&mut app, KeyCode::Char(' '));
     press(&mut app, KeyCode::Esc);
     assert!(app.popups.is_empty());
     // Cancel with Enter on Cancel too.
@@ -1432,7 +1442,7 @@ fn the_integration_advisory_lists_accounts_that_act_like_integrations() {
     assert!(!env.core.organization().unwrap().controls.authenticator);
 }
 
-/// The audit log filters by kind (k goes through the kinds present) and by time range (t).
+/// The audit log filters by kind (e goes through the kinds present; k moves up, as in every list) and by time range (t).
 #[test]
 fn the_audit_log_filters_by_kind_and_time() {
     let env = Env::new();
@@ -1463,7 +1473,7 @@ fn the_audit_log_filters_by_kind_and_time() {
     // Kinds in order: k until only sign-in.failed shows.
     let mut found = false;
     for _ in 0..30 {
-        press(&mut app, KeyCode::Char('k'));
+        press(&mut app, KeyCode::Char('e'));
         let s = screen(&app);
         if s.contains("· sign-in.failed ·") {
             assert!(!s.contains("user.created"), "{s}");
@@ -1867,4 +1877,26 @@ fn a_lockout_reached_in_the_reauthentication_signs_out() {
     assert!(is_sign_in(&app), "{}", screen(&app));
     let s = screen(&app);
     assert!(s.contains("locked") && s.contains("signed out"), "{s}");
+}
+
+/// In the audit log `k` moves up as in every list (the help says j/k move); `e` goes
+/// through the event kinds.
+#[test]
+fn in_the_audit_log_k_moves_up_and_e_filters_by_kind() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 3); // Audit log
+    press(&mut app, KeyCode::Enter);
+    let first = screen(&app);
+    press(&mut app, KeyCode::Char('j'));
+    press(&mut app, KeyCode::Char('k'));
+    assert_eq!(
+        screen(&app),
+        first,
+        "j then k is back where it was, no kind filter"
+    );
+    press(&mut app, KeyCode::Char('e'));
+    assert!(screen(&app).contains(" of "), "{}", screen(&app));
 }

@@ -31,7 +31,7 @@ pub struct AuditPane {
     filter: TextInput,
     filtering: bool,
     nav: ListNav,
-    /// Only events of this kind (`k` / `K` go through the kinds present).
+    /// Only events of this kind (`e` / `E` go through the kinds present).
     kind: Option<String>,
     range: Range,
     /// The time the events were read at, which the range counts back from.
@@ -119,7 +119,7 @@ const fn list(
 }
 
 const BROWSE: &[KeyBinding<Action>] = &[
-    list(&[Key::Code(KeyCode::Up)], "↑↓", "move", ListAction::Up),
+    list(keymap::UP, "↑↓", "move", ListAction::Up),
     list(keymap::DOWN, "", "", ListAction::Down),
     KeyBinding {
         keys: keymap::PAGE_UP,
@@ -146,14 +146,14 @@ const BROWSE: &[KeyBinding<Action>] = &[
         action: Action::Filter,
     },
     KeyBinding {
-        keys: &[Key::Char('k')],
-        shown: "k/K",
-        what: "kind",
+        keys: &[Key::Char('e')],
+        shown: "e/E",
+        what: "event kind",
         footer: true,
         action: Action::NextKind,
     },
     KeyBinding {
-        keys: &[Key::Char('K')],
+        keys: &[Key::Char('E')],
         shown: "",
         what: "",
         footer: false,

@@ -94,7 +94,7 @@ pub fn audit_summary(
     let filtered = kind.is_some() || range != "all time";
     if filtered {
         format!(
-            "{shown} of {read} events · {} · {range} (k kind, t/T time)",
+            "{shown} of {read} events · {} · {range}",
             kind.unwrap_or("every kind")
         )
     } else if total as usize > read {

@@ -132,10 +132,10 @@ impl Keyed for Confirm {
                 }
             }
             Action::Choose => {
+                // Enter on the box never ticks it (only Space does): it goes to Cancel, so
+                // a second Enter changes nothing.
                 if self.checkbox.is_some() && self.focus == 0 {
-                    if let Some((_, v)) = &mut self.checkbox {
-                        *v = !*v;
-                    }
+                    self.focus = self.confirm_slot() + 1;
                     return Outcome::Consumed;
                 }
                 cx.act(Act::Pop);
