@@ -1900,3 +1900,32 @@ fn in_the_audit_log_k_moves_up_and_e_filters_by_kind() {
     press(&mut app, KeyCode::Char('e'));
     assert!(screen(&app).contains(" of "), "{}", screen(&app));
 }
+
+/// Pasted text goes into the field in use as text: a line break or Tab in it neither
+/// submits the form nor moves to the next field.
+#[test]
+fn pasted_text_stays_in_the_field() {
+    let env = Env::new();
+    let mut app = env.app();
+    // The password pasted with a trailing line break: nothing is submitted yet.
+    type_text(&mut app, "admin");
+    press(&mut app, KeyCode::Tab);
+    app.update(Msg::Paste(format!("{ADMIN_PW}\n")));
+    assert!(is_sign_in(&app), "the paste submitted the sign-in");
+    press(&mut app, KeyCode::Enter);
+    assert!(is_main(&app), "{}", screen(&app));
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('a'));
+    app.update(Msg::Paste("line one\nline two\tünïcödé\n".into()));
+    let s = screen(&app);
+    assert!(s.contains("Username line one line two ünïcödé"), "{s}");
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::AddUser(_)]),
+        "the dialog is still open"
+    );
+    // Nothing is typed where there is no field.
+    press(&mut app, KeyCode::Esc);
+    app.update(Msg::Paste("q".into()));
+    assert!(!app.quit);
+}

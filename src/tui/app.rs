@@ -14,7 +14,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::main_screen::MainScreen;
-use super::pane::{Keyed, Loaded, PaneId, press};
+use super::pane::{Keyed, Loaded, PaneId, paste, press};
 use super::popups::Popup;
 use super::setup::SetupScreen;
 use super::signin::SignInScreen;
@@ -65,6 +65,9 @@ pub struct Typed {
 /// Messages the event loop receives.
 pub enum Msg {
     Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste): typed into the field in use, as
+    /// text, never as keys.
+    Paste(String),
     Resize,
     /// Background work of a pane or a confirmed act finished (busy id, result).
     Loaded(u64, Typed),
@@ -313,6 +316,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) {
         match msg {
             Msg::Key(k) => self.on_key(k),
+            Msg::Paste(text) => self.on_paste(&text),
             Msg::Resize => {}
             Msg::Loaded(busy, typed) => {
                 if busy != QUIET {
@@ -402,6 +406,28 @@ impl App {
         self.checking = true;
         self.ctx
             .load_to(Target::App, "generation", |core| core.generation());
+        self.run_pending();
+    }
+
+    /// Pasted text goes where typed text would, through the same gate as keys.
+    pub fn on_paste(&mut self, text: &str) {
+        if self.too_small() || self.busy.is_some() {
+            return;
+        }
+        self.notice = None;
+        if let Some(p) = self.popups.last_mut() {
+            p.paste(text, &mut self.ctx);
+        } else {
+            match &mut self.screen {
+                Screen::Setup(s) => {
+                    paste(s, text, &mut self.ctx);
+                }
+                Screen::SignIn(s) => {
+                    paste(s, text, &mut self.ctx);
+                }
+                Screen::Main(m) => m.paste(text, &mut self.ctx),
+            }
+        }
         self.run_pending();
     }
 

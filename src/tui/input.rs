@@ -65,6 +65,24 @@ impl TextInput {
             .unwrap_or(self.value.len())
     }
 
+    /// Text pasted in: line breaks and tabs become spaces (a field is one line), other
+    /// control characters are dropped, and a trailing line break is not kept.
+    pub fn insert_text(&mut self, text: &str) {
+        for c in text.trim_end_matches(['\r', '\n']).chars() {
+            let c = if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            };
+            if c.is_control() || self.value.chars().count() >= self.max_chars {
+                continue;
+            }
+            let at = self.byte_at(self.cursor);
+            self.value.insert(at, c);
+            self.cursor += 1;
+        }
+    }
+
     /// Edits the field; returns whether the key was one of its own.
     pub fn handle_key(&mut self, key: KeyEvent) -> bool {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);

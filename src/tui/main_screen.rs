@@ -277,6 +277,15 @@ impl MainScreen {
         self.current().is_some_and(|p| p.unsaved())
     }
 
+    /// Text pasted: into the field of the pane that has the keys, if it is typing.
+    pub fn paste(&mut self, text: &str, ctx: &mut Ctx) {
+        if self.focus == Focus::Pane
+            && let Some(p) = self.current_mut()
+        {
+            p.paste(text, ctx);
+        }
+    }
+
     pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) -> Outcome {
         if self.focus == Focus::Pane {
             let out = match self.current_mut() {

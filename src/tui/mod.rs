@@ -43,6 +43,10 @@ impl Drop for TerminalGuard {
     fn drop(&mut self) {
         // A terminal that is gone cannot be restored; that is no reason to stop (and not
         // a message anyone could read).
+        let _ = ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::event::DisableBracketedPaste
+        );
         let _ = ratatui::try_restore();
     }
 }
@@ -57,6 +61,12 @@ pub fn run(
     radius_clients: Vec<app::NasRow>,
 ) -> std::io::Result<()> {
     let mut terminal = ratatui::try_init()?;
+    // Pasted text arrives as one piece, not as keys (a line break in it is no Enter).
+    // A terminal without it still works, key by key.
+    let _ = ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::event::EnableBracketedPaste
+    );
     // A storage-engine panic on a damaged file is an error shown in the console, not a
     // reason to restore the terminal: keep the store's filter outside ratatui's hook.
     crate::store::guard::reinstall();
@@ -79,6 +89,11 @@ pub fn run(
             match event::read() {
                 Ok(Event::Key(k)) => {
                     if input_tx.send(Msg::Key(k)).is_err() {
+                        break;
+                    }
+                }
+                Ok(Event::Paste(text)) => {
+                    if input_tx.send(Msg::Paste(text)).is_err() {
                         break;
                     }
                 }

@@ -121,6 +121,19 @@ pub fn press<K: Keyed + ?Sized>(k: &mut K, key: KeyEvent, cx: &mut Ctx) -> Outco
     }
 }
 
+/// Pasted text goes into the field being typed into, as text (keys in it do nothing);
+/// whether there was one.
+pub fn paste<K: Keyed + ?Sized>(k: &mut K, text: &str, cx: &mut Ctx) -> bool {
+    match k.typing() {
+        Some(input) => {
+            input.insert_text(text);
+            k.typed(cx);
+            true
+        }
+        None => false,
+    }
+}
+
 /// One pane of the main screen. Adding a pane is a file implementing this trait and one
 /// line in `main_screen::panes`.
 pub trait Pane: Keyed + 'static {
@@ -160,6 +173,7 @@ pub trait AnyPane {
     fn title(&self) -> &'static str;
     fn shown(&self, session: &Session, org: Option<&Organization>) -> bool;
     fn key(&mut self, key: KeyEvent, cx: &mut Ctx) -> Outcome;
+    fn paste(&mut self, text: &str, cx: &mut Ctx) -> bool;
     fn footer(&self) -> Vec<(&'static str, &'static str)>;
     fn help(&self) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)>;
     fn on_result(&mut self, result: Loaded, cx: &mut Ctx);
@@ -198,6 +212,9 @@ impl<P: Pane> AnyPane for P {
     }
     fn key(&mut self, key: KeyEvent, cx: &mut Ctx) -> Outcome {
         press(self, key, cx)
+    }
+    fn paste(&mut self, text: &str, cx: &mut Ctx) -> bool {
+        paste(self, text, cx)
     }
     fn footer(&self) -> Vec<(&'static str, &'static str)> {
         keymap::footer(self.keymap())

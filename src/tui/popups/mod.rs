@@ -54,6 +54,7 @@ pub trait Dialog: Keyed {
 /// A dialog as the stack holds it, whatever its action type.
 trait AnyDialog {
     fn key(&mut self, key: KeyEvent, cx: &mut Ctx);
+    fn paste(&mut self, text: &str, cx: &mut Ctx);
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx);
     fn opened(&mut self, cx: &mut Ctx);
     fn footer(&self) -> Vec<(&'static str, &'static str)>;
@@ -66,6 +67,9 @@ impl<D: Dialog> AnyDialog for D {
         if let Outcome::Ignored = press(self, key, cx) {
             self.unbound(key, cx);
         }
+    }
+    fn paste(&mut self, text: &str, cx: &mut Ctx) {
+        crate::tui::pane::paste(self, text, cx);
     }
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx) {
         Keyed::on_result(self, r, cx)
@@ -244,6 +248,11 @@ impl Popup {
 
     pub fn handle_key(&mut self, key: KeyEvent, ctx: &mut Ctx) {
         self.dialog_mut().key(key, ctx)
+    }
+
+    /// Text pasted while this dialog is on top: into its field, if it has one.
+    pub fn paste(&mut self, text: &str, ctx: &mut Ctx) {
+        self.dialog_mut().paste(text, ctx)
     }
 
     pub fn render(&self, f: &mut Frame, area: Rect, theme: &Theme) {
