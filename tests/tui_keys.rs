@@ -1929,3 +1929,39 @@ fn pasted_text_stays_in_the_field() {
     app.update(Msg::Paste("q".into()));
     assert!(!app.quit);
 }
+
+/// A value that cannot be right is refused in its dialog, before any confirmation, and
+/// what was typed stays to be mended.
+#[test]
+fn a_bad_value_is_refused_in_its_dialog_and_kept() {
+    let env = Env::new();
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    // A policy value.
+    nav_down(&mut app, 1);
+    press(&mut app, KeyCode::Enter);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Down);
+    }
+    press(&mut app, KeyCode::Enter); // Grace period (days)
+    assert!(
+        matches!(app.popups.as_slice(), [Popup::Input(_)]),
+        "{}",
+        screen(&app)
+    );
+    ctrl(&mut app, 'u');
+    type_text(&mut app, "abc");
+    press(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(matches!(app.popups.as_slice(), [Popup::Input(_)]), "{s}");
+    assert!(
+        s.contains("\"abc\" is not allowed for Grace period (days)"),
+        "{s}"
+    );
+    assert!(s.contains("Value abc"), "{s}");
+    // Typing clears the complaint.
+    press(&mut app, KeyCode::Backspace);
+    assert!(!screen(&app).contains("is not allowed"));
+    press(&mut app, KeyCode::Esc);
+}

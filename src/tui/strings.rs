@@ -619,3 +619,7 @@ pub fn reauth_refusal(e: &crate::core::CoreError) -> String {
         other => other.to_string(),
     }
 }
+pub fn policy_refused(value: &str, label: &str, allowed: &str) -> String {
+    format!("\"{value}\" is not allowed for {label}: use {allowed}.")
+}
+pub const FILE_NEEDED: &str = "Type the path of a file.";

@@ -140,6 +140,10 @@ impl Keyed for AddUser {
             _ => None,
         }
     }
+    /// A field is being mended: the complaint about the last try goes.
+    fn typed(&mut self, _cx: &mut Ctx) {
+        self.error = None;
+    }
     fn handle(&mut self, a: Action, ctx: &mut Ctx) -> Outcome {
         match a {
             Action::Cancel => ctx.act(Act::Pop),

@@ -3,6 +3,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{Dialog, Popup};
@@ -22,6 +23,8 @@ pub struct InputPopup {
     pub(super) help: String,
     pub(super) input: TextInput,
     pub(super) then: InputThen,
+    /// What is wrong with the value typed; the dialog stays open with it.
+    pub(super) error: Option<String>,
 }
 
 pub enum InputThen {
@@ -33,9 +36,34 @@ pub enum InputThen {
 }
 
 impl InputPopup {
+    /// What is wrong with `value`, checked before anything is confirmed or sent.
+    fn refusal(&self, value: &str) -> Option<String> {
+        match &self.then {
+            InputThen::TempPassword(user) => crate::core::password::check_new(value, user).err(),
+            InputThen::Policy(k) => {
+                let mut scratch = crate::store::Policy::default();
+                k.apply(&mut scratch, value.trim()).err().map(|_| {
+                    strings::policy_refused(
+                        value.trim(),
+                        crate::tui::controls::policy_label(*k),
+                        k.allowed(),
+                    )
+                })
+            }
+            InputThen::ImportCsv | InputThen::ExportCsv(_) if value.trim().is_empty() => {
+                Some(strings::FILE_NEEDED.into())
+            }
+            InputThen::ImportCsv | InputThen::ExportCsv(_) => None,
+        }
+    }
+
     fn submit(&mut self, cx: &mut Ctx) {
-        cx.act(Act::Pop);
         let value = self.input.value().to_string();
+        if let Some(e) = self.refusal(&value) {
+            self.error = Some(e);
+            return;
+        }
+        cx.act(Act::Pop);
         if matches!(self.then, InputThen::ImportCsv) {
             self.input.clear();
             start_import(cx, std::path::PathBuf::from(value.trim()));
@@ -94,6 +122,10 @@ impl Keyed for InputPopup {
     fn typing(&mut self) -> Option<&mut TextInput> {
         Some(&mut self.input)
     }
+    /// The value is being mended: the complaint about it goes.
+    fn typed(&mut self, _cx: &mut Ctx) {
+        self.error = None;
+    }
     fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
         match a {
             Action::Cancel => cx.act(Act::Pop),
@@ -119,6 +151,12 @@ impl Dialog for InputPopup {
             rows[0],
         );
         self.input.render(f, rows[1], &self.label, true, theme);
+        if let Some(e) = &self.error {
+            f.render_widget(
+                Paragraph::new(Line::styled(e.clone(), theme.error())).wrap(Wrap { trim: true }),
+                rows[2],
+            );
+        }
         f.render_widget(
             Paragraph::new(key_line(&keymap::footer(KEYS), theme)),
             rows[3],

@@ -282,6 +282,7 @@ impl Popup {
             help: strings::TEMP_PASSWORD_HELP.into(),
             input: TextInput::new(),
             then: InputThen::TempPassword(user.into()),
+            error: None,
         })
     }
 
@@ -297,6 +298,7 @@ impl Popup {
             help: strings::IMPORT_HELP.into(),
             input: TextInput::with_value(path),
             then: InputThen::ImportCsv,
+            error: None,
         })
     }
 
@@ -307,6 +309,7 @@ impl Popup {
             help: strings::allowed(key.allowed()),
             input: TextInput::with_value(current),
             then: InputThen::Policy(key),
+            error: None,
         })
     }
 
@@ -330,6 +333,7 @@ impl Popup {
             help: strings::EXPORT_HELP.into(),
             input: TextInput::new(),
             then: InputThen::ExportCsv(csv),
+            error: None,
         })
     }
 
