@@ -980,6 +980,40 @@ fn a_locked_admin_cannot_unlock_their_own_account() {
     signed_in(e.sign_in("boss", BOB_PW));
 }
 
+/// Unlocking a user who is not locked changes and audits nothing, and says so.
+#[test]
+fn unlocking_an_account_that_is_not_locked_does_nothing() {
+    let e = env();
+    e.add("alice", Role::Member, Some(ALICE_PW));
+    let before = e.audit().len();
+    assert!(!e.core.unlock(Actor::Operator, "alice").unwrap());
+    assert_eq!(e.audit().len(), before);
+    let _ = e.sign_in("alice", WRONG_PW);
+    assert!(
+        e.core.unlock(Actor::Operator, "alice").unwrap(),
+        "a failure counted"
+    );
+    assert!(!e.core.unlock(Actor::Operator, "alice").unwrap());
+}
+
+/// A reminder to configure MFA goes to people who can sign in: invited users (who have
+/// not activated) are skipped, and are not counted among those not configured.
+#[test]
+fn reminders_skip_invited_users() {
+    let e = env();
+    e.methods(true, false);
+    e.add("alice", Role::Member, Some(ALICE_PW));
+    e.add("carol", Role::Member, None);
+    let missing = e.core.not_configured(Actor::Operator).unwrap();
+    assert!(missing.contains(&"alice".to_string()), "{missing:?}");
+    assert!(!missing.contains(&"carol".to_string()), "{missing:?}");
+    let (sent, skipped, _) = e
+        .core
+        .remind_to_configure(Actor::Operator, &["alice".into(), "carol".into()])
+        .unwrap();
+    assert_eq!((sent, skipped), (1, 1));
+}
+
 // ---------------------------------------------------------------------------------------
 // No half sign-in
 // ---------------------------------------------------------------------------------------
@@ -1979,7 +2013,7 @@ fn call_admin_api(e: &Env, s: &Session, api: AdminApi) -> Result<(), CoreError> 
         AdminApi::SetPolicy => e.core.set_policy(a, PolicyKey::GraceDays, "3").map(drop),
         AdminApi::AuditEvents => e.core.audit_events(a, None).map(drop),
         AdminApi::ResetMfa => e.core.reset_mfa(a, "admin"),
-        AdminApi::Unlock => e.core.unlock(a, "admin"),
+        AdminApi::Unlock => e.core.unlock(a, "admin").map(drop),
         AdminApi::AddUser => e
             .core
             .add_user(

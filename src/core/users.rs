@@ -331,12 +331,24 @@ impl Core {
         })
     }
 
-    pub fn unlock(&self, actor: Actor, username: &str) -> Result<()> {
+    /// Lifts a lockout; whether there was one (failures counted or a lock) to lift.
+    pub fn unlock(&self, actor: Actor, username: &str) -> Result<bool> {
+        let norm = text::normalize_username(username);
+        let l = self.store.read(|tx| tx.lockout(&norm))?;
+        let was = l.failures != 0 || l.lock_count != 0 || l.locked_until.is_some();
+        if !was {
+            // Nothing to lift: no write and no audit event, but the same checks.
+            self.store.read(|tx| {
+                self.require_admin(tx, actor)?;
+                self.find_user(tx, username).map(drop)
+            })?;
+            return Ok(false);
+        }
         let change = UserChange {
             unlock: true,
             ..Default::default()
         };
-        self.update_user(actor, username, change).map(|_| ())
+        self.update_user(actor, username, change).map(|_| true)
     }
 
     /// A one-time password the user must replace at their next sign-in.
@@ -415,7 +427,10 @@ impl Core {
                     continue;
                 };
                 let configured = !Self::active_methods(tx, &org, u.id)?.is_empty();
-                if configured || u.disabled || u.role == Role::Integration {
+                // An invited user cannot sign in to configure anything before activating:
+                // the activation code is what they need (`resend_activation`).
+                let invited = u.password_hash.is_none();
+                if configured || u.disabled || invited || u.role == Role::Integration {
                     skipped += 1;
                 } else {
                     users.push(u);
@@ -448,7 +463,15 @@ impl Core {
     pub fn not_configured(&self, actor: Actor) -> Result<Vec<String>> {
         let mut out = Vec::new();
         self.visit_users(actor, &mut |r| {
-            if !r.configured && !r.is_integration() && r.status != super::UserStatus::Disabled {
+            // Invited users cannot sign in yet: they are sent their activation code, not
+            // a reminder.
+            if !r.configured
+                && !r.is_integration()
+                && !matches!(
+                    r.status,
+                    super::UserStatus::Disabled | super::UserStatus::Invited
+                )
+            {
                 out.push(r.username.clone());
             }
         })?;

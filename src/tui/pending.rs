@@ -144,7 +144,13 @@ impl Pending {
                         strings::mfa_reset(u)
                     }
                 }),
-                Pending::Unlock(u) => core.unlock(actor, u).map(|_| strings::unlocked(u)),
+                Pending::Unlock(u) => core.unlock(actor, u).map(|was| {
+                    if was {
+                        strings::unlocked(u)
+                    } else {
+                        strings::not_locked(u)
+                    }
+                }),
                 Pending::SetDisabled(u, d) => core
                     .update_user(
                         actor,
@@ -372,7 +378,11 @@ fn run_bulk(
             let (sent, skipped, failed) = core.remind_to_configure(actor, users)?;
             return Ok(strings::reminders_done(sent, skipped, failed));
         }
-        BulkAct::Unlock => |c, a, u| c.unlock(a, u),
+        BulkAct::Unlock => |c, a, u| match c.unlock(a, u) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(CoreError::Invalid("not locked".into())),
+            Err(e) => Err(e),
+        },
         BulkAct::ResetMfa => |c, a, u| c.reset_mfa_removing(a, u).map(drop),
         BulkAct::ResendActivation => |c, a, u| c.resend_activation(a, u).map(drop),
     };

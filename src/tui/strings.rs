@@ -311,7 +311,7 @@ pub fn bulk_done(act: &str, done: usize, failed: usize, first: Option<&str>) -> 
 }
 pub fn reminders_done(sent: usize, skipped: usize, failed: usize) -> String {
     format!(
-        "Reminders: {sent} sent, {skipped} skipped (configured or not a person), {failed} could not be mailed."
+        "Reminders: {sent} sent, {skipped} skipped (configured, invited or not a person), {failed} not mailed."
     )
 }
 pub const BULK_TITLE: &str = "For the marked users";
@@ -623,3 +623,6 @@ pub fn policy_refused(value: &str, label: &str, allowed: &str) -> String {
     format!("\"{value}\" is not allowed for {label}: use {allowed}.")
 }
 pub const FILE_NEEDED: &str = "Type the path of a file.";
+pub fn not_locked(user: &str) -> String {
+    format!("{user} was not locked: nothing to do.")
+}
