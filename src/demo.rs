@@ -93,20 +93,6 @@ pub fn build(users: usize, progress: &mut dyn FnMut(&str)) -> Result<Demo, CoreE
             .map_err(|_| CoreError::Invalid("demo builder thread failed".into()))?
     })?;
 
-    progress("inviting the others");
-    let extra = users.saturating_sub(invited.len() + active.len() + 1);
-    let mut rows = invited;
-    for i in 0..extra {
-        rows.push(NewUser {
-            username: format!("user{i:06}"),
-            email: format!("user{i:06}@northwind.example"),
-            name: format!("Sample User {i}"),
-            role: Role::Member,
-            password: None,
-        });
-    }
-    core.import_users(op, rows, CodeDelivery::Mail, &mut |_, _, _| {})?;
-
     progress("configuring authenticator apps");
     let people: Vec<&NewUser> = active.iter().filter(|u| !is_service(u)).collect();
     let mut apps = Vec::new();
@@ -144,6 +130,21 @@ pub fn build(users: usize, progress: &mut dyn FnMut(&str)) -> Result<Demo, CoreE
     }
 
     clock.set(now - 600);
+    // Invited now, so their activation codes are good for the days they are meant to be.
+    progress("inviting the others");
+    let extra = users.saturating_sub(invited.len() + active.len() + 1);
+    let mut rows = invited;
+    for i in 0..extra {
+        rows.push(NewUser {
+            username: format!("user{i:06}"),
+            email: format!("user{i:06}@northwind.example"),
+            name: format!("Sample User {i}"),
+            role: Role::Member,
+            password: None,
+        });
+    }
+    core.import_users(op, rows, CodeDelivery::Mail, &mut |_, _, _| {})?;
+
     progress("locking and disabling a few accounts");
     for who in people.iter().rev().take(3) {
         for _ in 0..5 {

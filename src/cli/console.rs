@@ -41,7 +41,7 @@ pub fn demo(users: usize) -> CliResult {
     eprintln!("Building a demo organization of {users} users in a temporary folder…");
     let demo = crate::demo::build(users, &mut |step| eprintln!("  {step}"))?;
     eprintln!(
-        "Demo ready: sign in as {} with the password {:?}. Everything is deleted when you quit.",
+        "Demo ready: sign in as {} with the password {:?}. The demo organization is deleted when you quit (files you export stay where you wrote them).",
         crate::demo::ADMIN,
         crate::demo::PASSWORD
     );

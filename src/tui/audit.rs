@@ -14,7 +14,7 @@ use super::list::{ListAction, ListNav};
 use super::pane::{Keyed, Load, Loaded, Pane, PaneId, View};
 use super::popups::Popup;
 use super::strings;
-use super::widgets::pane_block;
+use super::widgets::{fit, pane_block};
 use crate::core::clock::format_short;
 use crate::core::text::escape_control;
 use crate::core::{Actor, CoreError, Scope, Session};
@@ -487,14 +487,30 @@ impl Pane for AuditPane {
             .enumerate()
             .filter_map(|(i, idx)| {
                 let e = self.events.get(*idx)?;
+                // Cut text ends in an ellipsis, so a cut name is never taken for a whole
+                // one; Enter shows the event in full.
+                let (actor_w, subject_w) = if wide {
+                    (10, 14)
+                } else {
+                    // Time 11, actor 9, event 25, the spaces between, the scrollbar.
+                    (
+                        9,
+                        usize::from(table_area.width).saturating_sub(11 + 9 + 25 + 4),
+                    )
+                };
                 let mut cells = vec![
                     Cell::from(when(e.time)),
-                    Cell::from(escape_control(&e.actor)),
-                    Cell::from(e.kind.clone()),
-                    Cell::from(escape_control(&e.subject)),
+                    Cell::from(fit(&escape_control(&e.actor), actor_w)),
+                    Cell::from(fit(&e.kind, 25)),
+                    Cell::from(fit(&escape_control(&e.subject), subject_w.max(6))),
                 ];
                 if wide {
-                    cells.push(Cell::from(escape_control(&e.details)));
+                    let details_w =
+                        usize::from(table_area.width).saturating_sub(16 + 10 + 25 + 14 + 5);
+                    cells.push(Cell::from(fit(
+                        &escape_control(&e.details),
+                        details_w.max(6),
+                    )));
                 }
                 let row = Row::new(cells);
                 Some(if start + i == self.nav.selected && focused {

@@ -156,7 +156,17 @@ impl Pane for ClientsPane {
             .map(|(i, c)| {
                 let (requests, refusals) = c.today(self.now);
                 let mut cells = vec![
-                    Cell::from(c.name.clone()),
+                    // The name takes what the other columns leave; cut, it ends in "…".
+                    Cell::from(crate::tui::widgets::fit(
+                        &c.name,
+                        usize::from(table_area.width)
+                            .saturating_sub(if wide {
+                                17 + 10 + 16 + 8 + 7 + 5
+                            } else {
+                                13 + 8 + 8 + 3
+                            })
+                            .max(6),
+                    )),
                     Cell::from(if wide {
                         c.mode.as_str()
                     } else {

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::app::{Act, Ctx, Outcome, Target};
 use super::keymap::{self, Key, KeyBinding};
@@ -388,10 +388,15 @@ impl MainScreen {
             p.render(f, area, &view);
             return;
         }
+        // A notice longer than the window takes a second line rather than being cut.
+        let status_rows = status
+            .as_ref()
+            .map(|(s, _)| super::widgets::wrapped_rows(&format!(" {s}"), area.width).clamp(1, 2))
+            .unwrap_or(1);
         let [header, body, status_row, footer] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(5),
-            Constraint::Length(1),
+            Constraint::Length(status_rows),
             Constraint::Length(1),
         ])
         .areas(area);
@@ -407,7 +412,8 @@ impl MainScreen {
                 Paragraph::new(Line::styled(
                     format!(" {s}"),
                     if err { theme.error() } else { theme.warn() },
-                )),
+                ))
+                .wrap(Wrap { trim: false }),
                 status_row,
             );
         }

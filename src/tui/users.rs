@@ -663,7 +663,9 @@ impl Pane for UsersPane {
             self.view.len(),
             self.only_not_configured,
             self.sort.label(),
-            self.descending,
+            // The arrow is the order shown (↓ newest or Z first): last sign-in lists
+            // the newest first unless reversed.
+            self.descending != (self.sort == SortBy::LastSignIn),
         );
         if !self.marked.is_empty() {
             shown.push_str(&strings::marked(self.marked.len()));
