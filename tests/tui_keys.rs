@@ -1965,3 +1965,39 @@ fn a_bad_value_is_refused_in_its_dialog_and_kept() {
     assert!(!screen(&app).contains("is not allowed"));
     press(&mut app, KeyCode::Esc);
 }
+
+/// The profile's chosen action stays chosen when the list of actions changes under it
+/// (an invited user got a password elsewhere: "Resend activation code" goes).
+#[test]
+fn the_chosen_profile_action_stays_when_the_list_changes() {
+    let env = Env::new();
+    env.add("carol", Role::Member, None);
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "carol");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("Resend activation code"),
+        "{}",
+        screen(&app)
+    );
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Down);
+    }
+    assert!(
+        screen(&app).contains("▸ Set temporary password"),
+        "{}",
+        screen(&app)
+    );
+    env.core
+        .set_temporary_password(Actor::Operator, "carol", "granite tide window 48")
+        .unwrap();
+    app.update(Msg::Tick);
+    let s = screen(&app);
+    assert!(!s.contains("Resend activation code"), "{s}");
+    assert!(s.contains("▸ Set temporary password"), "{s}");
+}

@@ -582,10 +582,23 @@ impl Keyed for UsersPane {
             // the user is gone.
             _ => match r.take::<DetailRead>() {
                 Some(Ok(detail)) => {
+                    // The action chosen stays chosen when the list of actions changes
+                    // (an invited user activated: "Resend activation code" goes).
+                    let acts = self.actions();
+                    let chosen = self
+                        .profile
+                        .as_ref()
+                        .and_then(|p| acts.get(p.action).copied());
                     if let Some(p) = &mut self.profile
                         && p.detail.row.username == detail.row.username
                     {
                         p.detail = detail;
+                    }
+                    let acts = self.actions();
+                    if let Some(p) = &mut self.profile {
+                        p.action = chosen
+                            .and_then(|c| acts.iter().position(|a| *a == c))
+                            .unwrap_or(p.action.min(acts.len().saturating_sub(1)));
                     }
                 }
                 Some(Err(_)) => self.profile = None,
