@@ -1440,6 +1440,15 @@ fn the_integration_advisory_lists_accounts_that_act_like_integrations() {
         screen(&app)
     );
     assert!(!env.core.organization().unwrap().controls.authenticator);
+    // Back in the advisory, without the account made an integration user; Enter then
+    // turns the method on.
+    let Some(Popup::Advisory(a)) = app.popups.last() else {
+        panic!("the advisory is gone: {}", screen(&app))
+    };
+    let names: Vec<&str> = a.candidates.iter().map(|(u, _)| u.as_str()).collect();
+    assert_eq!(names, vec!["dana"]);
+    press(&mut app, KeyCode::Enter);
+    assert!(env.core.organization().unwrap().controls.authenticator);
 }
 
 /// The audit log filters by kind (e goes through the kinds present; k moves up, as in every list) and by time range (t).

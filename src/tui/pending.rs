@@ -357,6 +357,10 @@ pub fn finish(app: &mut App, r: Loaded) {
             if let Screen::Main(m) = &mut app.screen {
                 m.after(&done, &mut app.ctx);
             }
+            // A dialog still open under it (the advisory) hears of it too.
+            for p in &mut app.popups {
+                p.after(&done);
+            }
         }
         Err(CoreError::ReauthRequired) => app.ctx.act(Act::Push(Popup::reauth(done))),
         Err(e) => app.ctx.act(Act::Error(e.to_string())),

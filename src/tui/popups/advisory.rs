@@ -88,10 +88,11 @@ impl Keyed for Advisory {
             Action::Down => {
                 self.selected = (self.selected + 1).min(self.candidates.len().saturating_sub(1))
             }
+            // The advisory stays under the confirmation: the admin comes back to the
+            // accounts left, and then turns the method on.
             Action::MakeIntegration => {
                 if let Some((u, _)) = self.candidates.get(self.selected) {
                     let p = Pending::SetRole(u.clone(), Role::Integration);
-                    cx.act(Act::Pop);
                     cx.act(Act::Push(Popup::confirm_pending(p)));
                 }
             }
@@ -105,6 +106,14 @@ impl Keyed for Advisory {
 }
 
 impl Dialog for Advisory {
+    /// An account made an integration user leaves the list.
+    fn after(&mut self, done: &Pending) {
+        if let Pending::SetRole(u, Role::Integration) = done {
+            self.candidates.retain(|(name, _)| name != u);
+            self.selected = self.selected.min(self.candidates.len().saturating_sub(1));
+        }
+    }
+
     /// Choosing and `i` are offered only when there is an account to choose.
     fn footer(&self) -> Vec<(&'static str, &'static str)> {
         KEYS.iter()

@@ -43,6 +43,8 @@ pub trait Dialog: Keyed {
     fn opened(&mut self, _cx: &mut Ctx) {}
     /// A key its keymap does not name (the help closes on any).
     fn unbound(&mut self, _key: KeyEvent, _cx: &mut Ctx) {}
+    /// A confirmed act started from it was carried out.
+    fn after(&mut self, _done: &Pending) {}
     /// The keys the footer offers while the dialog is up: its keymap's, or fewer when
     /// some do nothing now.
     fn footer(&self) -> Vec<(&'static str, &'static str)> {
@@ -57,6 +59,7 @@ trait AnyDialog {
     fn paste(&mut self, text: &str, cx: &mut Ctx);
     fn on_result(&mut self, r: Loaded, cx: &mut Ctx);
     fn opened(&mut self, cx: &mut Ctx);
+    fn after(&mut self, done: &Pending);
     fn footer(&self) -> Vec<(&'static str, &'static str)>;
     fn render(&self, f: &mut Frame, area: Rect, theme: &Theme);
 }
@@ -76,6 +79,9 @@ impl<D: Dialog> AnyDialog for D {
     }
     fn opened(&mut self, cx: &mut Ctx) {
         Dialog::opened(self, cx)
+    }
+    fn after(&mut self, done: &Pending) {
+        Dialog::after(self, done)
     }
     fn footer(&self) -> Vec<(&'static str, &'static str)> {
         Dialog::footer(self)
@@ -239,6 +245,11 @@ impl Popup {
     /// Starts the work the dialog needs as it opens.
     pub fn opened(&mut self, ctx: &mut Ctx) {
         self.dialog_mut().opened(ctx)
+    }
+
+    /// A confirmed act was carried out while this dialog was open.
+    pub fn after(&mut self, done: &Pending) {
+        self.dialog_mut().after(done)
     }
 
     /// A result of the work the topmost dialog started.
