@@ -2010,3 +2010,19 @@ fn the_chosen_profile_action_stays_when_the_list_changes() {
     assert!(!s.contains("Resend activation code"), "{s}");
     assert!(s.contains("▸ Set temporary password"), "{s}");
 }
+
+/// The `?` help starts with the keys of the pane in view, then the keys everywhere.
+#[test]
+fn the_help_starts_with_the_pane_in_view() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2); // Users
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('?'));
+    let Some(Popup::Help(h)) = app.popups.last() else {
+        panic!("no help: {}", screen(&app))
+    };
+    assert_eq!(h.keys[0].0, "Users", "{:?}", &h.keys[..3]);
+    assert!(h.keys.iter().any(|(k, _)| k == "Ctrl-C"));
+}

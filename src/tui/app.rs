@@ -476,15 +476,15 @@ impl App {
         self.run_pending();
     }
 
+    /// The `?` help: on the main screen the pane in view first (see `MainScreen::help`).
     fn help_keys(&self) -> Vec<(String, String)> {
-        let mut keys: Vec<(String, String)> = strings::GLOBAL_KEYS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        if let Screen::Main(m) = &self.screen {
-            keys.extend(m.help());
+        match &self.screen {
+            Screen::Main(m) => m.help(),
+            _ => strings::GLOBAL_KEYS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
-        keys
     }
 
     /// Carries out what handlers asked for, and starts their background work.

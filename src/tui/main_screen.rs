@@ -337,20 +337,24 @@ impl MainScreen {
 
     /// The `?` help: every key of every pane this session has, from the panes' keymaps.
     pub fn help(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for i in &self.nav {
-            for (title, keys) in self.panes[*i].help() {
-                if keys.is_empty() {
-                    continue;
-                }
-                out.push((String::new(), String::new()));
-                out.push((title.to_string(), String::new()));
-                out.extend(
-                    keys.into_iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string())),
-                );
-            }
+        let current = self.nav.get(self.nav_index).copied();
+        let mut out = self.help_of(current.into_iter());
+        if out
+            .first()
+            .is_some_and(|(k, v)| k.is_empty() && v.is_empty())
+        {
+            out.remove(0);
         }
+        // The keys everywhere, then the other panes in menu order and the dialogs.
+        if !out.is_empty() {
+            out.push((String::new(), String::new()));
+        }
+        out.extend(
+            strings::GLOBAL_KEYS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        out.extend(self.help_of(self.nav.iter().copied().filter(|i| Some(*i) != current)));
         let sections = super::popups::help(self.session.is_admin())
             .into_iter()
             .chain(super::signin::help());
@@ -361,6 +365,25 @@ impl MainScreen {
                 keys.into_iter()
                     .map(|(k, v)| (k.to_string(), v.to_string())),
             );
+        }
+        out
+    }
+
+    /// The help sections of the panes `which`, titled.
+    fn help_of(&self, which: impl Iterator<Item = usize>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for i in which {
+            for (title, keys) in self.panes[i].help() {
+                if keys.is_empty() {
+                    continue;
+                }
+                out.push((String::new(), String::new()));
+                out.push((title.to_string(), String::new()));
+                out.extend(
+                    keys.into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string())),
+                );
+            }
         }
         out
     }
