@@ -2026,3 +2026,27 @@ fn the_help_starts_with_the_pane_in_view() {
     assert_eq!(h.keys[0].0, "Users", "{:?}", &h.keys[..3]);
     assert!(h.keys.iter().any(|(k, _)| k == "Ctrl-C"));
 }
+
+/// Within the grace period of a required MFA, My account says how many days are left.
+#[test]
+fn my_account_says_how_long_the_grace_period_has_left() {
+    let env = Env::new();
+    env.authenticator_on();
+    for (key, value) in [("grace-days", "3"), ("enforcement", "required")] {
+        let k = mfa_console::core::controls::PolicyKey::parse(key).unwrap();
+        env.core.set_policy(Actor::Operator, k, value).unwrap();
+    }
+    env.add("bob", Role::Member, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "bob", BOB_PW);
+    assert!(
+        screen(&app).contains("▶ Configure my MFA"),
+        "{}",
+        screen(&app)
+    );
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Up);
+    let s = screen(&app);
+    assert!(s.contains("My account"), "{s}");
+    assert!(s.contains("day(s) of grace left"), "{s}");
+}

@@ -236,6 +236,21 @@ impl Pane for HomePane {
             }),
             Line::raw(""),
         ];
+        // Required and not yet configured: the deadline, where the user looks for it.
+        if v.session.must_enroll {
+            let days = v.session.grace_days_left.unwrap_or(0);
+            lines.insert(
+                3,
+                Line::styled(
+                    if days > 0 {
+                        strings::must_enroll(days)
+                    } else {
+                        strings::MUST_ENROLL_NOW.to_string()
+                    },
+                    theme.warn(),
+                ),
+            );
+        }
         if let Some(m) = &self.mine {
             lines.push(Line::styled(strings::MY_METHODS, theme.title()));
             if m.enrollments.is_empty() {
