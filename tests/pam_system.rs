@@ -104,12 +104,16 @@ fn pamtester(service: &str, user: &str, code: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
+    // A module that refuses before asking (the service stopped) lets pamtester end
+    // before it reads: the pipe is then closed, and its answer is in the output.
+    let written = child
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{code}\n").as_bytes())
-        .unwrap();
+        .write_all(format!("{code}\n").as_bytes());
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     child.wait_with_output().unwrap()
 }
 
