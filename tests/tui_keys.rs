@@ -2050,3 +2050,21 @@ fn my_account_says_how_long_the_grace_period_has_left() {
     assert!(s.contains("My account"), "{s}");
     assert!(s.contains("day(s) of grace left"), "{s}");
 }
+
+/// While `?` would be typed into a field (a filter), the footer does not offer it as help.
+#[test]
+fn the_footer_offers_help_only_where_question_mark_opens_it() {
+    let env = Env::new();
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    let footer = |app: &App| screen(app).lines().last().unwrap_or_default().to_string();
+    assert!(footer(&app).contains("? help"), "{}", footer(&app));
+    press(&mut app, KeyCode::Char('/'));
+    assert!(!footer(&app).contains("? help"), "{}", footer(&app));
+    type_text(&mut app, "?");
+    assert!(app.popups.is_empty(), "? typed into the filter");
+    press(&mut app, KeyCode::Enter);
+    assert!(footer(&app).contains("? help"), "{}", footer(&app));
+}

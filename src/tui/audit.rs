@@ -314,6 +314,9 @@ impl Keyed for AuditPane {
             self.filtering.then_some(&mut self.filter)
         }
     }
+    fn is_typing(&self) -> bool {
+        self.ranging || self.filtering
+    }
     fn typed(&mut self, _cx: &mut Ctx) {
         self.apply_filter();
     }

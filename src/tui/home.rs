@@ -125,6 +125,9 @@ impl Keyed for HomePane {
     fn typing(&mut self) -> Option<&mut TextInput> {
         self.form.as_mut().map(|f| &mut f.fields[f.focus])
     }
+    fn is_typing(&self) -> bool {
+        self.form.is_some()
+    }
     fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
         match a {
             Action::ChangePassword => {

@@ -331,7 +331,10 @@ impl MainScreen {
         }
         let mut k = self.current().map(|p| p.footer()).unwrap_or_default();
         k.extend(keymap::footer(PANE_KEYS));
-        k.push(("?", "help"));
+        // While `?` would be typed into a field, the footer does not offer it as help.
+        if !self.current().is_some_and(|p| p.question_mark_is_text()) {
+            k.push(("?", "help"));
+        }
         k
     }
 

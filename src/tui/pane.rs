@@ -86,6 +86,10 @@ pub trait Keyed {
     }
     /// The field changed through typing.
     fn typed(&mut self, _cx: &mut Ctx) {}
+    /// Whether a field is being typed into now ([`Keyed::typing`] without changing it).
+    fn is_typing(&self) -> bool {
+        false
+    }
     /// Applies an action to the state.
     fn handle(&mut self, action: Self::Action, cx: &mut Ctx) -> Outcome;
     /// A result of background work it started.
@@ -175,6 +179,8 @@ pub trait AnyPane {
     fn key(&mut self, key: KeyEvent, cx: &mut Ctx) -> Outcome;
     fn paste(&mut self, text: &str, cx: &mut Ctx) -> bool;
     fn footer(&self) -> Vec<(&'static str, &'static str)>;
+    /// `?` would be typed into a field rather than open the help.
+    fn question_mark_is_text(&self) -> bool;
     fn help(&self) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)>;
     fn on_result(&mut self, result: Loaded, cx: &mut Ctx);
     fn load(&mut self, why: Load, cx: &mut Ctx);
@@ -218,6 +224,10 @@ impl<P: Pane> AnyPane for P {
     }
     fn footer(&self) -> Vec<(&'static str, &'static str)> {
         keymap::footer(self.keymap())
+    }
+    fn question_mark_is_text(&self) -> bool {
+        let q = KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE);
+        self.is_typing() && keymap::resolve(self.keymap(), &q).is_none()
     }
     fn help(&self) -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         Pane::help(self)

@@ -463,6 +463,9 @@ impl Keyed for UsersPane {
     fn typing(&mut self) -> Option<&mut TextInput> {
         (self.filtering && self.profile.is_none()).then_some(&mut self.filter)
     }
+    fn is_typing(&self) -> bool {
+        self.filtering && self.profile.is_none()
+    }
     fn typed(&mut self, _cx: &mut Ctx) {
         self.rebuild_view();
         self.nav.select(0);

@@ -358,6 +358,9 @@ impl Keyed for WizardPane {
             Step::App { code, .. } | Step::EmailCode { code, .. } => Some(code),
         }
     }
+    fn is_typing(&self) -> bool {
+        !matches!(self.step, Step::Overview)
+    }
     fn handle(&mut self, a: Action, cx: &mut Ctx) -> Outcome {
         match a {
             Action::Up => self.selected = self.selected.saturating_sub(1),
