@@ -2068,3 +2068,28 @@ fn the_footer_offers_help_only_where_question_mark_opens_it() {
     press(&mut app, KeyCode::Enter);
     assert!(footer(&app).contains("? help"), "{}", footer(&app));
 }
+
+/// Disabling one's own account says it signs one out at once.
+#[test]
+fn disabling_ones_own_account_says_it_signs_one_out() {
+    let env = Env::new();
+    env.add("boss", Role::Admin, Some(BOB_PW));
+    let mut app = env.app();
+    sign_in(&mut app, "admin", ADMIN_PW);
+    nav_down(&mut app, 2);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "admin");
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Down); // Disable account
+    press(&mut app, KeyCode::Enter);
+    let Some(Popup::Confirm(c)) = app.popups.last() else {
+        panic!("no confirmation: {}", screen(&app))
+    };
+    assert!(
+        c.lines.iter().any(|l| l.contains("you are signed out")),
+        "{:?}",
+        c.lines
+    );
+}

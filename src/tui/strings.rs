@@ -626,3 +626,4 @@ pub const FILE_NEEDED: &str = "Type the path of a file.";
 pub fn not_locked(user: &str) -> String {
     format!("{user} was not locked: nothing to do.")
 }
+pub const DISABLE_SELF: &str = "Your own account: you are signed out as soon as it is disabled, and only another administrator (or `mfa-console user set NAME --enable`) can enable it again.";

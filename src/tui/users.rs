@@ -428,6 +428,15 @@ impl UsersPane {
         let popup = match a {
             ProfileAct::ResetMfa => Popup::confirm_pending(Pending::ResetMfa(u)),
             ProfileAct::Unlock => Popup::confirm_pending(Pending::Unlock(u)),
+            // Disabling oneself ends one's own session at once: the dialog says so.
+            ProfileAct::Disable
+                if cx.session.as_ref().is_some_and(|s| {
+                    crate::core::text::normalize_username(s.username())
+                        == crate::core::text::normalize_username(&u)
+                }) =>
+            {
+                Popup::confirm_pending_noting(Pending::SetDisabled(u, true), strings::DISABLE_SELF)
+            }
             ProfileAct::Disable => Popup::confirm_pending(Pending::SetDisabled(u, true)),
             ProfileAct::Enable => Popup::confirm_pending(Pending::SetDisabled(u, false)),
             ProfileAct::Role => {

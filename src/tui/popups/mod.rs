@@ -168,6 +168,14 @@ impl Popup {
         Popup::confirm(&title, lines, p, danger)
     }
 
+    /// The same, with a note below the text (what it means for the one confirming).
+    pub fn confirm_pending_noting(p: Pending, note: &str) -> Popup {
+        let (title, mut lines, danger) = p.confirmation();
+        lines.push(String::new());
+        lines.push(note.to_string());
+        Popup::confirm(&title, lines, p, danger)
+    }
+
     /// The same, naming what the act is about ("Authenticator app \"phone\"").
     pub fn confirm_pending_about(p: Pending, what: &str) -> Popup {
         let (title, mut lines, danger) = p.confirmation();
