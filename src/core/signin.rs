@@ -651,19 +651,8 @@ impl Core {
         let Some(last) = tx.last_totp_step(user.id)? else {
             return Ok(false);
         };
-        for e in tx.enrollments_of(user.id)? {
-            if e.method != Method::Authenticator {
-                continue;
-            }
-            let Some(sealed) = &e.secret else { continue };
-            let secret = tx.key().open(sealed, &secret_context(e.user_id, e.id))?;
-            if totp::matched_step(&secret, org.policy.totp_skew, &short, now)
-                .is_some_and(|step| step <= last)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(Self::authenticator_match(tx, org, user, &short, now)?
+            .is_some_and(|(_, step)| step <= last))
     }
 
     /// Does the session's account still exist and may it still sign in (not disabled)?
@@ -836,23 +825,37 @@ impl Core {
         now: i64,
     ) -> Result<bool> {
         let last = tx.last_totp_step(user.id)?;
-        for mut e in tx.enrollments_of(user.id)? {
+        let Some((mut e, step)) = Self::authenticator_match(tx, org, user, code, now)? else {
+            return Ok(false);
+        };
+        if last.is_some_and(|l| step <= l) {
+            return Ok(false);
+        }
+        tx.put_last_totp_step(user.id, step)?;
+        e.last_used = Some(now);
+        tx.put_enrollment(&e)?;
+        Ok(true)
+    }
+
+    /// The first of the user's authenticators `code` is right for now, and its step.
+    fn authenticator_match(
+        tx: &dyn Tx,
+        org: &Organization,
+        user: &User,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<(crate::store::Enrollment, u64)>> {
+        for e in tx.enrollments_of(user.id)? {
             if e.method != Method::Authenticator {
                 continue;
             }
             let Some(sealed) = &e.secret else { continue };
             let secret = tx.key().open(sealed, &secret_context(e.user_id, e.id))?;
             if let Some(step) = totp::matched_step(&secret, org.policy.totp_skew, code, now) {
-                if last.is_some_and(|l| step <= l) {
-                    return Ok(false);
-                }
-                tx.put_last_totp_step(user.id, step)?;
-                e.last_used = Some(now);
-                tx.put_enrollment(&e)?;
-                return Ok(true);
+                return Ok(Some((e, step)));
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// All factors passed: clear the failure count, note the sign-in, and decide what

@@ -230,18 +230,7 @@ impl Core {
             let mut user = self.find_user(tx, username)?;
             let mut what = Vec::new();
             if change.unlock {
-                // A lockout stops guessing; the one it locked may not lift it, or anyone
-                // at their console could go on guessing in the re-authentication.
-                if let Actor::User(s) = actor
-                    && s.user_id() == user.id
-                {
-                    return Err(CoreError::NotAllowed(
-                        "you cannot unlock your own account: another administrator can, or `mfa-console user set NAME --unlock` on the server".into(),
-                    ));
-                }
-                let norm = text::normalize_username(&user.username);
-                tx.put_lockout(&norm, &Lockout::default())?;
-                self.audit(tx, &actor.name(), &user.username, audit::kind::UNLOCK, "")?;
+                self.lift_lockout(tx, actor, &user)?;
             }
             if let Some(phc) = temp_phc.clone() {
                 user.password_hash = Some(phc);
@@ -333,22 +322,32 @@ impl Core {
 
     /// Lifts a lockout; whether there was one (failures counted or a lock) to lift.
     pub fn unlock(&self, actor: Actor, username: &str) -> Result<bool> {
-        let norm = text::normalize_username(username);
-        let l = self.store.read(|tx| tx.lockout(&norm))?;
-        let was = l.failures != 0 || l.lock_count != 0 || l.locked_until.is_some();
-        if !was {
-            // Nothing to lift: no write and no audit event, but the same checks.
-            self.store.read(|tx| {
-                self.require_admin(tx, actor)?;
-                self.find_user(tx, username).map(drop)
-            })?;
-            return Ok(false);
+        self.store.write(|tx| {
+            self.require_admin(tx, actor)?;
+            let user = self.find_user(tx, username)?;
+            let l = tx.lockout(&text::normalize_username(&user.username))?;
+            // Nothing to lift: nothing changes and nothing is audited.
+            if l.failures == 0 && l.lock_count == 0 && l.locked_until.is_none() {
+                return Ok(false);
+            }
+            self.lift_lockout(tx, actor, &user).map(|()| true)
+        })
+    }
+
+    /// Clears `user`'s failure count and lock, audited. A lockout stops guessing; the one
+    /// it locked may not lift it, or anyone at their console could go on guessing in the
+    /// re-authentication.
+    fn lift_lockout(&self, tx: &dyn Tx, actor: Actor, user: &User) -> Result<()> {
+        if let Actor::User(s) = actor
+            && s.user_id() == user.id
+        {
+            return Err(CoreError::NotAllowed(
+                "you cannot unlock your own account: another administrator can, or `mfa-console user set NAME --unlock` on the server".into(),
+            ));
         }
-        let change = UserChange {
-            unlock: true,
-            ..Default::default()
-        };
-        self.update_user(actor, username, change).map(|_| true)
+        let norm = text::normalize_username(&user.username);
+        tx.put_lockout(&norm, &Lockout::default())?;
+        self.audit(tx, &actor.name(), &user.username, audit::kind::UNLOCK, "")
     }
 
     /// A one-time password the user must replace at their next sign-in.
