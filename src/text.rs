@@ -90,6 +90,18 @@ pub fn check_printable(what: &str, s: &str) -> Result<(), String> {
     }
 }
 
+/// A cell of a CSV export: control characters escaped, and a cell a spreadsheet would take
+/// for a formula (`=`, `+`, `-`, `@` first) given a leading `'`, so an exported username,
+/// name or address never runs as one.
+pub fn csv_cell(s: &str) -> String {
+    let s = escape_control(s);
+    if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s
+    }
+}
+
 /// Control characters (terminal escapes, newlines, …) shown as `\u{1b}`-style escapes, so a
 /// name cannot repaint a screen or forge a line in an export.
 pub fn escape_control(s: &str) -> String {

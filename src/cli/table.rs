@@ -40,12 +40,12 @@ pub fn print(headers: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A CSV writer over stdout whose cells have control characters escaped.
+/// A CSV writer over stdout; [`csv_row`] makes its cells safe (`text::csv_cell`).
 pub fn csv_out() -> csv::Writer<std::io::Stdout> {
     csv::Writer::from_writer(std::io::stdout())
 }
 
 pub fn csv_row<W: Write>(w: &mut csv::Writer<W>, cells: &[String]) -> std::io::Result<()> {
-    w.write_record(cells.iter().map(|c| escape_control(c)))
+    w.write_record(cells.iter().map(|c| crate::text::csv_cell(c)))
         .map_err(std::io::Error::other)
 }

@@ -25,6 +25,7 @@ use crate::core::clock::{format_short, format_time};
 use crate::core::controls::method_name;
 use crate::core::{Actor, CoreError, Scope, Session, UserDetail, UserStatus};
 use crate::store::{Organization, Role};
+use crate::text::csv_cell;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SortBy {
@@ -287,16 +288,6 @@ fn csv_mfa(integration: bool, configured: bool) -> &'static str {
     }
 }
 
-/// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@` first) gets a
-/// leading `'`, so an exported username, name or address never runs as one.
-fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}").into()
-    } else {
-        s.into()
-    }
-}
-
 type RosterRead = Result<Roster, CoreError>;
 type DetailRead = Result<UserDetail, CoreError>;
 
@@ -344,9 +335,9 @@ impl UsersPane {
             let r = self.roster.row(*i);
             let last = r.last_sign_in.map(format_short).unwrap_or_default();
             let _ = w.write_record([
-                &csv_text(r.username),
-                &csv_text(r.name),
-                &csv_text(r.email),
+                &csv_cell(r.username),
+                &csv_cell(r.name),
+                &csv_cell(r.email),
                 r.role,
                 r.status.as_str(),
                 csv_mfa(r.is_integration(), r.configured),
@@ -470,7 +461,7 @@ impl Keyed for UsersPane {
         }
     }
     fn typing(&mut self) -> Option<&mut TextInput> {
-        (self.filtering && self.profile.is_none()).then_some(&mut self.filter)
+        self.is_typing().then_some(&mut self.filter)
     }
     fn is_typing(&self) -> bool {
         self.filtering && self.profile.is_none()
@@ -1075,9 +1066,9 @@ mod tests {
 
     #[test]
     fn an_exported_name_never_runs_as_a_formula() {
-        assert_eq!(csv_text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(csv_text("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(csv_text("Ada Allen"), "Ada Allen");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("Ada Allen"), "Ada Allen");
     }
 
     #[test]
