@@ -78,13 +78,23 @@ impl Env {
     }
 
     fn app(&self) -> App {
+        self.app_with(Runner::Inline)
+    }
+
+    fn app_with(&self, runner: Runner) -> App {
         App::new(
             self.db.clone(),
             Some(Arc::clone(&self.core)),
             Arc::clone(&self.mailer),
             Theme { color: false },
-            Runner::Inline,
+            runner,
         )
+    }
+
+    /// An app whose work runs on real threads; its messages arrive on the receiver.
+    fn threaded_app(&self) -> (App, std::sync::mpsc::Receiver<Msg>) {
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
+        (self.app_with(Runner::Threads(tx)), rx)
     }
 
     fn add(&self, name: &str, role: Role, password: Option<&str>) {
@@ -187,6 +197,13 @@ fn enter_code(env: &Env, app: &mut App, p: &PendingAuthenticator) {
     let code = env.next_code(p);
     type_text(app, &code);
     press(app, KeyCode::Enter);
+}
+
+/// Delivers messages until none comes for half a second (the work started has ended).
+fn pump(app: &mut App, rx: &std::sync::mpsc::Receiver<Msg>) {
+    while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
+        app.update(m);
+    }
 }
 
 fn screen(app: &App) -> String {
@@ -1044,24 +1061,11 @@ fn a_wizard_whose_method_is_turned_off_elsewhere_says_why_it_closed() {
 #[test]
 fn an_older_load_never_overwrites_a_newer_one() {
     let env = Env::new();
-    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
-    let mut app = App::new(
-        env.db.clone(),
-        Some(Arc::clone(&env.core)),
-        Arc::clone(&env.mailer),
-        Theme { color: false },
-        Runner::Threads(tx),
-    );
-    let pump = |app: &mut App| {
-        // Until no work is running: sign-in and the pane loads.
-        while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
-            app.update(m);
-        }
-    };
+    let (mut app, rx) = env.threaded_app();
     sign_in(&mut app, "admin", ADMIN_PW);
-    pump(&mut app);
+    pump(&mut app, &rx);
     nav_down(&mut app, 2); // Users: its roster loads
-    pump(&mut app);
+    pump(&mut app, &rx);
     // The next roster read on its way back, with the work before it (the change noticed,
     // the session read again) delivered.
     let next_roster = |app: &mut App| loop {
@@ -1757,21 +1761,9 @@ fn the_roster_shows_whole_usernames_at_80_and_200_columns() {
 #[test]
 fn one_change_check_at_a_time_however_slow_the_store() {
     let env = Env::new();
-    let (tx, rx) = std::sync::mpsc::channel::<Msg>();
-    let mut app = App::new(
-        env.db.clone(),
-        Some(Arc::clone(&env.core)),
-        Arc::clone(&env.mailer),
-        Theme { color: false },
-        Runner::Threads(tx),
-    );
-    let pump = |app: &mut App| {
-        while let Ok(m) = rx.recv_timeout(std::time::Duration::from_millis(500)) {
-            app.update(m);
-        }
-    };
+    let (mut app, rx) = env.threaded_app();
     sign_in(&mut app, "admin", ADMIN_PW);
-    pump(&mut app);
+    pump(&mut app, &rx);
     assert!(is_main(&app), "{}", screen(&app));
     for _ in 0..3 {
         app.update(Msg::Tick);
@@ -1787,7 +1779,7 @@ fn one_change_check_at_a_time_however_slow_the_store() {
     for m in checks {
         app.update(m);
     }
-    pump(&mut app);
+    pump(&mut app, &rx);
     app.update(Msg::Tick);
     let again = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
     assert!(matches!(&again, Msg::Loaded(_, t) if t.target == Target::App));
@@ -1908,6 +1900,9 @@ fn in_the_audit_log_k_moves_up_and_e_filters_by_kind() {
     );
     press(&mut app, KeyCode::Char('e'));
     assert!(screen(&app).contains(" of "), "{}", screen(&app));
+    // One kind now, named on the summary line.
+    let s = screen(&app);
+    assert!(s.contains(" events · ") && !s.contains("every kind"), "{s}");
 }
 
 /// Pasted text goes into the field in use as text: a line break or Tab in it neither

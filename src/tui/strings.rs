@@ -1,7 +1,5 @@
 //! The words the console shows, in one place.
 
-pub const APP: &str = "mfa-console";
-
 pub const GLOBAL_KEYS: &[(&str, &str)] = &[
     ("↑/↓ j/k", "move"),
     ("Tab / Shift-Tab", "switch between navigation and pane"),
@@ -593,11 +591,15 @@ pub const WIZARD_REMOVE: &str = "Remove the selected method";
 pub const WIZARD_REGENERATE: &str = "Regenerate recovery codes";
 pub const WIZARD_ENROLLMENT_CODE: &str = "Your organization asks for an enrollment code from an administrator before your first method. Type it here.";
 pub const LABEL_ENROLLMENT_CODE: &str = "Enrollment code";
-pub const WIZARD_EMAIL_ADDRESS: &str = "Codes will go to this address; change it if needed. Enter sends a code to it. Esc leaves without saving anything.";
+pub fn wizard_email_address() -> String {
+    format!(
+        "Codes will go to this address; change it if needed. Enter sends a code to it. {WIZARD_LEAVE}"
+    )
+}
 pub const LABEL_EMAIL: &str = "Email";
 pub fn wizard_code_sent(address: &str, expires: &str) -> String {
     format!(
-        "A code was sent to {address}; it expires at {expires}. Type it to finish (F3 sends another). Esc leaves without saving anything."
+        "A code was sent to {address}; it expires at {expires}. Type it to finish (F3 sends another). {WIZARD_LEAVE}"
     )
 }
 pub const LABEL_CODE: &str = "Code";

@@ -564,7 +564,7 @@ impl WizardPane {
                 ])
                 .areas(inner);
                 f.render_widget(
-                    Paragraph::new(strings::WIZARD_EMAIL_ADDRESS).wrap(Wrap { trim: true }),
+                    Paragraph::new(strings::wizard_email_address()).wrap(Wrap { trim: true }),
                     a,
                 );
                 input.render(f, b, strings::LABEL_EMAIL, true, theme);
