@@ -51,7 +51,7 @@ impl Env {
         let mailer: Arc<dyn Mailer> = Arc::new(Outbox::new(&outbox, "MFA <mfa@acme.test>"));
         let clock = ManualClock::new(T0);
         let core = Core::create_with_clock(
-            &dir.path().join("org.redb"),
+            dir.path().join("org.redb"),
             "Acme",
             user("admin", Role::Admin, Some(ADMIN_PW)),
             mailer,

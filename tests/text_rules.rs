@@ -202,7 +202,7 @@ fn the_core_refuses_them_at_setup_and_in_configure_my_mfa() {
         assert!(!db.exists());
     }
     let e = Core::create(
-        &dir.path().join("b.redb"),
+        dir.path().join("b.redb"),
         "Acme",
         admin("Admin", "a\u{202e}@example.com"),
         mailer.clone(),
@@ -211,7 +211,7 @@ fn the_core_refuses_them_at_setup_and_in_configure_my_mfa() {
 
     // Configure my MFA: changing the address that receives codes.
     let core = Core::create(
-        &dir.path().join("c.redb"),
+        dir.path().join("c.redb"),
         "Acme",
         admin("Admin", "a@example.com"),
         mailer,

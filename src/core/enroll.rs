@@ -154,10 +154,9 @@ impl Core {
             self.check_enrollment_code(tx, &org, actor, &user, pending.enrollment_code.as_deref())?;
             let step = totp::matched_step(&pending.secret, org.policy.totp_skew, &code, now)
                 .ok_or(CoreError::WrongCode)?;
-            if tx.last_totp_step(user.id)?.is_some_and(|l| step <= l) {
+            if !tx.claim_totp_step(user.id, step)? {
                 return Err(CoreError::CodeAlreadyUsed);
             }
-            tx.put_last_totp_step(user.id, step)?;
             if tx.enrollments_of(user.id)?.is_empty() {
                 // Devices remembered before MFA existed never passed it.
                 tx.clear_trusted_devices(user.id)?;

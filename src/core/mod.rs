@@ -19,7 +19,6 @@ pub use crate::text;
 pub mod totp;
 pub mod users;
 
-use std::path::Path;
 use std::sync::Arc;
 
 pub use clients::check_client_name;
@@ -34,7 +33,7 @@ pub use signin::{Channel, CodeKind, PendingPasswordChange, PendingSignIn, SignIn
 pub use users::{MfaRemoved, NewUser, SessionNow, UserChange};
 
 use crate::mail::{Mailer, OutgoingMail, Template};
-use crate::store::{Lockout, Method, Organization, Role, Store, Tx, User};
+use crate::store::{Location, Lockout, Method, Organization, Role, Store, Tx, User};
 
 /// How long a re-authentication lets sensitive acts through.
 pub const REAUTH_SECONDS: i64 = 5 * 60;
@@ -127,7 +126,7 @@ pub struct Core {
 impl Core {
     /// Creates a database with its organization and first administrator.
     pub fn create(
-        path: &Path,
+        path: impl Into<Location>,
         org_name: &str,
         admin: NewUser,
         mailer: Arc<dyn Mailer>,
@@ -136,7 +135,7 @@ impl Core {
     }
 
     pub fn create_with_clock(
-        path: &Path,
+        path: impl Into<Location>,
         org_name: &str,
         admin: NewUser,
         mailer: Arc<dyn Mailer>,
@@ -192,7 +191,7 @@ impl Core {
         })
     }
 
-    pub fn open(path: &Path, mailer: Arc<dyn Mailer>) -> Result<Core> {
+    pub fn open(path: impl Into<Location>, mailer: Arc<dyn Mailer>) -> Result<Core> {
         Ok(Core {
             store: Store::open(path)?,
             mailer,
@@ -393,8 +392,7 @@ impl Core {
     /// end of a lockout that this failure started.
     fn register_failure(&self, tx: &dyn Tx, org: &Organization, norm: &str) -> Result<Option<i64>> {
         let now = self.now();
-        let mut l = tx.lockout(norm)?;
-        l.failures += 1;
+        let mut l = tx.count_failure(norm)?;
         let mut locked = None;
         if org.policy.lockout_threshold > 0 && l.failures >= org.policy.lockout_threshold {
             let base = i64::from(org.policy.lockout_minutes) * 60;
@@ -412,8 +410,8 @@ impl Core {
                 audit::kind::LOCKOUT,
                 &format!("until {}", clock::format_rfc3339(until)),
             )?;
+            tx.put_lockout(norm, &l)?;
         }
-        tx.put_lockout(norm, &l)?;
         Ok(locked)
     }
 

@@ -824,14 +824,12 @@ impl Core {
         code: &str,
         now: i64,
     ) -> Result<bool> {
-        let last = tx.last_totp_step(user.id)?;
         let Some((mut e, step)) = Self::authenticator_match(tx, org, user, code, now)? else {
             return Ok(false);
         };
-        if last.is_some_and(|l| step <= l) {
+        if !tx.claim_totp_step(user.id, step)? {
             return Ok(false);
         }
-        tx.put_last_totp_step(user.id, step)?;
         e.last_used = Some(now);
         tx.put_enrollment(&e)?;
         Ok(true)

@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 
 use super::crypto::AuditKey;
-use super::records::AuditEvent;
+use super::records::{AuditEvent, ChainHead, Timestamp};
 use super::{Result, StoreError};
 
 /// The `prev` of event 1.
@@ -111,3 +111,51 @@ pub const KIND_MIGRATED: &str = "audit-chain.migrated";
 /// The event a migration to schema 2 appends when the old chain was already broken: the
 /// events are kept as they were, and `check` keeps reporting this one.
 pub const KIND_BROKEN_BEFORE_MIGRATION: &str = "audit-chain.broken-before-migration";
+
+/// Where the next event goes, (the sequence number before it, the link it follows), from
+/// the stored head and the highest sequence number stored: never over an existing event,
+/// even one beyond the head; with events but no head that verifies, linked to nothing, so
+/// the break stays visible.
+pub(super) fn tail(
+    key: &AuditKey,
+    head: Option<ChainHead>,
+    last_seq: Option<u64>,
+) -> (u64, String) {
+    let head = head.filter(|h| head_tag_matches(key, h.seq, &h.mac, &h.tag));
+    match (head, last_seq) {
+        (Some(h), last) => (h.seq.max(last.unwrap_or(0)), h.mac),
+        (None, None) => (0, GENESIS.to_string()),
+        (None, Some(last)) => (last, BROKEN_HEAD.to_string()),
+    }
+}
+
+/// The event after `tail`, with its link.
+pub(super) fn next_event(
+    key: &AuditKey,
+    tail: (u64, String),
+    time: Timestamp,
+    [actor, subject, kind, details]: [&str; 4],
+) -> Result<AuditEvent> {
+    let (last, prev) = tail;
+    let mut e = AuditEvent {
+        seq: last + 1,
+        time,
+        actor: actor.to_string(),
+        subject: subject.to_string(),
+        kind: kind.to_string(),
+        details: details.to_string(),
+        prev,
+        hash: String::new(),
+    };
+    e.hash = event_mac(key, &e)?;
+    Ok(e)
+}
+
+/// The head pointing at (`seq`, `mac`), with its MAC.
+pub(super) fn head(key: &AuditKey, seq: u64, mac: &str) -> Result<ChainHead> {
+    Ok(ChainHead {
+        seq,
+        mac: mac.to_string(),
+        tag: head_tag(key, seq, mac)?,
+    })
+}

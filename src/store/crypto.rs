@@ -113,6 +113,16 @@ impl SecretKey {
         })
     }
 
+    /// The same keys, for a copy of the database sealed with them (`store copy`).
+    pub fn duplicate(&self) -> Self {
+        Self {
+            bytes: self.bytes.clone(),
+            audit: self.audit.as_ref().map(|a| AuditKey {
+                bytes: a.bytes.clone(),
+            }),
+        }
+    }
+
     /// These keys plus a new audit key: for a schema-1 key file, which has none.
     pub fn with_new_audit_key(&self) -> Result<Self, StoreError> {
         Ok(Self {

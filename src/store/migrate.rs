@@ -1,4 +1,4 @@
-//! Schema migrations, run by [`Store::open`] on an older file.
+//! Schema migrations, run by [`super::Store::open`] on an older file.
 //!
 //! Schema 1 → 2: the audit chain's links become HMAC-SHA-256 under an audit key kept in the
 //! key file, and the chain head is stored. In order:
@@ -19,7 +19,9 @@ use std::sync::Arc;
 
 use super::chain::{self, GENESIS};
 use super::tx::{RedbTx, Tx};
-use super::{Result, SCHEMA_VERSION, SecretKey, Store, StoreError, key_path, load_key};
+use super::{
+    RedbStore as Store, Result, SCHEMA_VERSION, SecretKey, StoreError, key_path, load_key,
+};
 
 /// Brings the file opened by `store` (found at schema `found`) up to [`SCHEMA_VERSION`],
 /// and makes sure the key file holds the audit key the chain needs.

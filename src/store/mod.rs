@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod guard;
 pub mod lock;
 mod migrate;
+mod pg;
 pub mod records;
 mod tx;
 
@@ -36,9 +37,10 @@ use redb::{
 use lock::WriterLock;
 
 pub use crypto::{AuditKey, SecretKey, key_path, staged_key_path};
+pub use pg::PgLocation;
 pub use records::*;
 use tx::RedbTx;
-pub use tx::Tx;
+pub use tx::{Row, Tx};
 
 /// The schema this build reads and writes. Older files are migrated forward on open.
 pub const SCHEMA_VERSION: u64 = 3;
@@ -176,6 +178,12 @@ pub enum StoreError {
     Crypto,
     #[error("the operating system's random number generator failed")]
     Random,
+    #[error(
+        "the database server at {host} is not reachable ({detail}): check that PostgreSQL runs there and accepts connections from this host, then try again"
+    )]
+    Unreachable { host: String, detail: String },
+    #[error("database {at}: {detail}")]
+    Postgres { at: String, detail: String },
 }
 
 impl From<crate::random::RandomError> for StoreError {
@@ -189,6 +197,67 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A handle on the open database and its key. Cheap to clone; clones share the handle.
 #[derive(Clone)]
 pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Redb(RedbStore),
+    Postgres(Arc<pg::PgStore>),
+}
+
+/// Where a database is: a redb file, or a PostgreSQL database several hosts share.
+#[derive(Clone, Debug)]
+pub enum Location {
+    File(PathBuf),
+    Postgres(Box<PgLocation>),
+}
+
+impl From<&Path> for Location {
+    fn from(p: &Path) -> Self {
+        Location::File(p.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(p: &PathBuf) -> Self {
+        Location::File(p.clone())
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(p: PathBuf) -> Self {
+        Location::File(p)
+    }
+}
+
+impl From<&Location> for Location {
+    fn from(l: &Location) -> Self {
+        l.clone()
+    }
+}
+
+impl Location {
+    /// As shown on screen and in logs (a PostgreSQL URL never with its password).
+    pub fn shown(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Postgres(l) => l.shown().to_string(),
+        }
+    }
+
+    /// The key file the database's secrets are sealed with.
+    pub fn key_file(&self) -> PathBuf {
+        match self {
+            Location::File(p) => key_path(p),
+            Location::Postgres(l) => l.key_file().to_path_buf(),
+        }
+    }
+}
+
+/// The redb file's handle.
+#[derive(Clone)]
+pub(crate) struct RedbStore {
     shared: Arc<Shared>,
 }
 
@@ -283,10 +352,14 @@ pub fn damaged_marker_path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-impl Store {
+impl RedbStore {
     /// Creates a new database with its key file (both mode 0600) and runs `init` in the
     /// first write transaction.
-    pub fn create(path: &Path, init: impl FnOnce(&dyn Tx) -> Result<()>) -> Result<Store> {
+    fn create(
+        path: &Path,
+        key: Option<SecretKey>,
+        init: impl FnOnce(&dyn Tx) -> Result<()>,
+    ) -> Result<RedbStore> {
         if path.is_dir() {
             return Err(StoreError::IsAFolder(path.to_path_buf()));
         }
@@ -307,7 +380,10 @@ impl Store {
             .mode(0o600)
             .open(path)
             .map_err(|e| io_err(path, e))?;
-        let key = SecretKey::generate()?;
+        let key = match key {
+            Some(k) => k,
+            None => SecretKey::generate()?,
+        };
         let result = (|| {
             key.write_new(&kpath)?;
             let fingerprint = key.fingerprint();
@@ -318,7 +394,7 @@ impl Store {
             fs::set_permissions(path, fs::Permissions::from_mode(0o600))
                 .map_err(|e| io_err(path, e))?;
             let reader = open_reader(path)?;
-            let store = Store::from_parts(
+            let store = RedbStore::from_parts(
                 path,
                 reader,
                 Writer {
@@ -344,7 +420,12 @@ impl Store {
         result
     }
 
-    fn from_parts(path: &Path, reader: ReadOnlyDatabase, writer: Writer, key: SecretKey) -> Store {
+    fn from_parts(
+        path: &Path,
+        reader: ReadOnlyDatabase,
+        writer: Writer,
+        key: SecretKey,
+    ) -> RedbStore {
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
             reader,
@@ -355,13 +436,13 @@ impl Store {
             begins: Mutex::new(None),
         });
         register(&shared);
-        Store { shared }
+        RedbStore { shared }
     }
 
     /// Opens an existing database: checks it is ours, reads and checks the key file,
     /// finishes an interrupted key rotation, and migrates an older schema forward. Never
     /// waits for another process's write, except to repair a file left by a crash.
-    pub fn open(path: &Path) -> Result<Store> {
+    fn open(path: &Path) -> Result<RedbStore> {
         if path.is_dir() {
             return Err(StoreError::IsAFolder(path.to_path_buf()));
         }
@@ -369,7 +450,7 @@ impl Store {
             return Err(StoreError::NotFound(path.to_path_buf()));
         }
         if let Some(shared) = registered(path) {
-            return Ok(Store { shared });
+            return Ok(RedbStore { shared });
         }
         let (reader, writer) = match open_reader(path) {
             Ok(r) => (r, Writer::default()),
@@ -412,16 +493,16 @@ impl Store {
         }
         let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
         let key = load_key(path, &key_id)?;
-        let store = Store::from_parts(path, reader, writer, key);
+        let store = RedbStore::from_parts(path, reader, writer, key);
         migrate::bring_up_to_date(&store, version)?;
         Ok(store)
     }
 
-    pub fn path(&self) -> &Path {
+    fn path(&self) -> &Path {
         &self.shared.path
     }
 
-    pub fn key(&self) -> Arc<SecretKey> {
+    fn key(&self) -> Arc<SecretKey> {
         self.shared
             .key
             .read()
@@ -485,7 +566,7 @@ impl Store {
     /// One read-only unit of work on a snapshot; never waits for writers. The engine takes
     /// a short shared lock on the file's header to begin it; a writer stopped inside a
     /// commit (SIGSTOP, a stalled disk) holds that lock, so the wait for it is bounded.
-    pub fn read<T, E: From<StoreError>>(
+    fn read<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
@@ -558,14 +639,14 @@ impl Store {
     /// One atomic, durable unit of work: committed with immediate durability when `f`
     /// returns `Ok`, rolled back entirely otherwise. Waits at most [`busy_timeout`] for
     /// other writers, then fails with [`StoreError::Busy`].
-    pub fn write<T, E: From<StoreError>>(
+    fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.write_redb(|tx| f(tx))
     }
 
-    /// [`Store::write`] with the engine's own transaction, for the store's own work
+    /// [`RedbStore::write`] with the engine's own transaction, for the store's own work
     /// (creating tables, migrations).
     pub(super) fn write_redb<T, E: From<StoreError>>(
         &self,
@@ -614,7 +695,7 @@ impl Store {
     /// Takes the writer lock like a write; reads go on meanwhile. A
     /// failure leaves the `<database>.damaged` marker, so every process refuses changes
     /// until a check passes again; a pass removes it.
-    pub fn check_integrity(&self) -> Result<bool> {
+    fn check_integrity(&self) -> Result<bool> {
         let path = self.path();
         let started = Instant::now();
         let deadline = started + busy_timeout();
@@ -646,7 +727,7 @@ impl Store {
 
     /// Copies the database to `dest` while holding the writer lock (so no write lands
     /// half-way), and the key file to `dest.key`, both mode 0600.
-    pub fn backup(&self, dest: &Path) -> Result<()> {
+    fn backup(&self, dest: &Path) -> Result<()> {
         let dest_key = key_path(dest);
         for p in [dest, dest_key.as_path()] {
             if p.exists() {
@@ -679,14 +760,144 @@ impl Store {
         copy(&key_path(path), &dest_key)?;
         Ok(())
     }
+    fn set_key(&self, key: SecretKey) {
+        if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
+            *i = key.fingerprint();
+            *k = Arc::new(key);
+        }
+    }
+}
+
+impl Store {
+    /// Creates a new database with a new key file (mode 0600) and runs `init` in its first
+    /// write transaction. A file must not exist yet; a PostgreSQL database must exist and
+    /// be empty.
+    pub fn create(
+        at: impl Into<Location>,
+        init: impl FnOnce(&dyn Tx) -> Result<()>,
+    ) -> Result<Store> {
+        Self::create_with_key(&at.into(), None, init)
+    }
+
+    /// [`Store::create`] sealing with `key` (a copy keeps its source's key) instead of a new
+    /// one.
+    pub fn create_with_key(
+        at: &Location,
+        key: Option<SecretKey>,
+        init: impl FnOnce(&dyn Tx) -> Result<()>,
+    ) -> Result<Store> {
+        let backend = match at {
+            Location::File(p) => Backend::Redb(RedbStore::create(p, key, init)?),
+            Location::Postgres(l) => {
+                Backend::Postgres(Arc::new(pg::PgStore::create(l, key, init)?))
+            }
+        };
+        Ok(Store { backend })
+    }
+
+    /// Opens an existing database: checks it is ours, reads and checks the key file,
+    /// finishes an interrupted key rotation, and migrates an older schema forward.
+    pub fn open(at: impl Into<Location>) -> Result<Store> {
+        let backend = match &at.into() {
+            Location::File(p) => Backend::Redb(RedbStore::open(p)?),
+            Location::Postgres(l) => Backend::Postgres(Arc::new(pg::PgStore::open(l)?)),
+        };
+        Ok(Store { backend })
+    }
+
+    /// Where the database is, as shown (a file's path, or the PostgreSQL URL without a
+    /// password).
+    pub fn path(&self) -> &Path {
+        match &self.backend {
+            Backend::Redb(r) => r.path(),
+            Backend::Postgres(p) => p.shown_path(),
+        }
+    }
+
+    pub fn location(&self) -> Location {
+        match &self.backend {
+            Backend::Redb(r) => Location::File(r.path().to_path_buf()),
+            Backend::Postgres(p) => Location::Postgres(Box::new(p.location().clone())),
+        }
+    }
+
+    /// Whether this is a PostgreSQL database (shared by several hosts).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    pub fn key(&self) -> Arc<SecretKey> {
+        match &self.backend {
+            Backend::Redb(r) => r.key(),
+            Backend::Postgres(p) => p.key(),
+        }
+    }
+
+    /// The key file on this host.
+    pub fn key_file(&self) -> PathBuf {
+        self.location().key_file()
+    }
+
+    /// One read-only unit of work on a snapshot; never waits for writers.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        match &self.backend {
+            Backend::Redb(r) => r.read(f),
+            Backend::Postgres(p) => p.read(f),
+        }
+    }
+
+    /// One atomic, durable unit of work: committed when `f` returns `Ok`, rolled back
+    /// entirely otherwise. Waits at most [`busy_timeout`] for other writers, then fails
+    /// with [`StoreError::Busy`].
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        match &self.backend {
+            Backend::Redb(r) => r.write(f),
+            Backend::Postgres(p) => p.write(f),
+        }
+    }
+
+    /// The structural check: redb's own (page checksums, the allocator, every tree); on
+    /// PostgreSQL, that every table of the layout is there at this build's version.
+    pub fn check_integrity(&self) -> Result<bool> {
+        match &self.backend {
+            Backend::Redb(r) => r.check_integrity(),
+            Backend::Postgres(p) => p.check_layout(),
+        }
+    }
+
+    /// Copies a redb database to `dest` and its key file to `dest.key` (mode 0600); a
+    /// PostgreSQL database is backed up with the server's own tools.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        match &self.backend {
+            Backend::Redb(r) => r.backup(dest),
+            Backend::Postgres(p) => Err(StoreError::Postgres {
+                at: p.location().shown().to_string(),
+                detail: format!(
+                    "backups of a PostgreSQL database are made on the server: run `pg_dump -Fc -f FILE DATABASE` there, and keep a copy of the key file {} with it (it is never in the database)",
+                    p.location().key_file().display()
+                ),
+            }),
+        }
+    }
+
     /// Re-encrypts every sealed secret under a fresh key in one transaction, then puts the
     /// new key file in place. A crash in between is finished by the next [`Store::open`].
     pub fn rotate_key(
         &self,
         reseal: impl FnOnce(&dyn Tx, &SecretKey) -> Result<usize>,
     ) -> Result<usize> {
-        let path = self.path().to_path_buf();
-        let staged = staged_key_path(&path);
+        let live = self.key_file();
+        let staged = {
+            let mut s = live.as_os_str().to_owned();
+            s.push(".new");
+            PathBuf::from(s)
+        };
         if staged.exists() {
             fs::remove_file(&staged).map_err(|e| StoreError::KeyFileIo {
                 path: staged.clone(),
@@ -700,16 +911,34 @@ impl Store {
             tx.put_meta("key_id", new_key.fingerprint().as_bytes())?;
             Ok::<_, StoreError>(n)
         })?;
-        let live = key_path(&path);
         fs::rename(&staged, &live).map_err(|e| StoreError::KeyFileIo {
             path: live.clone(),
             source: e,
         })?;
-        if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
-            *i = new_key.fingerprint();
-            *k = Arc::new(new_key);
+        match &self.backend {
+            Backend::Redb(r) => r.set_key(new_key),
+            Backend::Postgres(p) => p.set_key(new_key),
         }
         Ok(count)
+    }
+
+    /// Copies every row into a new database at `to`, sealed with the same key (its key
+    /// file is written beside it), in one transaction on each side: the source is read on
+    /// one snapshot, the target is written in one unit of work that commits only whole.
+    /// Gives the number of rows copied.
+    pub fn copy_to(&self, to: &Location) -> Result<u64> {
+        let key = self.key().duplicate();
+        let mut rows = 0u64;
+        self.read(|src| {
+            Store::create_with_key(to, Some(key), |dst| {
+                src.export_rows(&mut |row| {
+                    rows += 1;
+                    dst.import_row(row)
+                })
+            })
+            .map(drop)
+        })?;
+        Ok(rows)
     }
 }
 

@@ -190,9 +190,18 @@ pub trait Tx {
     /// Every account with a lockout record: (normalised username, counter).
     fn lockouts(&self) -> Result<Vec<(String, Lockout)>>;
 
+    /// Adds one failure to the account's counter, in the store itself (never a value
+    /// read earlier and written back), and gives the counter after it.
+    fn count_failure(&self, normalized: &str) -> Result<Lockout>;
+
     fn last_totp_step(&self, user: u64) -> Result<Option<u64>>;
 
     fn put_last_totp_step(&self, user: u64, step: u64) -> Result<()>;
+
+    /// The replay guard: makes `step` the user's last accepted TOTP step only if it is
+    /// later than the one stored (a compare-and-set); false, and nothing changed, when it
+    /// is not: the code was used already.
+    fn claim_totp_step(&self, user: u64, step: u64) -> Result<bool>;
 
     fn remove_last_totp_step(&self, user: u64) -> Result<()>;
 
@@ -247,6 +256,33 @@ pub trait Tx {
     /// Raw access for tests that tamper with the chain on purpose.
     #[doc(hidden)]
     fn overwrite_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<()>;
+
+    /// Every stored row, table by table, as stored: what `store copy` moves.
+    fn export_rows(&self, f: &mut dyn FnMut(Row) -> Result<()>) -> Result<()>;
+
+    /// Stores one row as it is (into a new, empty database, by `store copy`).
+    fn import_row(&self, row: Row) -> Result<()>;
+}
+
+/// One stored row, as either store holds it; records are the same bytes in both.
+#[derive(Debug, Clone)]
+pub enum Row {
+    Meta(String, Vec<u8>),
+    User(u64, Vec<u8>),
+    Username(String, u64),
+    UsernameSkeleton(String, u64),
+    Enrollment(u64, u64, Vec<u8>),
+    RecoveryCode(u64, u32, Vec<u8>),
+    EmailCode(u64, Vec<u8>),
+    ActivationCode(u64, Vec<u8>),
+    EnrollmentCode(u64, Vec<u8>),
+    TrustedDevice(u64, String, Vec<u8>),
+    ReauthGrant(u64, u64, Timestamp),
+    Lockout(String, Lockout),
+    TotpStep(u64, u64),
+    Audit(u64, Vec<u8>),
+    Client(String, Vec<u8>),
+    ClientKey(String, String),
 }
 
 impl<'s> RedbTx<'s> {
@@ -398,16 +434,7 @@ impl<'s> RedbTx<'s> {
             let last = t.last().map_err(|e| self.err(e))?;
             Ok::<_, StoreError>(last.map(|(k, _)| k.value()))
         })?;
-        let head = self
-            .chain_head()?
-            .filter(|h| chain::head_tag_matches(key, h.seq, &h.mac, &h.tag));
-        let tail = match (head, last_seq) {
-            // Never over an existing event, even one beyond the head.
-            (Some(h), last) => (h.seq.max(last.unwrap_or(0)), h.mac),
-            (None, None) => (0, chain::GENESIS.to_string()),
-            // Events but no head that verifies: link to nothing, so the break stays visible.
-            (None, Some(last)) => (last, chain::BROKEN_HEAD.to_string()),
-        };
+        let tail = chain::tail(key, self.chain_head()?, last_seq);
         self.audit_tail.replace(Some(tail.clone()));
         Ok(tail)
     }
@@ -415,11 +442,7 @@ impl<'s> RedbTx<'s> {
     /// Points the chain head at (`seq`, `mac`), with its MAC.
     pub(super) fn put_chain_head(&self, seq: u64, mac: &str) -> Result<()> {
         let key = self.audit_key()?;
-        let head = ChainHead {
-            seq,
-            mac: mac.to_string(),
-            tag: chain::head_tag(key, seq, mac)?,
-        };
+        let head = chain::head(key, seq, mac)?;
         let bytes = self.encode(&head)?;
         self.put_meta(CHAIN_HEAD_KEY, &bytes)?;
         self.audit_tail.replace(Some((seq, head.mac)));
@@ -790,6 +813,14 @@ impl Tx for RedbTx<'_> {
         })
     }
 
+    fn count_failure(&self, normalized: &str) -> Result<Lockout> {
+        // The one write transaction of the moment: nothing else changes it in between.
+        let mut l = self.lockout(normalized)?;
+        l.failures = l.failures.saturating_add(1);
+        self.put_lockout(normalized, &l)?;
+        Ok(l)
+    }
+
     fn last_totp_step(&self, user: u64) -> Result<Option<u64>> {
         with_table!(self, TOTP_STEPS, |t| {
             let v = t.get(user).map_err(|e| self.err(e))?;
@@ -805,6 +836,15 @@ impl Tx for RedbTx<'_> {
 
     fn remove_last_totp_step(&self, user: u64) -> Result<()> {
         self.remove_key(TOTP_STEPS, user).map(|_| ())
+    }
+
+    fn claim_totp_step(&self, user: u64, step: u64) -> Result<bool> {
+        // The one write transaction of the moment: nothing else changes it in between.
+        if self.last_totp_step(user)?.is_some_and(|last| step <= last) {
+            return Ok(false);
+        }
+        self.put_last_totp_step(user, step)?;
+        Ok(true)
     }
 
     fn client(&self, name: &str) -> Result<Option<ApiClient>> {
@@ -890,18 +930,12 @@ impl Tx for RedbTx<'_> {
         details: &str,
     ) -> Result<u64> {
         let key = self.audit_key()?;
-        let (last, prev) = self.audit_tail()?;
-        let mut e = AuditEvent {
-            seq: last + 1,
+        let e = chain::next_event(
+            key,
+            self.audit_tail()?,
             time,
-            actor: actor.to_string(),
-            subject: subject.to_string(),
-            kind: kind.to_string(),
-            details: details.to_string(),
-            prev,
-            hash: String::new(),
-        };
-        e.hash = chain::event_mac(key, &e)?;
+            [actor, subject, kind, details],
+        )?;
         self.put_json(AUDIT, e.seq, &e)?;
         self.audit_tail.replace(Some((e.seq, e.hash)));
         self.appended.set(true);
@@ -949,6 +983,107 @@ impl Tx for RedbTx<'_> {
         let mut t = table!(self, AUDIT);
         t.insert(seq, bytes).map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    fn export_rows(&self, f: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        macro_rules! each {
+            ($def:expr, |$k:ident, $v:ident| $row:expr) => {
+                with_table!(self, $def, |t| {
+                    for r in t.iter().map_err(|e| self.err(e))? {
+                        let (k, v) = r.map_err(|e| self.err(e))?;
+                        let ($k, $v) = (k.value(), v.value());
+                        f($row)?;
+                    }
+                    Ok::<_, StoreError>(())
+                })?
+            };
+        }
+        each!(META, |k, v| Row::Meta(k.to_string(), v.to_vec()));
+        each!(USERS, |k, v| Row::User(k, v.to_vec()));
+        each!(USERNAMES, |k, v| Row::Username(k.to_string(), v));
+        each!(USERNAME_SKELETONS, |k, _v| Row::UsernameSkeleton(
+            k.0.to_string(),
+            k.1
+        ));
+        each!(ENROLLMENTS, |k, v| Row::Enrollment(k.0, k.1, v.to_vec()));
+        each!(RECOVERY_CODES, |k, v| Row::RecoveryCode(
+            k.0,
+            k.1,
+            v.to_vec()
+        ));
+        each!(EMAIL_CODES, |k, v| Row::EmailCode(k, v.to_vec()));
+        each!(ACTIVATION_CODES, |k, v| Row::ActivationCode(k, v.to_vec()));
+        each!(ENROLLMENT_CODES, |k, v| Row::EnrollmentCode(k, v.to_vec()));
+        each!(TRUSTED_DEVICES, |k, v| Row::TrustedDevice(
+            k.0,
+            k.1.to_string(),
+            v.to_vec()
+        ));
+        each!(REAUTH_GRANTS, |k, v| Row::ReauthGrant(k.0, k.1, v));
+        each!(LOCKOUTS, |k, v| Row::Lockout(
+            k.to_string(),
+            self.decode("lockout", v)?
+        ));
+        each!(TOTP_STEPS, |k, v| Row::TotpStep(k, v));
+        each!(AUDIT, |k, v| Row::Audit(k, v.to_vec()));
+        each!(CLIENTS, |k, v| Row::Client(k.to_string(), v.to_vec()));
+        each!(CLIENT_KEYS, |k, v| Row::ClientKey(
+            k.to_string(),
+            v.to_string()
+        ));
+        Ok(())
+    }
+
+    fn import_row(&self, row: Row) -> Result<()> {
+        let e = |e: redb::StorageError| self.err(e);
+        match row {
+            Row::Meta(k, v) => self.put_meta(&k, &v),
+            Row::User(k, v) => table!(self, USERS)
+                .insert(k, v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::Username(k, v) => self.put_username(&k, v),
+            Row::UsernameSkeleton(s, id) => table!(self, USERNAME_SKELETONS)
+                .insert((s.as_str(), id), ())
+                .map(drop)
+                .map_err(e),
+            Row::Enrollment(u, i, v) => table!(self, ENROLLMENTS)
+                .insert((u, i), v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::RecoveryCode(u, i, v) => table!(self, RECOVERY_CODES)
+                .insert((u, i), v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::EmailCode(u, v) => table!(self, EMAIL_CODES)
+                .insert(u, v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::ActivationCode(u, v) => table!(self, ACTIVATION_CODES)
+                .insert(u, v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::EnrollmentCode(u, v) => table!(self, ENROLLMENT_CODES)
+                .insert(u, v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::TrustedDevice(u, h, v) => table!(self, TRUSTED_DEVICES)
+                .insert((u, h.as_str()), v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::ReauthGrant(u, s, until) => self.put_reauth_grant(u, s, until),
+            Row::Lockout(k, l) => self.put_json(LOCKOUTS, k.as_str(), &l),
+            Row::TotpStep(u, step) => self.put_last_totp_step(u, step),
+            Row::Audit(k, v) => self.overwrite_audit_raw(k, &v),
+            Row::Client(k, v) => table!(self, CLIENTS)
+                .insert(k.as_str(), v.as_slice())
+                .map(drop)
+                .map_err(e),
+            Row::ClientKey(k, v) => table!(self, CLIENT_KEYS)
+                .insert(k.as_str(), v.as_str())
+                .map(drop)
+                .map_err(e),
+        }
     }
 }
 
