@@ -94,6 +94,30 @@ pub struct Config {
     pub found: bool,
     pub mail: MailConfig,
     pub serve: ServeConfig,
+    pub store: StoreConfig,
+}
+
+/// `[store]`: a PostgreSQL database instead of the file (`url`), the file holding its
+/// password, and this host's key file for it.
+#[derive(Default)]
+pub struct StoreConfig {
+    pub url: Option<String>,
+    pub password: Option<Zeroizing<String>>,
+    /// `None`: `mfa-console.key` beside the config file.
+    pub key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url)
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| "(from its file)"),
+            )
+            .field("key_file", &self.key_file)
+            .finish()
+    }
 }
 
 /// `[serve]`: where the authentication service listens.
@@ -304,6 +328,16 @@ struct RawConfig {
     mail: RawMail,
     #[serde(default)]
     serve: RawServe,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    key_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -454,11 +488,18 @@ impl Config {
             section: "serve",
         }
         .serve(raw.serve)?;
+        let store = Checker {
+            file,
+            src,
+            section: "store",
+        }
+        .store(raw.store)?;
         Ok(Config {
             file: file.to_path_buf(),
             found: text.is_some(),
             mail,
             serve,
+            store,
         })
     }
 
@@ -720,6 +761,37 @@ impl Checker<'_> {
             p.to_path_buf()
         } else {
             folder_of(self.file).join(p)
+        })
+    }
+
+    fn store(&self, s: RawStore) -> Result<StoreConfig, ConfigError> {
+        let url = match &s.url {
+            Some(v) if !crate::store::PgLocation::is_url(v.get_ref()) => {
+                return Err(self.at(
+                    v,
+                    "url",
+                    "is not a PostgreSQL URL: write \"postgresql://USER@HOST:PORT/DATABASE\" (for a file, leave [store] out and use --db PATH)".into(),
+                ));
+            }
+            Some(v) => Some(v.get_ref().trim().to_string()),
+            None => None,
+        };
+        let password = match &s.password_file {
+            Some(v) => {
+                let path = self.path(v, "password_file")?;
+                Some(self.read_secret_file(v, "password_file", &path, "the database password")?)
+            }
+            None => None,
+        };
+        let key_file = s
+            .key_file
+            .as_ref()
+            .map(|v| self.path(v, "key_file"))
+            .transpose()?;
+        Ok(StoreConfig {
+            url,
+            password,
+            key_file,
         })
     }
 

@@ -1,6 +1,6 @@
 //! `mfa-console client add|list|rotate|remove`: the API clients of the service.
 
-use std::path::Path;
+use crate::cli::Db;
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
@@ -64,7 +64,7 @@ struct Row {
     secret_file: Option<String>,
 }
 
-pub fn run(db: &Path, c: ClientCommand) -> CliResult {
+pub fn run(db: &Db, c: ClientCommand) -> CliResult {
     let core = open(db)?;
     match c {
         ClientCommand::Add { name, mode } => {

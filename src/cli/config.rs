@@ -1,7 +1,7 @@
 //! `config check`: is the config file usable, where does mail go, and does a test message
 //! get through?
 
-use std::path::Path;
+use crate::cli::Db;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -23,13 +23,13 @@ pub struct CheckArgs {
     pub send_test: Option<String>,
 }
 
-pub fn run(db: &Path, c: ConfigCommand) -> CliResult {
+pub fn run(db: &Db, c: ConfigCommand) -> CliResult {
     match c {
         ConfigCommand::Check(a) => check(db, a),
     }
 }
 
-fn check(db: &Path, a: CheckArgs) -> CliResult {
+fn check(db: &Db, a: CheckArgs) -> CliResult {
     let config = load_config(db)?;
     let mailer = config.mailer()?;
     for (label, value) in config.summary() {

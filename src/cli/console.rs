@@ -1,13 +1,14 @@
 //! `mfa-console` with no command: the full-screen console, or `--demo`.
 
+use crate::cli::Db;
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::{CliError, CliResult, mailer_for};
-use crate::core::Core;
+use crate::core::{Core, CoreError};
 use crate::mail::Outbox;
+use crate::store::StoreError;
 
 fn need_terminal() -> Result<(), CliError> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
@@ -18,11 +19,17 @@ fn need_terminal() -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn run(db: &Path) -> CliResult {
+pub fn run(db: &Db) -> CliResult {
     need_terminal()?;
     let mailer = mailer_for(db)?;
-    let core = if db.exists() {
-        Some(Arc::new(Core::open(db, Arc::clone(&mailer))?))
+    let core = if db.may_exist() {
+        match Core::open(db, Arc::clone(&mailer)) {
+            Ok(core) => Some(Arc::new(core)),
+            // An empty PostgreSQL database: the console's first-run setup creates the
+            // organization in it.
+            Err(CoreError::Store(StoreError::NotFound(_))) if db.is_postgres() => None,
+            Err(e) => return Err(e.into()),
+        }
     } else {
         None
     };
@@ -31,7 +38,7 @@ pub fn run(db: &Path) -> CliResult {
     {
         tracing::warn!("console: could not compare the audit chain head with the log: {e}");
     }
-    crate::tui::run(db.to_path_buf(), core, mailer, None, nas_rows(db))
+    crate::tui::run(db.into(), core, mailer, None, nas_rows(db))
         .map_err(|e| CliError::Message(format!("the terminal failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -50,7 +57,7 @@ pub fn demo(users: usize) -> CliResult {
     let mailer: Arc<dyn crate::mail::Mailer> = Arc::new(Outbox::beside(&demo.db));
     let core = Arc::new(Core::open(&demo.db, Arc::clone(&mailer))?);
     let ran = crate::tui::run(
-        demo.db.clone(),
+        demo.db.clone().into(),
         Some(core),
         mailer,
         Some((crate::demo::ADMIN.into(), crate::demo::PASSWORD.into())),
@@ -80,7 +87,7 @@ fn give_back_memory() {
 
 /// The RADIUS clients of config.toml, for the console's Clients pane (a config with
 /// errors shows none; `mfa-console config check` says what is wrong).
-fn nas_rows(db: &Path) -> Vec<crate::tui::app::NasRow> {
+fn nas_rows(db: &Db) -> Vec<crate::tui::app::NasRow> {
     super::load_config(db)
         .map(|c| {
             c.serve

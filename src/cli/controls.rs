@@ -1,4 +1,4 @@
-use std::path::Path;
+use crate::cli::Db;
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
@@ -36,7 +36,7 @@ pub enum ShowFormat {
     Json,
 }
 
-pub fn run(db: &Path, c: ControlsCommand) -> CliResult {
+pub fn run(db: &Db, c: ControlsCommand) -> CliResult {
     let core = open(db)?;
     match c {
         ControlsCommand::Show { format } => {

@@ -1,5 +1,5 @@
+use crate::cli::Db;
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -19,7 +19,7 @@ pub struct EnrollArgs {
     pub label: Option<String>,
 }
 
-pub fn run(db: &Path, a: EnrollArgs) -> CliResult {
+pub fn run(db: &Db, a: EnrollArgs) -> CliResult {
     let core = open(db)?;
     let interactive = std::io::stdin().is_terminal();
     let attempts = if interactive { 3 } else { 1 };

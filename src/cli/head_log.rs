@@ -15,6 +15,7 @@
 //! alone cannot show. Such a finding is logged with another marker and is not recorded as
 //! a head, so it keeps being reported until someone looks.
 
+use crate::cli::Db;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -34,11 +35,14 @@ const MAX_LINE: u64 = 8192;
 
 /// Compares the database's chain head with the newest one the log recorded, then records
 /// it (or, when they disagree, logs a warning instead).
-pub fn witness(db: &Path, core: &Core) -> Result<HeadComparison, CliError> {
+pub fn witness(db: &Db, core: &Core) -> Result<HeadComparison, CliError> {
     let Some(chain) = core.audit_chain_id() else {
         return Ok(HeadComparison::NoHead);
     };
-    let file = identity(db);
+    let file = match db.location() {
+        crate::store::Location::File(_) => identity(db),
+        other => other.identity(),
+    };
     // The log first, then the database: another process recording a newer head in
     // between can then only make the database look newer than the record, never older.
     let logged = newest_recorded(&log::path_for(db), &chain, &file);

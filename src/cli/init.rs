@@ -1,4 +1,4 @@
-use std::path::Path;
+use crate::cli::Db;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -6,7 +6,7 @@ use clap::Args;
 use super::{CliResult, load_config, read_new_password};
 use crate::config::Transport;
 use crate::core::{Core, NewUser};
-use crate::store::{Role, key_path};
+use crate::store::Role;
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
@@ -27,8 +27,8 @@ pub struct InitArgs {
     pub password_stdin: bool,
 }
 
-pub fn run(db: &Path, a: InitArgs) -> CliResult {
-    if db.exists() {
+pub fn run(db: &Db, a: InitArgs) -> CliResult {
+    if !db.is_postgres() && db.exists() {
         return Err(crate::store::StoreError::AlreadyExists(db.to_path_buf()).into());
     }
     let config = load_config(db)?;
@@ -55,7 +55,7 @@ pub fn run(db: &Path, a: InitArgs) -> CliResult {
     );
     println!(
         "Key file: {} (mode 0600). Back it up with the database: without it, authenticator secrets cannot be read.",
-        key_path(db).display()
+        db.key_file().display()
     );
     println!(
         "MFA is off until an admin turns a method on: mfa-console controls set authenticator on"

@@ -1,12 +1,94 @@
-use std::path::{Path, PathBuf};
+use crate::cli::Db;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::{CliError, CliResult, head_log, log, open};
 use crate::core::Actor;
 use crate::core::audit::HeadComparison;
 use crate::store::key_path;
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Copy the whole database, in one transaction, into a new one: an empty PostgreSQL
+    /// database (`--to postgresql://USER@HOST:PORT/DATABASE`) or a new file (`--to PATH`);
+    /// then check the copy. Its key file is the same key, written beside the copy (or where
+    /// [store] key_file says)
+    Copy(CopyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// The new database: an empty PostgreSQL database, or the path of a new file
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: String,
+}
+
+pub fn store(db: &Db, c: StoreCommand) -> CliResult {
+    match c {
+        StoreCommand::Copy(a) => copy(db, a),
+    }
+}
+
+fn copy(db: &Db, a: CopyArgs) -> CliResult {
+    let target = Db::other(&a.to)?;
+    if target.location().identity() == db.location().identity() {
+        return Err(CliError::Message(format!(
+            "{} is the database being copied: name another with --to",
+            target.display()
+        )));
+    }
+    if let crate::store::Location::File(p) = target.location()
+        && p.exists()
+    {
+        return Err(crate::store::StoreError::AlreadyExists(p.clone()).into());
+    }
+    let core = open(db)?;
+    let started = std::time::Instant::now();
+    let rows = core.store().copy_to(target.location())?;
+    println!(
+        "Copied {} to {}: {rows} rows in {:.1} s, in one transaction. Key file: {} (the same key as {}).",
+        db.display(),
+        target.display(),
+        started.elapsed().as_secs_f64(),
+        target.key_file().display(),
+        db.key_file().display()
+    );
+    let copied = crate::core::Core::open(target.location(), super::mailer_for(db)?)?;
+    let r = copied.check()?;
+    let mark = |ok: bool| if ok { "ok" } else { "FAILED" };
+    println!("Check of the copy:");
+    println!("  database structure: {}", mark(r.integrity_ok));
+    println!(
+        "  audit chain:        {} ({} events)",
+        mark(r.audit_problem.is_none()),
+        r.audit_events
+    );
+    println!(
+        "  users:              {} ({} users)",
+        mark(r.index_problems.is_empty()),
+        r.users
+    );
+    println!(
+        "  sealed secrets:     {} ({} checked)",
+        mark(r.secret_problems.is_empty()),
+        r.secrets_checked
+    );
+    if r.ok() {
+        println!(
+            "The copy passed its check. Point mfa-console at it with --db {} (or [store] url in the config file).",
+            target.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: the copy {} failed its check (see above): do not use it; report the problem",
+            target.display()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct BackupArgs {
@@ -14,7 +96,11 @@ pub struct BackupArgs {
     pub dest: PathBuf,
 }
 
-pub fn backup(db: &Path, a: BackupArgs) -> CliResult {
+pub fn backup(db: &Db, a: BackupArgs) -> CliResult {
+    if db.is_postgres() {
+        // The store says how: with the server's tools, and the key file kept with them.
+        open(db)?.store().backup(&a.dest)?;
+    }
     // Said before the database is touched, in words that name the folder.
     let folder = match a.dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -56,7 +142,7 @@ pub fn backup(db: &Path, a: BackupArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(db: &Path) -> CliResult {
+pub fn check(db: &Db) -> CliResult {
     let core = open(db)?;
     let r = core.check()?;
     let head = head_log::witness(db, &core)?;
@@ -139,12 +225,12 @@ pub fn check(db: &Path) -> CliResult {
     Ok(ExitCode::from(1))
 }
 
-pub fn rotate_key(db: &Path) -> CliResult {
+pub fn rotate_key(db: &Db) -> CliResult {
     let mut core = open(db)?;
     let n = core.rotate_key(Actor::Operator)?;
     println!(
         "Re-encrypted {n} secret(s) under a new key file {}. Older backups need their own key file.",
-        key_path(db).display()
+        db.key_file().display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::config::{Config, ConfigError};
 use crate::core::{Core, CoreError};
 use crate::mail::Mailer;
+use crate::store::{Location, PgLocation};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,9 +39,12 @@ use crate::mail::Mailer;
         Exit status: 0 success, 1 refused or failed, 2 usage error."
 )]
 pub struct Cli {
-    /// The database file [default: the platform data folder, e.g. ~/.local/share/mfa-console/mfa-console.redb]
-    #[arg(long, global = true, env = "MFA_CONSOLE_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// The database: a file, or a PostgreSQL database as postgresql://USER@HOST:PORT/DATABASE
+    /// (the password comes from [store] password_file in the config file) [default: [store]
+    /// url in the config file, else the platform data folder, e.g.
+    /// ~/.local/share/mfa-console/mfa-console.redb]
+    #[arg(long, global = true, env = "MFA_CONSOLE_DB", value_name = "PATH|URL")]
+    pub db: Option<String>,
 
     /// Open the console on a throw-away demo organization (deleted when you quit)
     #[arg(long)]
@@ -82,6 +86,9 @@ pub enum Command {
     Check,
     /// Re-encrypt every secret under a new key file, in one transaction
     RotateKey,
+    /// Move the database: copy it into an empty PostgreSQL database, or into a new file
+    #[command(subcommand)]
+    Store(maintenance::StoreCommand),
     /// Check the config file (mail delivery) and send a test message
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -144,6 +151,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Backup(_)) => "backup",
         Some(Command::Check) => "check",
         Some(Command::RotateKey) => "rotate-key",
+        Some(Command::Store(_)) => "store",
         Some(Command::Serve(_)) => "serve",
         Some(Command::Client(_)) => "client",
         Some(Command::Config(_)) => "config",
@@ -151,13 +159,14 @@ fn command_name(cli: &Cli) -> &'static str {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let db = match cli.db.clone() {
-        Some(p) => p,
-        None => default_db_path()?,
-    };
     if let Some(path) = &cli.config {
         let _ = CONFIG_PATH.set(path.clone());
     }
+    let db = if cli.demo {
+        Db::file(PathBuf::from("demo.redb"))
+    } else {
+        Db::resolve(cli.db.as_deref())?
+    };
     if !cli.demo {
         log::start(&db);
         tracing::info!("{}: start on {}", command_name(&cli), db.display());
@@ -175,6 +184,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Some(Command::Backup(a)) => maintenance::backup(&db, a),
         Some(Command::Check) => maintenance::check(&db),
         Some(Command::RotateKey) => maintenance::rotate_key(&db),
+        Some(Command::Store(c)) => maintenance::store(&db, c),
         Some(Command::Config(c)) => config::run(&db, c),
         Some(Command::Serve(a)) => crate::serve::run(&db, a),
         Some(Command::Client(c)) => client::run(&db, c),
@@ -213,22 +223,140 @@ pub fn default_db_path() -> Result<PathBuf, CliError> {
         })
 }
 
+/// The database a command works on, and the path things kept beside it are named from
+/// (the log, the outbox, the service's socket, the config file): the file itself, or, for
+/// a PostgreSQL database, `mfa-console` in the config file's folder. Derefs to that path.
+#[derive(Clone, Debug)]
+pub struct Db {
+    anchor: PathBuf,
+    location: Location,
+}
+
+impl From<&Db> for Location {
+    fn from(db: &Db) -> Self {
+        db.location.clone()
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.anchor
+    }
+}
+
+impl Db {
+    pub fn file(path: PathBuf) -> Db {
+        Db {
+            location: Location::File(path.clone()),
+            anchor: path,
+        }
+    }
+
+    /// `--db` (or `MFA_CONSOLE_DB`): a path or a PostgreSQL URL; without it, `[store] url`
+    /// in the config file, else the default file.
+    pub fn resolve(arg: Option<&str>) -> Result<Db, CliError> {
+        match arg {
+            Some(s) if PgLocation::is_url(s) => Self::postgres(Some(s)),
+            Some(s) => Ok(Db::file(PathBuf::from(s))),
+            None => {
+                let default = default_db_path()?;
+                if load_config_for(&default)?.store.url.is_some() {
+                    Self::postgres(None)
+                } else {
+                    Ok(Db::file(default))
+                }
+            }
+        }
+    }
+
+    /// A PostgreSQL database: `url`, or the config file's `[store] url`; the password and
+    /// the key file from the config file's `[store]`.
+    fn postgres(url: Option<&str>) -> Result<Db, CliError> {
+        let default = default_db_path()?;
+        let config_file = CONFIG_PATH
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Config::default_path(&default));
+        let folder = config_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let anchor = folder.join("mfa-console");
+        let config = load_config_for(&anchor)?;
+        let store = config.store;
+        let url = match url {
+            Some(u) => u.to_string(),
+            None => store.url.clone().unwrap_or_default(),
+        };
+        let key_file = store
+            .key_file
+            .clone()
+            .unwrap_or_else(|| folder.join("mfa-console.key"));
+        let loc = PgLocation::parse(&url, store.password, key_file).map_err(CliError::Message)?;
+        Ok(Db {
+            anchor,
+            location: Location::Postgres(Box::new(loc)),
+        })
+    }
+
+    /// Another database, named as `--db` would name it (the target of `store copy`), with
+    /// this command's config file.
+    pub fn other(arg: &str) -> Result<Db, CliError> {
+        Self::resolve(Some(arg))
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.location, Location::Postgres(_))
+    }
+
+    /// Whether the database is there to open: a file that exists; a PostgreSQL database
+    /// is asked when it is opened.
+    pub fn may_exist(&self) -> bool {
+        match &self.location {
+            Location::File(p) => p.exists(),
+            Location::Postgres(_) => true,
+        }
+    }
+
+    /// As shown: the file's path, or the URL without a password.
+    pub fn display(&self) -> String {
+        self.location.shown()
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.location.key_file()
+    }
+}
+
 /// `--config PATH`, when given; set once by [`main`].
 static CONFIG_PATH: OnceLock<PathBuf> = OnceLock::new();
 
 /// The config for `db`: `--config PATH`, else `config.toml` beside the database (the
 /// defaults when that file does not exist).
-pub fn load_config(db: &Path) -> Result<Config, CliError> {
-    Ok(Config::load(db, CONFIG_PATH.get().map(PathBuf::as_path))?)
+pub fn load_config(db: &Db) -> Result<Config, CliError> {
+    load_config_for(db)
+}
+
+fn load_config_for(anchor: &Path) -> Result<Config, CliError> {
+    Ok(Config::load(
+        anchor,
+        CONFIG_PATH.get().map(PathBuf::as_path),
+    )?)
 }
 
 /// The mailer the config describes (the outbox beside the database by default).
-pub fn mailer_for(db: &Path) -> Result<Arc<dyn Mailer>, CliError> {
+pub fn mailer_for(db: &Db) -> Result<Arc<dyn Mailer>, CliError> {
     Ok(load_config(db)?.mailer()?)
 }
 
-pub fn open(db: &Path) -> Result<Core, CliError> {
-    Ok(Core::open(db, mailer_for(db)?)?)
+pub fn open(db: &Db) -> Result<Core, CliError> {
+    Ok(Core::open(db.location(), mailer_for(db)?)?)
 }
 
 /// Sets the process umask to 077 before anything is created.

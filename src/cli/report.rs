@@ -1,4 +1,4 @@
-use std::path::Path;
+use crate::cli::Db;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -37,7 +37,7 @@ pub struct AuditArgs {
     pub format: AuditFormat,
 }
 
-pub fn run_report(db: &Path, a: ReportArgs) -> CliResult {
+pub fn run_report(db: &Db, a: ReportArgs) -> CliResult {
     let rows = open(db)?.users(Actor::Operator)?;
     let f = match a.format {
         ReportFormat::Table => Format::Table,
@@ -48,7 +48,7 @@ pub fn run_report(db: &Path, a: ReportArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn run_audit(db: &Path, a: AuditArgs) -> CliResult {
+pub fn run_audit(db: &Db, a: AuditArgs) -> CliResult {
     let events = open(db)?.audit_events(Actor::Operator, a.user.as_deref())?;
     match a.format {
         AuditFormat::Table => {

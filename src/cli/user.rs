@@ -1,3 +1,4 @@
+use crate::cli::Db;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::os::unix::fs::OpenOptionsExt;
@@ -116,7 +117,7 @@ pub struct ExportArgs {
     pub format: ExportFormat,
 }
 
-pub fn run(db: &Path, c: UserCommand) -> CliResult {
+pub fn run(db: &Db, c: UserCommand) -> CliResult {
     match c {
         UserCommand::Add(a) => add(db, a),
         UserCommand::List(a) => list(db, a),
@@ -149,7 +150,7 @@ pub fn run(db: &Path, c: UserCommand) -> CliResult {
     }
 }
 
-fn add(db: &Path, a: AddArgs) -> CliResult {
+fn add(db: &Db, a: AddArgs) -> CliResult {
     let core = open(db)?;
     let password = if a.password_stdin {
         Some(read_new_password(true, "password")?)
@@ -279,7 +280,7 @@ pub fn print_rows(rows: &[UserRow], format: Format) -> Result<(), CliError> {
     Ok(())
 }
 
-fn list(db: &Path, a: ListArgs) -> CliResult {
+fn list(db: &Db, a: ListArgs) -> CliResult {
     let mut rows = open(db)?.users(Actor::Operator)?;
     if a.not_configured {
         rows.retain(UserRow::needs_mfa);
@@ -293,7 +294,7 @@ fn list(db: &Path, a: ListArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(db: &Path, a: ShowArgs) -> CliResult {
+fn show(db: &Db, a: ShowArgs) -> CliResult {
     let d = open(db)?.user_detail(Actor::Operator, &a.username)?;
     match a.format {
         ShowFormat::Json => {
@@ -361,7 +362,7 @@ fn show(db: &Path, a: ShowArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn set(db: &Path, a: SetArgs) -> CliResult {
+fn set(db: &Db, a: SetArgs) -> CliResult {
     let core = open(db)?;
     let mut change = UserChange {
         role: a.role.as_deref().map(parse_role).transpose()?,
@@ -391,7 +392,7 @@ fn set(db: &Path, a: SetArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn import_file(db: &Path, file: &Path, codes_out: Option<&Path>) -> CliResult {
+fn import_file(db: &Db, file: &Path, codes_out: Option<&Path>) -> CliResult {
     let rows = import::read_file(file)?;
     let core = open(db)?;
     // The codes file is made (empty, private) before anything is imported, so that a
@@ -583,7 +584,7 @@ impl CodesFile {
     }
 }
 
-fn export(db: &Path, a: ExportArgs) -> CliResult {
+fn export(db: &Db, a: ExportArgs) -> CliResult {
     let rows = open(db)?.users(Actor::Operator)?;
     match a.format {
         // The real values: JSON and CSV escape and quote by their own rules, so an export

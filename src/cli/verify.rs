@@ -1,4 +1,4 @@
-use std::path::Path;
+use crate::cli::Db;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -12,7 +12,7 @@ pub struct VerifyArgs {
 }
 
 /// Exit 0 accepted, 1 refused. Every refusal prints the same message (or the lockout).
-pub fn run(db: &Path, a: VerifyArgs) -> CliResult {
+pub fn run(db: &Db, a: VerifyArgs) -> CliResult {
     let core = open(db)?;
     let password = read_line(None)?.unwrap_or_default();
     let code = read_line(None)?;

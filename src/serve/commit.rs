@@ -137,6 +137,8 @@ fn store_wide(e: &StoreError) -> bool {
             | StoreError::ReadOnlyFileSystem { .. }
             | StoreError::Io { .. }
             | StoreError::Db { .. }
+            | StoreError::Unreachable { .. }
+            | StoreError::Postgres { .. }
     )
 }
 
@@ -151,6 +153,10 @@ fn same_store_error(e: &StoreError) -> CoreError {
             path: path.clone(),
             waited: *waited,
             holder: holder.clone(),
+        }),
+        StoreError::Unreachable { host, detail } => CoreError::Store(StoreError::Unreachable {
+            host: host.clone(),
+            detail: detail.clone(),
         }),
         other => CoreError::Invalid(other.to_string()),
     }

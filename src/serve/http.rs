@@ -288,10 +288,16 @@ async fn handle(
         Ok(Ok(None)) => return bad_key(&shared, peer.ip()).await,
         Ok(Err(e)) => {
             warn(&format!("HTTP: the API key could not be looked up: {e}"));
-            let (s, b) = proto::error(
-                503,
-                "the API key could not be looked up just now; try again in a moment",
-            );
+            let (s, b) = match &e {
+                // Said as it is: the database server is down or cut off.
+                crate::core::CoreError::Store(u @ crate::store::StoreError::Unreachable { .. }) => {
+                    proto::error(503, &u.to_string())
+                }
+                _ => proto::error(
+                    503,
+                    "the API key could not be looked up just now; try again in a moment",
+                ),
+            };
             return json(s, b);
         }
         Err(e) => {

@@ -20,6 +20,7 @@ pub mod radius;
 mod socket;
 mod tls;
 
+use crate::cli::Db;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
@@ -76,7 +77,7 @@ pub struct Shared {
     pub radius: radius::Radius,
     /// This host's name, for the audit label of socket clients.
     host: String,
-    db: PathBuf,
+    db: Db,
 }
 
 impl Shared {
@@ -95,13 +96,13 @@ impl Shared {
     pub fn host(&self) -> &str {
         &self.host
     }
-    pub fn db(&self) -> &Path {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 }
 
 /// The settings in effect: the config file's `[serve]`, then the flags over it.
-fn settings(db: &Path, config: &Config, a: &ServeArgs) -> Result<Settings, CliError> {
+fn settings(db: &Db, config: &Config, a: &ServeArgs) -> Result<Settings, CliError> {
     let mut s: ServeConfig = config.serve.clone();
     if let Some(p) = &a.socket {
         s.socket = Some(p.clone());
@@ -155,11 +156,11 @@ pub fn default_socket(db: &Path) -> PathBuf {
         .join("verify.sock")
 }
 
-pub fn run(db: &Path, a: ServeArgs) -> CliResult {
+pub fn run(db: &Db, a: ServeArgs) -> CliResult {
     return_large_buffers();
     let config = crate::cli::load_config(db)?;
     let settings = settings(db, &config, &a)?;
-    let core = Core::open(db, config.mailer()?)?;
+    let core = Core::open(db.location(), config.mailer()?)?;
     let workers = settings.serve.workers;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -180,7 +181,7 @@ pub fn run(db: &Path, a: ServeArgs) -> CliResult {
         })?,
         radius: radius::Radius::new(settings.serve.radius_clients.clone()),
         host: host_name(),
-        db: db.to_path_buf(),
+        db: db.clone(),
     });
     runtime.block_on(serve(shared, settings))?;
     // Nothing is left running: the requests finished before `serve` returned.
@@ -295,7 +296,7 @@ async fn reload(shared: &Arc<Shared>, tls: Option<&tls::Reloadable>) {
     let s = Arc::clone(shared);
     let loaded = tokio::task::spawn_blocking(move || -> Result<(), CliError> {
         let config = crate::cli::load_config(&s.db)?;
-        let core = Core::open(&s.db, config.mailer()?)?;
+        let core = Core::open(s.db.location(), config.mailer()?)?;
         s.set_core(core);
         s.gate.resize_queue(config.serve.queue);
         s.radius.set_clients(config.serve.radius_clients);
@@ -542,6 +543,12 @@ pub async fn decide(
                 503,
                 "the database is busy with a long write by another process; try again in a moment",
             )
+        }
+        // The PostgreSQL server is down or cut off: said as it is; the next request
+        // connects again.
+        Outcome::Failed(CoreError::Store(e @ StoreError::Unreachable { .. })) => {
+            warn(&format!("{what}: {e}"));
+            proto::error(503, &e.to_string())
         }
         Outcome::Failed(e @ CoreError::Mail { .. }) => {
             warn(&format!("{what}: {e}"));

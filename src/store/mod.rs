@@ -246,6 +246,15 @@ impl Location {
         }
     }
 
+    /// What names this database in files kept about it (remembered terminals, the log's
+    /// chain heads): the file's path, or the URL as shown.
+    pub fn identity(&self) -> PathBuf {
+        match self {
+            Location::File(p) => p.clone(),
+            Location::Postgres(l) => PathBuf::from(l.shown()),
+        }
+    }
+
     /// The key file the database's secrets are sealed with.
     pub fn key_file(&self) -> PathBuf {
         match self {

@@ -239,6 +239,10 @@ const TABLES: &[&str] = &[
     "client_keys",
 ];
 
+/// A unit of work's result, or (when BEGIN failed, so nothing ran) the failure and the
+/// work handed back to try on another connection.
+type Begun<T, E, F> = std::result::Result<std::result::Result<T, E>, (StoreError, F)>;
+
 /// A connection and the statements prepared on it.
 struct Conn {
     client: Client,
@@ -315,7 +319,10 @@ impl PgStore {
         let store = PgStore::new(loc.clone(), key);
         let made = store.write_with(true, |tx| {
             if tx.table_exists("meta")? {
-                return Err(StoreError::AlreadyExists(store.shown_path().to_path_buf()));
+                return Err(StoreError::Postgres {
+                    at: store.loc.shown.clone(),
+                    detail: "it already holds an mfa-console organization: choose an empty database (create one with `createdb -O USER DATABASE`), or use this one as it is".into(),
+                });
             }
             tx.batch("CREATE TABLE mfa_schema (version integer NOT NULL)")?;
             for step in MIGRATIONS {
@@ -502,26 +509,29 @@ impl PgStore {
         &self,
         f: impl FnOnce(&PgTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut conn = self.take()?;
-        let Conn {
-            client, statements, ..
-        } = &mut conn;
-        let outcome = (|| {
-            let t = client
+        self.attempt(f, |store, conn, f| {
+            let Conn {
+                client, statements, ..
+            } = conn;
+            let begun = client
                 .build_transaction()
                 .isolation_level(IsolationLevel::RepeatableRead)
                 .read_only(true)
-                .start()
-                .map_err(|e| pg_err(&self.loc, e))?;
-            let tx = PgTx::new(t, statements, self, false);
-            let key_id = tx.meta_if_present("key_id")?;
-            let _ = tx.key.set(self.key_for(key_id)?);
-            let v = f(&tx)?;
-            tx.finish()?;
-            Ok::<_, E>(v)
-        })();
-        self.give_back(conn);
-        outcome
+                .start();
+            let t = match begun {
+                Ok(t) => t,
+                Err(e) => return Err((pg_err(&store.loc, e), f)),
+            };
+            let run = || {
+                let tx = PgTx::new(t, statements, store, false);
+                let key_id = tx.meta_if_present("key_id")?;
+                let _ = tx.key.set(store.key_for(key_id)?);
+                let v = f(&tx)?;
+                tx.finish()?;
+                Ok::<_, E>(v)
+            };
+            Ok(run())
+        })
     }
 
     /// One atomic, durable unit of work under the database's write lock: committed when
@@ -539,38 +549,65 @@ impl PgStore {
         creating: bool,
         f: impl FnOnce(&PgTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut conn = self.take()?;
-        let Conn {
-            client, statements, ..
-        } = &mut conn;
-        let outcome = (|| {
-            let t = client.transaction().map_err(|e| pg_err(&self.loc, e))?;
-            let tx = PgTx::new(t, statements, self, true);
-            tx.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                .map_err(|e| match e {
-                    StoreError::Busy { path, waited, .. } => StoreError::Busy {
-                        path,
-                        waited,
-                        holder: Some(
-                            "another mfa-console (on this or another host) is writing to it".into(),
-                        ),
-                    },
-                    other => other,
-                })?;
-            if !creating {
-                let key_id = tx.meta("key_id")?;
-                let _ = tx.key.set(self.key_for(key_id)?);
-            }
-            match f(&tx) {
-                Ok(v) => {
-                    tx.finish()?;
-                    Ok(v)
+        self.attempt(f, |store, conn, f| {
+            let Conn {
+                client, statements, ..
+            } = conn;
+            let t = match client.transaction() {
+                Ok(t) => t,
+                Err(e) => return Err((pg_err(&store.loc, e), f)),
+            };
+            let run = || {
+                let tx = PgTx::new(t, statements, store, true);
+                tx.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                    .map_err(|e| match e {
+                        StoreError::Busy { path, waited, .. } => StoreError::Busy {
+                            path,
+                            waited,
+                            holder: Some(
+                                "another mfa-console (on this or another host) is writing to it"
+                                    .into(),
+                            ),
+                        },
+                        other => other,
+                    })?;
+                if !creating {
+                    let key_id = tx.meta("key_id")?;
+                    let _ = tx.key.set(store.key_for(key_id)?);
                 }
-                Err(e) => Err(e),
-            }
-        })();
+                let v = f(&tx)?;
+                tx.finish()?;
+                Ok::<_, E>(v)
+            };
+            Ok(run())
+        })
+    }
+
+    /// Runs `once` on a connection, which begins the transaction and then calls `f`. A
+    /// pooled connection the server dropped (it restarted) fails at BEGIN, before anything
+    /// ran: it is replaced, once, by a new connection. Any other failure stands.
+    fn attempt<F, T, E: From<StoreError>>(
+        &self,
+        f: F,
+        once: impl Fn(&PgStore, &mut Conn, F) -> Begun<T, E, F>,
+    ) -> std::result::Result<T, E> {
+        let mut conn = self.take()?;
+        let first = once(self, &mut conn, f);
         self.give_back(conn);
-        outcome
+        match first {
+            Ok(done) => done,
+            Err((StoreError::Unreachable { .. }, f)) => {
+                self.forget_idle();
+                let mut conn = self.connect()?;
+                let second = once(self, &mut conn, f);
+                self.give_back(conn);
+                match second {
+                    Ok(done) => done,
+                    Err((e, _)) => Err(e.into()),
+                }
+            }
+            Err((e, _)) => Err(e.into()),
+        }
     }
 }
 

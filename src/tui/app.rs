@@ -1,10 +1,10 @@
 //! The console's state: which screen is up, the popups over it, work running in the
 //! background, and how keys and results reach them.
 
+use crate::store::Location;
 use std::any::Any;
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 
@@ -109,7 +109,8 @@ pub struct Ctx {
     pub core: Option<Arc<Core>>,
     pub session: Option<Session>,
     pub theme: Theme,
-    pub db_path: PathBuf,
+    /// The database: a file, or a PostgreSQL database.
+    pub db: Location,
     pub mailer: Arc<dyn Mailer>,
     /// The RADIUS clients of config.toml, read when the console started.
     pub radius_clients: Vec<NasRow>,
@@ -266,7 +267,7 @@ pub struct App {
 
 impl App {
     pub fn new(
-        db_path: PathBuf,
+        db: impl Into<Location>,
         core: Option<Arc<Core>>,
         mailer: Arc<dyn Mailer>,
         theme: Theme,
@@ -278,7 +279,7 @@ impl App {
                 core,
                 session: None,
                 theme,
-                db_path,
+                db: db.into(),
                 mailer,
                 radius_clients: Vec::new(),
                 jobs: Vec::new(),

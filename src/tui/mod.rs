@@ -24,7 +24,6 @@ pub mod users;
 pub mod widgets;
 pub mod wizard;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -54,7 +53,7 @@ impl Drop for TerminalGuard {
 /// Opens the console on `db` (first-run setup when it does not exist) and runs it until
 /// the user quits.
 pub fn run(
-    db: PathBuf,
+    db: crate::store::Location,
     core: Option<Arc<Core>>,
     mailer: Arc<dyn Mailer>,
     demo_credentials: Option<(String, String)>,

@@ -60,7 +60,7 @@ impl SetupScreen {
             role: Role::Admin,
             password: Some(Zeroizing::new(self.fields[4].value().to_string())),
         };
-        let path = ctx.db_path.clone();
+        let path = ctx.db.clone();
         let mailer = Arc::clone(&ctx.mailer);
         ctx.run_raw(Target::Setup, "created", strings::CREATING_ORG, move || {
             let pw = admin.password.clone().unwrap_or_default();
@@ -172,8 +172,7 @@ impl SetupScreen {
         ])
         .split(inner);
         f.render_widget(
-            Paragraph::new(strings::setup_intro(&app.ctx.db_path.display().to_string()))
-                .wrap(Wrap { trim: true }),
+            Paragraph::new(strings::setup_intro(&app.ctx.db.shown())).wrap(Wrap { trim: true }),
             rows[0],
         );
         for (i, field) in self.fields.iter().enumerate() {

@@ -328,7 +328,7 @@ impl SignInScreen {
                 let user = self.username.value().trim().to_string();
                 let pw = Zeroizing::new(self.password.value().to_string());
                 self.password.clear();
-                let token = super::trusted::load(&ctx.db_path, &user).map(Zeroizing::new);
+                let token = super::trusted::load(&ctx.db.identity(), &user).map(Zeroizing::new);
                 ctx.run(Target::SignIn, "step", strings::SIGNING_IN, move |core| {
                     stepped(
                         core,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mfa_console::core::{Actor, Clock, Core, NewUser, PendingAuthenticator, PolicyKey};
 use mfa_console::mail::Outbox;
-use mfa_console::store::{ClientMode, Method, Role};
+use mfa_console::store::{ClientMode, Location, Method, Role};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
@@ -78,7 +78,13 @@ impl Totp {
 /// the test uses to set it up.
 pub struct Org {
     pub dir: TempDir,
+    /// The database file (for a PostgreSQL database, the path things beside it are named
+    /// from); not every test file that includes this one reads it.
+    #[allow(dead_code)]
     pub db: PathBuf,
+    /// Where the database is: `db`, or a PostgreSQL database (then `--db` is its URL and
+    /// `--config` the folder's `config.toml`).
+    pub location: Location,
     pub core: Core,
     clock: Arc<Shifted>,
 }
@@ -88,9 +94,27 @@ impl Org {
     pub fn new() -> Org {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let db = dir.path().join("org.redb");
+        Self::at(dir, Location::File(db))
+    }
+
+    /// The same organization on a location `made` gives for the folder (a PostgreSQL
+    /// database, with its key file in the folder).
+    #[allow(dead_code)]
+    pub fn on(made: impl FnOnce(&Path) -> Location) -> Org {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let location = made(dir.path());
+        fs::write(dir.path().join("config.toml"), "").expect("an empty config.toml");
+        Self::at(dir, location)
+    }
+
+    fn at(dir: TempDir, location: Location) -> Org {
+        let db = match &location {
+            Location::File(p) => p.clone(),
+            Location::Postgres(_) => dir.path().join("mfa-console"),
+        };
         let clock = Arc::new(Shifted(AtomicI64::new(-3600)));
         let core = Core::create_with_clock(
-            &db,
+            &location,
             "Serve Test",
             NewUser {
                 username: "admin".into(),
@@ -109,6 +133,7 @@ impl Org {
         let org = Org {
             dir,
             db,
+            location,
             core,
             clock,
         };
@@ -246,9 +271,18 @@ impl Org {
         let mut c = Command::new(bin());
         c.env_remove("MFA_CONSOLE_DB")
             .env_remove("MFA_CONSOLE_CONFIG")
-            .env_remove("RUST_BACKTRACE")
-            .arg("--db")
-            .arg(&self.db);
+            .env_remove("RUST_BACKTRACE");
+        match &self.location {
+            Location::File(p) => {
+                c.arg("--db").arg(p);
+            }
+            Location::Postgres(l) => {
+                c.arg("--db")
+                    .arg(l.shown())
+                    .arg("--config")
+                    .arg(self.path("config.toml"));
+            }
+        }
         c
     }
 
@@ -299,6 +333,12 @@ impl Org {
         self.start(extra, None)
     }
 
+    /// Another service process on the same database, with a socket of its own.
+    #[allow(dead_code)]
+    pub fn serve_node(&self, name: &str) -> Service {
+        self.start_at(&format!("{name}.sock"), &[], None)
+    }
+
     /// HTTPS with `cert`/`key`; the client trusts `ca_der`.
     pub fn serve_tls(&self, cert: &Path, key: &Path, ca_der: &[u8]) -> Service {
         let args = [
@@ -311,9 +351,13 @@ impl Org {
     }
 
     fn start(&self, extra: &[&str], ca_der: Option<&[u8]>) -> Service {
+        self.start_at("verify.sock", extra, ca_der)
+    }
+
+    fn start_at(&self, socket: &str, extra: &[&str], ca_der: Option<&[u8]>) -> Service {
         // The set-up is over: from now on the core writes at the real time.
         self.clock.0.store(0, Ordering::SeqCst);
-        let socket = self.path("verify.sock");
+        let socket = self.path(socket);
         let mut last = String::new();
         for attempt in 0..5 {
             let port = free_port();
