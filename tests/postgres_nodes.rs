@@ -15,7 +15,11 @@ mod pg;
 #[cfg(no_postgres)]
 #[test]
 #[ignore = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: install postgresql to run the tests of several nodes on one database"]
-fn several_nodes_on_one_postgresql_database() {}
+fn several_nodes_on_one_postgresql_database() {
+    panic!(
+        "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: install postgresql to run the tests of several nodes on one database"
+    );
+}
 
 #[cfg(not(no_postgres))]
 mod nodes {

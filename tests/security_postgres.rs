@@ -18,4 +18,8 @@ mod suite;
 #[cfg(no_postgres)]
 #[test]
 #[ignore = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: install postgresql to run the security suite on PostgreSQL"]
-fn the_security_suite_on_postgresql() {}
+fn the_security_suite_on_postgresql() {
+    panic!(
+        "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: install postgresql to run the security suite on PostgreSQL"
+    );
+}
