@@ -937,13 +937,20 @@ impl Store {
     /// Gives the number of rows copied.
     pub fn copy_to(&self, to: &Location) -> Result<u64> {
         let key = self.key().duplicate();
+        const BATCH: usize = 5000;
         let mut rows = 0u64;
         self.read(|src| {
             Store::create_with_key(to, Some(key), |dst| {
+                let mut batch = Vec::with_capacity(BATCH);
                 src.export_rows(&mut |row| {
                     rows += 1;
-                    dst.import_row(row)
-                })
+                    batch.push(row);
+                    if batch.len() == BATCH {
+                        dst.import_rows(std::mem::take(&mut batch))?;
+                    }
+                    Ok(())
+                })?;
+                dst.import_rows(batch)
             })
             .map(drop)
         })?;

@@ -281,7 +281,7 @@ impl PgStore {
 
     /// Every table of the layout is there, at this build's version.
     pub(super) fn check_layout(&self) -> Result<bool> {
-        self.read_with(|tx| {
+        self.read_with(false, |tx| {
             for t in TABLES {
                 if !tx.table_exists(t)? {
                     return Ok(false);
@@ -349,7 +349,7 @@ impl PgStore {
     pub(super) fn open(loc: &PgLocation) -> Result<PgStore> {
         // The key is read once the database says which one it expects.
         let probe = PgStore::new(loc.clone(), SecretKey::generate()?);
-        let (magic, version, key_id, layout) = probe.read_with(|tx| {
+        let (magic, version, key_id, layout) = probe.read_with(true, |tx| {
             if !tx.table_exists("meta")? {
                 return Err(StoreError::NotFound(probe.shown_path().to_path_buf()));
             }
@@ -502,11 +502,13 @@ impl PgStore {
         &self,
         f: impl FnOnce(&dyn Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        self.read_with(|tx| f(tx))
+        self.read_with(false, |tx| f(tx))
     }
 
+    /// `probing`: the database may not have the layout yet (opening it).
     fn read_with<T, E: From<StoreError>>(
         &self,
+        probing: bool,
         f: impl FnOnce(&PgTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         self.attempt(f, |store, conn, f| {
@@ -524,7 +526,11 @@ impl PgStore {
             };
             let run = || {
                 let tx = PgTx::new(t, statements, store, false);
-                let key_id = tx.meta_if_present("key_id")?;
+                let key_id = if probing {
+                    tx.meta_if_present("key_id")?
+                } else {
+                    tx.meta("key_id")?
+                };
                 let _ = tx.key.set(store.key_for(key_id)?);
                 let v = f(&tx)?;
                 tx.finish()?;
@@ -715,6 +721,10 @@ pub(super) struct PgTx<'c> {
     audit_tail: RefCell<Option<(u64, String)>>,
     appended: Cell<bool>,
     changed: Cell<bool>,
+    /// The organization as read or written in this transaction: a verification asks for
+    /// it several times, and nothing else changes it meanwhile (a snapshot, or the write
+    /// lock held).
+    organization: RefCell<Option<Organization>>,
 }
 
 impl<'c> PgTx<'c> {
@@ -733,6 +743,7 @@ impl<'c> PgTx<'c> {
             audit_tail: RefCell::new(None),
             appended: Cell::new(false),
             changed: Cell::new(false),
+            organization: RefCell::new(None),
         }
     }
 
@@ -857,19 +868,20 @@ impl<'c> PgTx<'c> {
         }
         let key = self.audit_key()?;
         // The head row is locked until commit: appends stay one linear chain.
-        let head = match self.row(
-            "SELECT value FROM meta WHERE key = 'audit_chain_head' FOR UPDATE",
+        let row = self.row(
+            "SELECT (SELECT value FROM meta WHERE key = 'audit_chain_head' FOR UPDATE), (SELECT max(seq) FROM audit)",
             &[],
-        )? {
-            Some(r) => Some(self.decode::<ChainHead>(
-                "audit chain head",
-                self.col::<&[u8]>(&r, 0, "audit chain head")?,
-            )?),
-            None => None,
-        };
-        let last = match self.row("SELECT max(seq) FROM audit", &[])? {
-            Some(r) => self.col::<Option<i64>>(&r, 0, "audit")?.map(|v| v as u64),
-            None => None,
+        )?;
+        let (head, last) = match row {
+            Some(r) => {
+                let head = match self.col::<Option<&[u8]>>(&r, 0, "audit chain head")? {
+                    Some(b) => Some(self.decode::<ChainHead>("audit chain head", b)?),
+                    None => None,
+                };
+                let last = self.col::<Option<i64>>(&r, 1, "audit")?.map(|v| v as u64);
+                (head, last)
+            }
+            None => (None, None),
         };
         let tail = chain::tail(key, head, last);
         self.audit_tail.replace(Some(tail.clone()));
@@ -964,6 +976,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        if key == "organization" {
+            self.organization.replace(None);
+        }
         self.exec(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             &[&key, &value],
@@ -1006,15 +1021,22 @@ impl Tx for PgTx<'_> {
     }
 
     fn organization(&self) -> Result<Organization> {
-        match self.meta("organization")? {
-            Some(v) => self.decode("organization", &v),
-            None => Err(self.corrupt("organization", "missing".into())),
+        if let Some(org) = self.organization.borrow().as_ref() {
+            return Ok(org.clone());
         }
+        let org: Organization = match self.meta("organization")? {
+            Some(v) => self.decode("organization", &v)?,
+            None => return Err(self.corrupt("organization", "missing".into())),
+        };
+        self.organization.replace(Some(org.clone()));
+        Ok(org)
     }
 
     fn put_organization(&self, org: &Organization) -> Result<()> {
         let bytes = self.encode(org)?;
-        self.put_meta("organization", &bytes)
+        self.put_meta("organization", &bytes)?;
+        self.organization.replace(Some(org.clone()));
+        Ok(())
     }
 
     fn user(&self, uid: u64) -> Result<Option<User>> {
@@ -1629,6 +1651,83 @@ impl Tx for PgTx<'_> {
             "SELECT key_hash, name FROM client_keys ORDER BY key_hash",
             |r| Row::ClientKey(text(r, 0)?, text(r, 1)?)
         );
+        Ok(())
+    }
+
+    fn import_rows(&self, rows: Vec<Row>) -> Result<()> {
+        // The many rows go in one statement per table and batch; the few one by one.
+        let mut users = (Vec::new(), Vec::new());
+        let mut usernames = (Vec::new(), Vec::new());
+        let mut skeletons = (Vec::new(), Vec::new());
+        let mut activation = (Vec::new(), Vec::new());
+        let mut audit = (Vec::new(), Vec::new());
+        let mut enrollments = (Vec::new(), Vec::new(), Vec::new());
+        for row in rows {
+            match row {
+                Row::User(k, v) => {
+                    users.0.push(id(k));
+                    users.1.push(v);
+                }
+                Row::Username(n, u) => {
+                    usernames.0.push(n);
+                    usernames.1.push(id(u));
+                }
+                Row::UsernameSkeleton(s, u) => {
+                    skeletons.0.push(s);
+                    skeletons.1.push(id(u));
+                }
+                Row::ActivationCode(u, v) => {
+                    activation.0.push(id(u));
+                    activation.1.push(v);
+                }
+                Row::Audit(k, v) => {
+                    audit.0.push(id(k));
+                    audit.1.push(v);
+                }
+                Row::Enrollment(u, i, v) => {
+                    enrollments.0.push(id(u));
+                    enrollments.1.push(id(i));
+                    enrollments.2.push(v);
+                }
+                other => self.import_row(other)?,
+            }
+        }
+        if !users.0.is_empty() {
+            self.exec(
+                "INSERT INTO users (id, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                &[&users.0, &users.1],
+            )?;
+        }
+        if !usernames.0.is_empty() {
+            self.exec(
+                "INSERT INTO usernames (normalized, user_id) SELECT * FROM unnest($1::text[], $2::bigint[])",
+                &[&usernames.0, &usernames.1],
+            )?;
+        }
+        if !skeletons.0.is_empty() {
+            self.exec(
+                "INSERT INTO username_skeletons (skeleton, user_id) SELECT * FROM unnest($1::text[], $2::bigint[])",
+                &[&skeletons.0, &skeletons.1],
+            )?;
+        }
+        if !activation.0.is_empty() {
+            self.exec(
+                "INSERT INTO activation_codes (user_id, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                &[&activation.0, &activation.1],
+            )?;
+        }
+        if !audit.0.is_empty() {
+            self.exec(
+                "INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                &[&audit.0, &audit.1],
+            )?;
+        }
+        if !enrollments.0.is_empty() {
+            self.exec(
+                "INSERT INTO enrollments (user_id, id, record) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])",
+                &[&enrollments.0, &enrollments.1, &enrollments.2],
+            )?;
+        }
         Ok(())
     }
 

@@ -262,6 +262,12 @@ pub trait Tx {
 
     /// Stores one row as it is (into a new, empty database, by `store copy`).
     fn import_row(&self, row: Row) -> Result<()>;
+
+    /// Stores rows as they are, as [`Tx::import_row`] would one by one (an implementation
+    /// may send them in fewer statements).
+    fn import_rows(&self, rows: Vec<Row>) -> Result<()> {
+        rows.into_iter().try_for_each(|r| self.import_row(r))
+    }
 }
 
 /// One stored row, as either store holds it; records are the same bytes in both.

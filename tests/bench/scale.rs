@@ -13,7 +13,7 @@ use mfa_console::core::{
     Actor, Channel, Clock, CodeKind, Core, ManualClock, NewUser, SignInStep, password,
 };
 use mfa_console::mail::{Mailer, Outbox};
-use mfa_console::store::{Method, Role, Store};
+use mfa_console::store::{Location, Method, Role, Store};
 use mfa_console::tui::app::{App, Runner, Screen};
 use mfa_console::tui::theme::Theme;
 use ratatui::Terminal;
@@ -37,7 +37,7 @@ fn mailer(dir: &Path) -> Arc<dyn Mailer> {
 
 /// The organization, the time until the users were committed, and until every
 /// activation mail was written too.
-fn build(dir: &Path, size: usize, clock: &ManualClock) -> (Core, Duration, Duration) {
+pub fn build(dir: &Path, size: usize, clock: &ManualClock) -> (Core, Duration, Duration) {
     let db = dir.join("org.redb");
     let core = Core::create_with_clock(
         &db,
@@ -87,17 +87,11 @@ fn typed(app: &mut App, text: &str) {
 }
 
 /// The console as a person starts it: open the database, draw the sign-in screen.
-fn cold_start(db: &Path, dir: &Path) -> (App, Terminal<TestBackend>, Duration) {
+pub fn cold_start(db: &Location, dir: &Path) -> (App, Terminal<TestBackend>, Duration) {
     let t = Instant::now();
     let m = mailer(dir);
     let core = Arc::new(Core::open(db, Arc::clone(&m)).unwrap());
-    let mut app = App::new(
-        db.to_path_buf(),
-        Some(core),
-        m,
-        Theme { color: true },
-        Runner::Inline,
-    );
+    let mut app = App::new(db, Some(core), m, Theme { color: true }, Runner::Inline);
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     term.draw(|f| app.render(f)).unwrap();
     let first = t.elapsed();
@@ -121,7 +115,7 @@ fn frames(app: &mut App, term: &mut Terminal<TestBackend>, keys: &[KeyCode]) -> 
         .collect()
 }
 
-fn console_figures(size: usize, db: &Path, dir: &Path) {
+pub fn console_figures(size: usize, db: &Location, dir: &Path) {
     let (mut app, mut term, first) = cold_start(db, dir);
     figure(size, "first_frame", ms(first), "ms");
     // Users: the roster loads in the background in the console; here it runs inline.
@@ -179,7 +173,7 @@ fn console_figures(size: usize, db: &Path, dir: &Path) {
 /// not count.
 fn rss_child(db: &Path) {
     let dir = db.parent().unwrap();
-    let (mut app, mut term, _) = cold_start(db, dir);
+    let (mut app, mut term, _) = cold_start(&Location::File(db.to_path_buf()), dir);
     for k in [
         KeyCode::Down,
         KeyCode::Down,
@@ -295,7 +289,7 @@ fn main() {
             .collect();
         figure(size, "database_open", ms(median(opens)), "ms");
 
-        console_figures(size, &db, dir.path());
+        console_figures(size, &Location::File(db.clone()), dir.path());
 
         let out = std::process::Command::new(&args[0])
             .args(["--rss-child", db.to_str().unwrap()])
