@@ -28,9 +28,7 @@ use zeroize::Zeroizing;
 mod pg;
 #[path = "scale.rs"]
 mod scale;
-#[path = "stats.rs"]
-mod stats;
-use stats::{figure, median, ms, now, p99};
+use scale::stats::{figure, median, ms, now, p99};
 
 const PASSWORD: &str = "granite harbor lamp 77";
 const CLIENTS: usize = 16;

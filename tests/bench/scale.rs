@@ -22,7 +22,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use zeroize::Zeroizing;
 
 #[path = "stats.rs"]
-mod stats;
+pub mod stats;
 use stats::{median, ms, p99};
 
 const PASSWORD: &str = "granite harbor lamp 77";
