@@ -21,6 +21,11 @@ mod harness;
 
 use harness::{Org, bin, free_port, now};
 
+// A PostgreSQL server of the tests' own, for two service nodes on one database.
+#[cfg(not(no_postgres))]
+#[path = "common/pg.rs"]
+mod pg;
+
 /// The module `cargo test` built beside the binaries (`deps/` holds the fresh one).
 fn module() -> PathBuf {
     let dir = bin().parent().unwrap().to_path_buf();
@@ -169,6 +174,55 @@ fn pamtester_signs_in_with_a_fresh_code_and_refuses_a_replayed_one_and_a_stopped
         text(&down).contains("The verification service is not reachable; ask your administrator."),
         "{}",
         text(&down)
+    );
+}
+
+#[cfg(not(no_postgres))]
+#[test]
+#[ignore = "needs pamtester (apt-get install pamtester) and root; .ci/run runs it"]
+fn pamtester_signs_in_through_either_of_two_nodes_on_one_postgresql_database() {
+    need_root();
+    need("pamtester", "pamtester");
+    let org = Org::on(|dir| pg::server().new_location(dir));
+    org.add_user("alice", None);
+    let app = org.enroll_totp("alice");
+    let a = org.serve_node("a");
+    let b = org.serve_node("b");
+    let line = |socket: &Path| {
+        format!(
+            "auth required {} socket={} mode=code-only",
+            module().display(),
+            socket.display()
+        )
+    };
+    let via_a = PamService::new("mfa-console-test-node-a", &line(&a.socket));
+    let via_b = PamService::new("mfa-console-test-node-b", &line(&b.socket));
+    let code = app.code();
+    let ok = pamtester(&via_a.name, "alice", &code);
+    assert!(ok.status.success(), "through node A: {}", text(&ok));
+    assert!(
+        text(&ok).contains("successfully authenticated"),
+        "{}",
+        text(&ok)
+    );
+    // The code node A accepted is spent on node B too: one replay guard.
+    let replay = pamtester(&via_b.name, "alice", &code);
+    assert!(
+        !replay.status.success(),
+        "node B accepted the code node A had: {}",
+        text(&replay)
+    );
+    // The next step's code goes through node B.
+    let next = pamtester(&via_b.name, "alice", &app.code_at(now() + 30));
+    assert!(next.status.success(), "through node B: {}", text(&next));
+    let audit = org.audit();
+    let accepted = audit
+        .iter()
+        .filter(|e| e["kind"] == "sign-in.ok" && e["subject"] == "alice")
+        .count();
+    assert_eq!(
+        accepted, 2,
+        "both sign-ins in the one audit trail: {audit:?}"
     );
 }
 
