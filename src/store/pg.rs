@@ -986,28 +986,9 @@ impl Tx for PgTx<'_> {
         .map(drop)
     }
 
-    fn meta_u64(&self, key: &str) -> Result<u64> {
-        Ok(self
-            .meta(key)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0))
-    }
 
-    fn put_meta_u64(&self, key: &str, value: u64) -> Result<()> {
-        self.put_meta(key, &value.to_le_bytes())
-    }
 
-    fn next_id(&self, counter: &str) -> Result<u64> {
-        let key = format!("next_{counter}");
-        let n = self.meta_u64(&key)? + 1;
-        self.put_meta_u64(&key, n)?;
-        Ok(n)
-    }
 
-    fn generation(&self) -> Result<u64> {
-        self.meta_u64("generation")
-    }
 
     fn bump_generation(&self) -> Result<()> {
         if !self.write {
@@ -1216,14 +1197,6 @@ impl Tx for PgTx<'_> {
         .map(drop)
     }
 
-    fn spend_email_code(&self, user: u64) -> Result<()> {
-        if let Some(mut c) = self.email_code(user)? {
-            c.used = true;
-            c.hash.clear();
-            self.put_email_code(user, &c)?;
-        }
-        Ok(())
-    }
 
     fn remove_email_code(&self, user: u64) -> Result<bool> {
         Ok(self.exec("DELETE FROM email_codes WHERE user_id = $1", &[&id(user)])? > 0)

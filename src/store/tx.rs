@@ -79,16 +79,32 @@ pub trait Tx {
 
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<()>;
 
-    fn meta_u64(&self, key: &str) -> Result<u64>;
+    /// A number stored in meta (little-endian); 0 when absent.
+    fn meta_u64(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .meta(key)?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0))
+    }
 
-    fn put_meta_u64(&self, key: &str, value: u64) -> Result<()>;
+    fn put_meta_u64(&self, key: &str, value: u64) -> Result<()> {
+        self.put_meta(key, &value.to_le_bytes())
+    }
 
     /// The next value of a named counter (1, 2, 3, …).
-    fn next_id(&self, counter: &str) -> Result<u64>;
+    fn next_id(&self, counter: &str) -> Result<u64> {
+        let key = format!("next_{counter}");
+        let n = self.meta_u64(&key)? + 1;
+        self.put_meta_u64(&key, n)?;
+        Ok(n)
+    }
 
     /// Bumped by every committed change, so a long-running console can tell cheaply
     /// whether another process changed something.
-    fn generation(&self) -> Result<u64>;
+    fn generation(&self) -> Result<u64> {
+        self.meta_u64("generation")
+    }
 
     /// Marks the transaction as a change; the counter moves once, when it commits.
     fn bump_generation(&self) -> Result<()>;
@@ -147,7 +163,14 @@ pub trait Tx {
     fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()>;
 
     /// Marks the waiting email code spent; its send time still throttles the next send.
-    fn spend_email_code(&self, user: u64) -> Result<()>;
+    fn spend_email_code(&self, user: u64) -> Result<()> {
+        if let Some(mut c) = self.email_code(user)? {
+            c.used = true;
+            c.hash.clear();
+            self.put_email_code(user, &c)?;
+        }
+        Ok(())
+    }
 
     fn remove_email_code(&self, user: u64) -> Result<bool>;
 
@@ -496,28 +519,9 @@ impl Tx for RedbTx<'_> {
         Ok(())
     }
 
-    fn meta_u64(&self, key: &str) -> Result<u64> {
-        Ok(self
-            .meta(key)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0))
-    }
 
-    fn put_meta_u64(&self, key: &str, value: u64) -> Result<()> {
-        self.put_meta(key, &value.to_le_bytes())
-    }
 
-    fn next_id(&self, counter: &str) -> Result<u64> {
-        let key = format!("next_{counter}");
-        let n = self.meta_u64(&key)? + 1;
-        self.put_meta_u64(&key, n)?;
-        Ok(n)
-    }
 
-    fn generation(&self) -> Result<u64> {
-        self.meta_u64("generation")
-    }
 
     fn bump_generation(&self) -> Result<()> {
         self.writer()?;
@@ -697,14 +701,6 @@ impl Tx for RedbTx<'_> {
         self.put_json(EMAIL_CODES, user, c)
     }
 
-    fn spend_email_code(&self, user: u64) -> Result<()> {
-        if let Some(mut c) = self.email_code(user)? {
-            c.used = true;
-            c.hash.clear();
-            self.put_email_code(user, &c)?;
-        }
-        Ok(())
-    }
 
     fn remove_email_code(&self, user: u64) -> Result<bool> {
         self.remove_key(EMAIL_CODES, user)
