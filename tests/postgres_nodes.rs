@@ -252,6 +252,27 @@ mod nodes {
         server.stop();
     }
 
+    #[test]
+    fn a_change_made_on_another_host_is_seen_within_a_second() {
+        // The console checks the generation every second; a change by another process
+        // (here the command line, as another host would) moves it.
+        let org = org_on(pg::server());
+        let before = org.core.generation().unwrap();
+        let out = org.cli(&["user", "add", "zed", "--email", "zed@example.com"], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let after = org.core.generation().unwrap();
+        assert!(after > before, "generation {before} → {after}");
+        let names: Vec<String> = org
+            .core
+            .store()
+            .read(|tx| tx.users())
+            .unwrap()
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        assert!(names.contains(&"zed".to_string()), "{names:?}");
+    }
+
     /// The binary with `--config` the folder's config file and no `--db` yet.
     fn bin(org: &Org) -> std::process::Command {
         let mut c = std::process::Command::new(super::harness::bin());
