@@ -543,6 +543,25 @@ impl Config {
                 format!("{} (not found: the defaults apply)", self.file.display())
             },
         )];
+        if let Some(url) = &self.store.url {
+            let key = self
+                .store
+                .key_file
+                .clone()
+                .unwrap_or_else(|| folder_of(&self.file).join("mfa-console.key"));
+            v.push((
+                "Database",
+                format!(
+                    "{url} (password {}; key file {})",
+                    if self.store.password.is_some() {
+                        "from [store] password_file"
+                    } else {
+                        "none given"
+                    },
+                    key.display()
+                ),
+            ));
+        }
         match &self.mail.transport {
             Transport::Outbox { dir } => {
                 v.push((
@@ -1316,6 +1335,52 @@ mod tests {
     fn a_radius_secret_never_shows_in_debug() {
         let s = RadiusSecret::new(b"very secret shared secret".to_vec());
         assert!(!format!("{s:?}").contains("very secret"));
+    }
+
+    #[test]
+    fn the_store_section_names_a_postgresql_database_and_refuses_what_would_leak() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        let pw = dir.path().join("db-password");
+        fs::write(&pw, "s3cret\n").unwrap();
+        fs::set_permissions(&pw, fs::Permissions::from_mode(0o600)).unwrap();
+        let text = "[store]\nurl = \"postgresql://mfa@db.example:5432/mfa\"\npassword_file = \"db-password\"\n";
+        let c = Config::from_text(&dir.path().join("mfa-console"), &file, Some(text)).unwrap();
+        assert_eq!(
+            c.store.url.as_deref(),
+            Some("postgresql://mfa@db.example:5432/mfa")
+        );
+        assert_eq!(
+            c.store.password.as_deref().map(String::as_str),
+            Some("s3cret")
+        );
+        assert!(
+            !format!("{:?}", c.store).contains("s3cret"),
+            "the password never shows"
+        );
+        let summary = format!("{:?}", c.summary());
+        assert!(
+            !summary.contains("s3cret") && summary.contains("db.example"),
+            "{summary}"
+        );
+        // A password file others can read is refused, with the way out.
+        fs::set_permissions(&pw, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Config::from_text(&dir.path().join("mfa-console"), &file, Some(text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("store.password_file") && e.contains("chmod 600"),
+            "{e}"
+        );
+        // A file path is not a database URL.
+        let e = err("[store]\nurl = \"/srv/mfa/org.redb\"\n");
+        assert!(
+            e.contains("store.url") && e.contains("postgresql://"),
+            "{e}"
+        );
+        let e = err("[store]\nhost = \"db\"\n");
+        assert!(e.contains("host"), "{e}");
     }
 
     fn err(text: &str) -> String {

@@ -259,7 +259,11 @@ mod nodes {
         let org = org_on(pg::server());
         let before = org.core.generation().unwrap();
         let out = org.cli(&["user", "add", "zed", "--email", "zed@example.com"], "");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let after = org.core.generation().unwrap();
         assert!(after > before, "generation {before} → {after}");
         let names: Vec<String> = org

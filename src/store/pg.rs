@@ -986,10 +986,6 @@ impl Tx for PgTx<'_> {
         .map(drop)
     }
 
-
-
-
-
     fn bump_generation(&self) -> Result<()> {
         if !self.write {
             return Err(self.corrupt(
@@ -1196,7 +1192,6 @@ impl Tx for PgTx<'_> {
         )
         .map(drop)
     }
-
 
     fn remove_email_code(&self, user: u64) -> Result<bool> {
         Ok(self.exec("DELETE FROM email_codes WHERE user_id = $1", &[&id(user)])? > 0)
@@ -1754,5 +1749,48 @@ impl Tx for PgTx<'_> {
                 &[&k, &v],
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_a_password_and_one_inside_it_is_refused() {
+        let key = PathBuf::from("/etc/mfa-console/mfa-console.key");
+        let pw = Some(Zeroizing::new("s3cret".to_string()));
+        let l = PgLocation::parse("postgresql://mfa@db.example:6543/org", pw, key.clone()).unwrap();
+        assert_eq!(l.shown(), "postgresql://mfa@db.example:6543/org");
+        assert_eq!(l.host(), "db.example:6543");
+        assert!(!format!("{l:?}").contains("s3cret"));
+        let e = PgLocation::parse("postgresql://mfa:s3cret@db.example/org", None, key.clone())
+            .unwrap_err();
+        assert!(
+            e.contains("holds a password") && e.contains("password_file"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "the refusal does not repeat it: {e}");
+        let e = PgLocation::parse("postgresql://db.example/org", None, key.clone()).unwrap_err();
+        assert!(e.contains("names no user"), "{e}");
+        assert!(PgLocation::is_url("postgres://a@b/c") && !PgLocation::is_url("/srv/org.redb"));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_named_with_what_to_do() {
+        let key = PathBuf::from("/tmp/none.key");
+        // Nothing listens on port 1 of loopback.
+        let l = PgLocation::parse("postgresql://mfa@127.0.0.1:1/org", None, key).unwrap();
+        let e = match l.config.connect(NoTls) {
+            Ok(_) => return,
+            Err(e) => pg_err(&l, e),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("the database server at 127.0.0.1:1 is not reachable"),
+            "{text}"
+        );
+        assert!(text.contains("check that PostgreSQL runs there"), "{text}");
     }
 }

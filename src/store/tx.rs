@@ -519,10 +519,6 @@ impl Tx for RedbTx<'_> {
         Ok(())
     }
 
-
-
-
-
     fn bump_generation(&self) -> Result<()> {
         self.writer()?;
         self.changed.set(true);
@@ -700,7 +696,6 @@ impl Tx for RedbTx<'_> {
     fn put_email_code(&self, user: u64, c: &EmailCode) -> Result<()> {
         self.put_json(EMAIL_CODES, user, c)
     }
-
 
     fn remove_email_code(&self, user: u64) -> Result<bool> {
         self.remove_key(EMAIL_CODES, user)
