@@ -8,7 +8,7 @@
 //!   on both (they must be identical);
 //! - the console at 100k users on PostgreSQL: first frame and keystrokes.
 //!
-//! `PG_BENCH_USERS=10000` sets another size for the last two.
+//! `PG_BENCH_USERS=10000` sets another size for the last two (0 leaves them out).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
@@ -212,6 +212,16 @@ fn two_nodes_beside_pgbench(server: &pg::Server) {
     let a = node(&url, dir.path(), "a");
     let b = node(&url, dir.path(), "b");
     let ports = [a.port, b.port];
+    let mut stats = postgres::Client::connect(&server.url(&database), postgres::NoTls).unwrap();
+    let commits = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let commits_before = commits(&mut stats);
     let started = Instant::now();
     let handles: Vec<_> = users
         .chunks(PER_CLIENT)
@@ -253,6 +263,15 @@ fn two_nodes_beside_pgbench(server: &pg::Server) {
         accepted += n;
     }
     let wall = started.elapsed();
+    // The statistics collector publishes counts about once a second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = stats.batch_execute("SELECT pg_stat_clear_snapshot()");
+    let transactions = commits(&mut stats) - commits_before;
+    figure(
+        "two_nodes_transactions_per_verification",
+        format!("{:.2}", transactions as f64 / all.len() as f64),
+        "",
+    );
     assert!(
         accepted >= all.len() * 95 / 100,
         "{accepted} of {} accepted",
@@ -346,6 +365,8 @@ fn main() {
     let server = pg::Server::start(&["shared_buffers=256MB"]);
     println!("# PostgreSQL on 127.0.0.1:{}", server.port);
     two_nodes_beside_pgbench(&server);
-    copy_and_console(&server, size);
+    if size > 0 {
+        copy_and_console(&server, size);
+    }
     server.stop();
 }
