@@ -725,6 +725,18 @@ pub(super) struct PgTx<'c> {
     /// it several times, and nothing else changes it meanwhile (a snapshot, or the write
     /// lock held).
     organization: RefCell<Option<Organization>>,
+    /// Lockout counters and clients as read or written in this transaction (a
+    /// verification reads each twice); the replay guard and the failure increment always
+    /// go to the database.
+    lockouts_seen: RefCell<HashMap<String, Lockout>>,
+    clients_seen: RefCell<HashMap<String, Option<ApiClient>>>,
+    /// Events appended in this transaction, written in one statement before anything
+    /// reads the log and at commit.
+    pending_audit: RefCell<(Vec<i64>, Vec<Vec<u8>>)>,
+    /// Users and clients written in this transaction, stored in one statement each before
+    /// anything scans their table and at commit (a batch of verifications writes many).
+    pending_users: RefCell<std::collections::BTreeMap<u64, User>>,
+    pending_clients: RefCell<std::collections::BTreeMap<String, ApiClient>>,
 }
 
 impl<'c> PgTx<'c> {
@@ -744,7 +756,74 @@ impl<'c> PgTx<'c> {
             appended: Cell::new(false),
             changed: Cell::new(false),
             organization: RefCell::new(None),
+            lockouts_seen: RefCell::new(HashMap::new()),
+            clients_seen: RefCell::new(HashMap::new()),
+            pending_audit: RefCell::new((Vec::new(), Vec::new())),
+            pending_users: RefCell::new(std::collections::BTreeMap::new()),
+            pending_clients: RefCell::new(std::collections::BTreeMap::new()),
         }
+    }
+
+    /// Writes the users written so far.
+    fn flush_users(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending_users.borrow_mut());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(pending.len());
+        let mut records = Vec::with_capacity(pending.len());
+        for (k, u) in &pending {
+            ids.push(id(*k));
+            records.push(self.encode(u)?);
+        }
+        self.exec(
+            "INSERT INTO users (id, record) SELECT * FROM unnest($1::bigint[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            &[&ids, &records],
+        )
+        .map(drop)
+    }
+
+    /// Writes the clients written so far.
+    fn flush_clients(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending_clients.borrow_mut());
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut names = Vec::with_capacity(pending.len());
+        let mut records = Vec::with_capacity(pending.len());
+        for (k, c) in &pending {
+            names.push(k.clone());
+            records.push(self.encode(c)?);
+        }
+        self.exec(
+            "INSERT INTO clients (name, record) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+            &[&names, &records],
+        )
+        .map(drop)
+    }
+
+    fn refuse_in_read(&self) -> Result<()> {
+        if self.write {
+            Ok(())
+        } else {
+            Err(self.corrupt(
+                "transaction",
+                "a change was attempted in a read-only unit of work".into(),
+            ))
+        }
+    }
+
+    /// Writes the events appended so far.
+    fn flush_audit(&self) -> Result<()> {
+        let (seqs, records) = std::mem::take(&mut *self.pending_audit.borrow_mut());
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        self.exec(
+            "INSERT INTO audit (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+            &[&seqs, &records],
+        )
+        .map(drop)
     }
 
     fn err(&self, e: postgres::Error) -> StoreError {
@@ -891,6 +970,9 @@ impl<'c> PgTx<'c> {
     /// Moves the chain head and the generation, then commits (a read ends the snapshot).
     fn finish(&self) -> Result<()> {
         if self.write {
+            self.flush_audit()?;
+            self.flush_users()?;
+            self.flush_clients()?;
             let tail = self.audit_tail.borrow().clone();
             if self.appended.get()
                 && let Some((seq, mac)) = tail
@@ -1017,6 +1099,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn user(&self, uid: u64) -> Result<Option<User>> {
+        if let Some(u) = self.pending_users.borrow().get(&uid) {
+            return Ok(Some(u.clone()));
+        }
         self.record(
             "SELECT record FROM users WHERE id = $1",
             &[&id(uid)],
@@ -1035,12 +1120,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn put_user(&self, user: &User) -> Result<()> {
-        let bytes = self.encode(user)?;
-        self.exec(
-            "INSERT INTO users (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-            &[&id(user.id), &bytes],
-        )
-        .map(drop)
+        self.refuse_in_read()?;
+        self.pending_users
+            .borrow_mut()
+            .insert(user.id, user.clone());
+        Ok(())
     }
 
     fn put_username(&self, normalized: &str, uid: u64) -> Result<()> {
@@ -1094,11 +1178,13 @@ impl Tx for PgTx<'_> {
     }
 
     fn remove_user_record(&self, uid: u64) -> Result<()> {
+        self.pending_users.borrow_mut().remove(&uid);
         self.exec("DELETE FROM users WHERE id = $1", &[&id(uid)])
             .map(drop)
     }
 
     fn each_user(&self, f: &mut dyn FnMut(User) -> Result<bool>) -> Result<()> {
+        self.flush_users()?;
         self.pages(
             "SELECT id, record FROM users WHERE id > $1 ORDER BY id LIMIT $2",
             0,
@@ -1111,6 +1197,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn users(&self) -> Result<Vec<User>> {
+        self.flush_users()?;
         self.records("SELECT record FROM users ORDER BY id", &[], "user")
     }
 
@@ -1312,16 +1399,26 @@ impl Tx for PgTx<'_> {
     }
 
     fn lockout(&self, normalized: &str) -> Result<Lockout> {
-        match self.row(
+        if let Some(l) = self.lockouts_seen.borrow().get(normalized) {
+            return Ok(l.clone());
+        }
+        let l = match self.row(
             "SELECT failures, locked_until, lock_count, locked_attempts, locked_audit_at FROM lockouts WHERE normalized = $1",
             &[&normalized],
         )? {
-            Some(r) => self.lockout_of(&r),
-            None => Ok(Lockout::default()),
-        }
+            Some(r) => self.lockout_of(&r)?,
+            None => Lockout::default(),
+        };
+        self.lockouts_seen
+            .borrow_mut()
+            .insert(normalized.to_string(), l.clone());
+        Ok(l)
     }
 
     fn put_lockout(&self, normalized: &str, l: &Lockout) -> Result<()> {
+        self.lockouts_seen
+            .borrow_mut()
+            .insert(normalized.to_string(), l.clone());
         if l.failures == 0 && l.locked_until.is_none() && l.lock_count == 0 {
             return self
                 .exec("DELETE FROM lockouts WHERE normalized = $1", &[&normalized])
@@ -1360,10 +1457,18 @@ impl Tx for PgTx<'_> {
              RETURNING failures, locked_until, lock_count, locked_attempts, locked_audit_at",
             &[&normalized],
         )?;
-        match r {
-            Some(r) => self.lockout_of(&r),
-            None => Err(self.corrupt("lockout counter", "the increment returned nothing".into())),
-        }
+        let l = match r {
+            Some(r) => self.lockout_of(&r)?,
+            None => {
+                return Err(
+                    self.corrupt("lockout counter", "the increment returned nothing".into())
+                );
+            }
+        };
+        self.lockouts_seen
+            .borrow_mut()
+            .insert(normalized.to_string(), l.clone());
+        Ok(l)
     }
 
     fn last_totp_step(&self, user: u64) -> Result<Option<u64>> {
@@ -1400,14 +1505,22 @@ impl Tx for PgTx<'_> {
     }
 
     fn client(&self, name: &str) -> Result<Option<ApiClient>> {
-        self.record(
+        if let Some(c) = self.clients_seen.borrow().get(name) {
+            return Ok(c.clone());
+        }
+        let c: Option<ApiClient> = self.record(
             "SELECT record FROM clients WHERE name = $1",
             &[&name],
             "API client",
-        )
+        )?;
+        self.clients_seen
+            .borrow_mut()
+            .insert(name.to_string(), c.clone());
+        Ok(c)
     }
 
     fn client_by_key_hash(&self, key_hash: &str) -> Result<Option<ApiClient>> {
+        self.flush_clients()?;
         self.record(
             "SELECT c.record FROM client_keys k JOIN clients c ON c.name = k.name WHERE k.key_hash = $1",
             &[&key_hash],
@@ -1416,6 +1529,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn clients(&self) -> Result<Vec<ApiClient>> {
+        self.flush_clients()?;
         self.records(
             "SELECT record FROM clients ORDER BY name",
             &[],
@@ -1432,26 +1546,33 @@ impl Tx for PgTx<'_> {
                 &[&old.key_hash],
             )?;
         }
-        let bytes = self.encode(c)?;
-        self.exec(
-            "INSERT INTO clients (name, record) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
-            &[&c.name, &bytes],
-        )?;
+        self.refuse_in_read()?;
+        self.pending_clients
+            .borrow_mut()
+            .insert(c.name.clone(), c.clone());
         if key_changed {
             self.exec(
                 "INSERT INTO client_keys (key_hash, name) VALUES ($1, $2) ON CONFLICT (key_hash) DO UPDATE SET name = EXCLUDED.name",
                 &[&c.key_hash, &c.name],
             )?;
         }
+        self.clients_seen
+            .borrow_mut()
+            .insert(c.name.clone(), Some(c.clone()));
         Ok(())
     }
 
     fn remove_client(&self, name: &str) -> Result<bool> {
+        self.clients_seen
+            .borrow_mut()
+            .insert(name.to_string(), None);
+        let pending = self.pending_clients.borrow_mut().remove(name).is_some();
         self.exec("DELETE FROM client_keys WHERE name = $1", &[&name])?;
-        Ok(self.exec("DELETE FROM clients WHERE name = $1", &[&name])? > 0)
+        Ok(self.exec("DELETE FROM clients WHERE name = $1", &[&name])? > 0 || pending)
     }
 
     fn audit_head(&self) -> Result<Option<AuditEvent>> {
+        self.flush_audit()?;
         self.record(
             "SELECT record FROM audit ORDER BY seq DESC LIMIT 1",
             &[],
@@ -1487,17 +1608,25 @@ impl Tx for PgTx<'_> {
             time,
             [actor, subject, kind, details],
         )?;
+        if !self.write {
+            return Err(self.corrupt(
+                "transaction",
+                "a change was attempted in a read-only unit of work".into(),
+            ));
+        }
         let bytes = self.encode(&e)?;
-        self.exec(
-            "INSERT INTO audit (seq, record) VALUES ($1, $2)",
-            &[&id(e.seq), &bytes],
-        )?;
+        {
+            let mut pending = self.pending_audit.borrow_mut();
+            pending.0.push(id(e.seq));
+            pending.1.push(bytes);
+        }
         self.audit_tail.replace(Some((e.seq, e.hash)));
         self.appended.set(true);
         Ok(e.seq)
     }
 
     fn audit_event(&self, seq: u64) -> Result<Option<AuditEvent>> {
+        self.flush_audit()?;
         self.record(
             "SELECT record FROM audit WHERE seq = $1",
             &[&id(seq)],
@@ -1506,10 +1635,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn audit_events(&self) -> Result<Vec<AuditEvent>> {
+        self.flush_audit()?;
         self.records("SELECT record FROM audit ORDER BY seq", &[], "audit event")
     }
 
     fn recent_audit_events(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        self.flush_audit()?;
         let limit = limit.min(i64::MAX as usize) as i64;
         self.records(
             "SELECT record FROM audit ORDER BY seq DESC LIMIT $1",
@@ -1519,6 +1650,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn each_audit_newest_first(&self, f: &mut dyn FnMut(AuditEvent) -> Result<bool>) -> Result<()> {
+        self.flush_audit()?;
         self.pages(
             "SELECT seq, record FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
             i64::MAX,
@@ -1535,6 +1667,7 @@ impl Tx for PgTx<'_> {
 
     #[doc(hidden)]
     fn overwrite_audit_raw(&self, seq: u64, bytes: &[u8]) -> Result<()> {
+        self.flush_audit()?;
         self.exec(
             "INSERT INTO audit (seq, record) VALUES ($1, $2) ON CONFLICT (seq) DO UPDATE SET record = EXCLUDED.record",
             &[&id(seq), &bytes],
@@ -1543,6 +1676,9 @@ impl Tx for PgTx<'_> {
     }
 
     fn export_rows(&self, f: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        self.flush_audit()?;
+        self.flush_users()?;
+        self.flush_clients()?;
         macro_rules! each {
             ($sql:expr, |$r:ident| $row:expr) => {
                 for $r in self.rows($sql, &[])?.iter() {

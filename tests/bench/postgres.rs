@@ -221,7 +221,15 @@ fn two_nodes_beside_pgbench(server: &pg::Server) {
         .unwrap()
         .get(0)
     };
+    let generation = |c: &mut postgres::Client| -> u64 {
+        let v: Vec<u8> = c
+            .query_one("SELECT value FROM meta WHERE key = 'generation'", &[])
+            .unwrap()
+            .get(0);
+        u64::from_le_bytes(v.try_into().unwrap())
+    };
     let commits_before = commits(&mut stats);
+    let writes_before = generation(&mut stats);
     let started = Instant::now();
     let handles: Vec<_> = users
         .chunks(PER_CLIENT)
@@ -267,6 +275,12 @@ fn two_nodes_beside_pgbench(server: &pg::Server) {
     std::thread::sleep(Duration::from_millis(1500));
     let _ = stats.batch_execute("SELECT pg_stat_clear_snapshot()");
     let transactions = commits(&mut stats) - commits_before;
+    let writes = generation(&mut stats) - writes_before;
+    figure(
+        "two_nodes_verifications_per_write",
+        format!("{:.2}", all.len() as f64 / writes.max(1) as f64),
+        "",
+    );
     figure(
         "two_nodes_transactions_per_verification",
         format!("{:.2}", transactions as f64 / all.len() as f64),
