@@ -277,6 +277,56 @@ mod nodes {
         assert!(names.contains(&"zed".to_string()), "{names:?}");
     }
 
+    /// Someone who can write the PostgreSQL database but not read the key file changes
+    /// the audit log with SQL; `check` reports each change by event number.
+    #[test]
+    fn audit_log_changes_made_with_sql_are_reported_by_check() {
+        let server = pg::server();
+        let cases: [(&str, &str); 4] = [
+            (
+                "UPDATE audit SET record = convert_to(replace(convert_from(record, 'UTF8'), '\"details\":\"', '\"details\":\"edited '), 'UTF8') WHERE seq = 3",
+                "event 3 was altered after it was written",
+            ),
+            ("DELETE FROM audit WHERE seq = 3", "event 3 is missing"),
+            (
+                "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+                "the newest events were deleted",
+            ),
+            (
+                "DELETE FROM audit; DELETE FROM meta WHERE key = 'audit_chain_head'",
+                "every event was deleted",
+            ),
+        ];
+        for (sql, said) in cases {
+            let org = org_on(server);
+            org.add_user("alice", Some(ALICE_PW));
+            org.add_user("bob", Some(ALICE_PW));
+            let (ok, out) = run_org(&org, &["check"]);
+            assert!(ok, "before: {out}");
+            let mfa_console::store::Location::Postgres(l) = &org.location else {
+                panic!("a PostgreSQL organization")
+            };
+            let database = l.shown().rsplit('/').next().unwrap().to_string();
+            let mut c = postgres::Client::connect(&server.url(&database), postgres::NoTls).unwrap();
+            c.batch_execute(sql).unwrap();
+            let (ok, out) = run_org(&org, &["check"]);
+            assert!(!ok, "{sql}: check passed: {out}");
+            assert!(out.contains(said), "{sql}: expected {said:?} in: {out}");
+        }
+    }
+
+    fn run_org(org: &Org, args: &[&str]) -> (bool, String) {
+        let out = org.command().args(args).output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// The binary with `--config` the folder's config file and no `--db` yet.
     fn bin(org: &Org) -> std::process::Command {
         let mut c = std::process::Command::new(super::harness::bin());
