@@ -48,9 +48,11 @@ pub fn demo(users: usize) -> CliResult {
     eprintln!("Building a demo organization of {users} users in a temporary folder…");
     let demo = crate::demo::build(users, &mut |step| eprintln!("  {step}"))?;
     eprintln!(
-        "Demo ready: sign in as {} with the password {:?}. The demo organization is deleted when you quit (files you export stay where you wrote them).",
+        "Demo ready: sign in as {} with the password {:?}. The demo organization is deleted when you quit (files you export stay where you wrote them). While it runs, its database is {} (to try PostgreSQL: `mfa-console --db {} store copy --to postgresql://…`).",
         crate::demo::ADMIN,
-        crate::demo::PASSWORD
+        crate::demo::PASSWORD,
+        demo.db.display(),
+        demo.db.display()
     );
     give_back_memory();
     super::log::start(&demo.db);
