@@ -315,6 +315,51 @@ mod nodes {
         }
     }
 
+    #[test]
+    fn rotate_key_on_postgresql_keeps_secrets_readable_and_other_hosts_need_the_new_key_file() {
+        let org = org_on(pg::server());
+        let (totp, key) = alice(&org);
+        let old_key = std::fs::read(org.path("mfa-console.key")).unwrap();
+        let (ok, out) = run_org(&org, &["rotate-key"]);
+        assert!(ok, "{out}");
+        assert!(out.contains("Re-encrypted 1 secret(s)"), "{out}");
+        let (ok, out) = run_org(&org, &["check"]);
+        assert!(
+            ok && out.contains("sealed secrets:     ok (1 checked)"),
+            "{out}"
+        );
+        // A host still holding the old key file refuses, and names the file.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("config.toml"), "").unwrap();
+        let old = other.path().join("mfa-console.key");
+        std::fs::write(&old, &old_key).unwrap();
+        std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let mfa_console::store::Location::Postgres(l) = &org.location else {
+            panic!("a PostgreSQL organization")
+        };
+        let out = std::process::Command::new(super::harness::bin())
+            .env_remove("MFA_CONSOLE_DB")
+            .args(["--db", l.shown(), "--config"])
+            .arg(other.path().join("config.toml"))
+            .arg("check")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            said.contains("does not belong to this database")
+                && said.contains(&old.display().to_string()),
+            "{said}"
+        );
+        // The new key verifies a code on a node.
+        let a = org.serve_node("a");
+        let r = a
+            .http
+            .verify(&key, json!({"username": "alice", "code": totp.code()}));
+        assert_eq!(r.body["result"], "accepted", "{r:?}");
+    }
+
     fn run_org(org: &Org, args: &[&str]) -> (bool, String) {
         let out = org.command().args(args).output().unwrap();
         (
