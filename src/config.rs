@@ -792,7 +792,12 @@ impl Checker<'_> {
                     "is not a PostgreSQL URL: write \"postgresql://USER@HOST:PORT/DATABASE\" (for a file, leave [store] out and use --db PATH)".into(),
                 ));
             }
-            Some(v) => Some(v.get_ref().trim().to_string()),
+            // Checked here as it will be used, so a password in it is refused before the
+            // URL is shown anywhere (config check prints the URL).
+            Some(v) => match crate::store::PgLocation::parse(v.get_ref(), None, PathBuf::new()) {
+                Ok(_) => Some(v.get_ref().trim().to_string()),
+                Err(problem) => return Err(self.at(v, "url", problem)),
+            },
             None => None,
         };
         let password = match &s.password_file {

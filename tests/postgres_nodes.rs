@@ -360,6 +360,67 @@ mod nodes {
         assert_eq!(r.body["result"], "accepted", "{r:?}");
     }
 
+    #[test]
+    fn a_write_sees_what_the_writer_before_it_committed_whatever_the_default_isolation() {
+        // A database whose default is REPEATABLE READ: a write that waited for the lock
+        // must still read what the writer before it committed.
+        let server = pg::server();
+        let org = org_on(server);
+        let mfa_console::store::Location::Postgres(l) = &org.location else {
+            panic!("a PostgreSQL organization")
+        };
+        let database = l.shown().rsplit('/').next().unwrap().to_string();
+        let mut admin = postgres::Client::connect(&server.url(&database), postgres::NoTls).unwrap();
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {database} SET default_transaction_isolation = 'repeatable read'"
+            ))
+            .unwrap();
+        let store = mfa_console::store::Store::open(&org.location).unwrap();
+        let first = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .write(|tx| {
+                        tx.put_meta("probe", b"written")?;
+                        std::thread::sleep(Duration::from_millis(400));
+                        Ok::<_, mfa_console::store::StoreError>(())
+                    })
+                    .unwrap()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        let seen = store.write(|tx| tx.meta("probe")).unwrap();
+        first.join().unwrap();
+        assert_eq!(
+            seen.as_deref(),
+            Some(&b"written"[..]),
+            "the second write read a stale snapshot"
+        );
+    }
+
+    #[test]
+    fn a_name_with_a_control_character_is_refused_alone_without_failing_its_batch() {
+        let org = org_on(pg::server());
+        let (totp, key) = alice(&org);
+        let a = org.serve_node("a");
+        let barrier = Arc::new(Barrier::new(2));
+        let bad = {
+            let (http, key, barrier) = (a.http.clone(), key.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                http.verify(&key, json!({"username": "a\u{0}b", "code": "123456"}))
+            })
+        };
+        barrier.wait();
+        let good = a
+            .http
+            .verify(&key, json!({"username": "alice", "code": totp.code()}));
+        let bad = bad.join().unwrap();
+        assert_eq!(good.body["result"], "accepted", "{good:?}");
+        assert_eq!(bad.body["result"], "refused", "{bad:?}");
+    }
+
     fn run_org(org: &Org, args: &[&str]) -> (bool, String) {
         let out = org.command().args(args).output().unwrap();
         (

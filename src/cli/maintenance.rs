@@ -32,7 +32,7 @@ pub fn store(db: &Db, c: StoreCommand) -> CliResult {
 }
 
 fn copy(db: &Db, a: CopyArgs) -> CliResult {
-    let target = Db::other(&a.to)?;
+    let target = Db::other(&a.to, db)?;
     if target.location().identity() == db.location().identity() {
         return Err(CliError::Message(format!(
             "{} is the database being copied: name another with --to",

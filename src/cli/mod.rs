@@ -257,12 +257,12 @@ impl Db {
     /// in the config file, else the default file.
     pub fn resolve(arg: Option<&str>) -> Result<Db, CliError> {
         match arg {
-            Some(s) if PgLocation::is_url(s) => Self::postgres(Some(s)),
+            Some(s) if PgLocation::is_url(s) => Self::postgres(Some(s), Self::config_file(None)?),
             Some(s) => Ok(Db::file(PathBuf::from(s))),
             None => {
                 let default = default_db_path()?;
                 if load_config_for(&default)?.store.url.is_some() {
-                    Self::postgres(None)
+                    Self::postgres(None, Self::config_file(None)?)
                 } else {
                     Ok(Db::file(default))
                 }
@@ -272,12 +272,7 @@ impl Db {
 
     /// A PostgreSQL database: `url`, or the config file's `[store] url`; the password and
     /// the key file from the config file's `[store]`.
-    fn postgres(url: Option<&str>) -> Result<Db, CliError> {
-        let default = default_db_path()?;
-        let config_file = CONFIG_PATH
-            .get()
-            .cloned()
-            .unwrap_or_else(|| Config::default_path(&default));
+    fn postgres(url: Option<&str>, config_file: PathBuf) -> Result<Db, CliError> {
         let folder = config_file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -303,8 +298,25 @@ impl Db {
 
     /// Another database, named as `--db` would name it (the target of `store copy`), with
     /// this command's config file.
-    pub fn other(arg: &str) -> Result<Db, CliError> {
-        Self::resolve(Some(arg))
+    /// With the config file beside `source` when `--config` is not given (a file's
+    /// config is beside it), so the copy's password and key file come from there.
+    pub fn other(arg: &str, source: &Db) -> Result<Db, CliError> {
+        if PgLocation::is_url(arg) {
+            Self::postgres(Some(arg), Self::config_file(Some(source))?)
+        } else {
+            Ok(Db::file(PathBuf::from(arg)))
+        }
+    }
+
+    /// `--config`, else `config.toml` beside `beside` (or beside the default database).
+    fn config_file(beside: Option<&Db>) -> Result<PathBuf, CliError> {
+        if let Some(p) = CONFIG_PATH.get() {
+            return Ok(p.clone());
+        }
+        Ok(match beside {
+            Some(db) => Config::default_path(db),
+            None => Config::default_path(&default_db_path()?),
+        })
     }
 
     pub fn location(&self) -> &Location {

@@ -379,7 +379,11 @@ impl Core {
         let too_long =
             password_in.len() > MAX_FIELD || req.code.as_ref().is_some_and(|c| c.len() > MAX_FIELD);
         let pac = caller.mode() == ClientMode::PasswordAndCode;
-        if norm.is_empty() || norm.len() > MAX_USERNAME_BYTES || too_long {
+        // No account has a control or invisible character in its name (they are refused
+        // when users are made), so such a name is refused before any lookup: it is no
+        // attempt on anyone, and no store has to hold it.
+        let hostile = norm.chars().any(text::is_hostile);
+        if norm.is_empty() || norm.len() > MAX_USERNAME_BYTES || too_long || hostile {
             if pac {
                 password::verify_dummy(password_in);
             }

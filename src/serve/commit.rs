@@ -138,7 +138,6 @@ fn store_wide(e: &StoreError) -> bool {
             | StoreError::Io { .. }
             | StoreError::Db { .. }
             | StoreError::Unreachable { .. }
-            | StoreError::Postgres { .. }
     )
 }
 

@@ -65,7 +65,7 @@ impl fmt::Debug for PgLocation {
 impl PgLocation {
     /// Whether a database setting names a PostgreSQL server rather than a file.
     pub fn is_url(text: &str) -> bool {
-        let t = text.trim_start();
+        let t = text.trim_start().to_ascii_lowercase();
         t.starts_with("postgresql://") || t.starts_with("postgres://")
     }
 
@@ -112,7 +112,12 @@ impl PgLocation {
             .application_name("mfa-console")
             .connect_timeout(Duration::from_secs(5))
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30));
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            // A link that drops without a reset fails within seconds, not after the
+            // system's minutes of retransmissions.
+            .tcp_user_timeout(Duration::from_secs(20));
         let host = format!("{host}:{port}");
         Ok(PgLocation {
             config,
@@ -559,7 +564,15 @@ impl PgStore {
             let Conn {
                 client, statements, ..
             } = conn;
-            let t = match client.transaction() {
+            // Said explicitly: a server, database or role may default to another level,
+            // and under REPEATABLE READ a write that waited for the lock would read the
+            // snapshot from before the previous writer committed.
+            let begun = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .read_only(false)
+                .start();
+            let t = match begun {
                 Ok(t) => t,
                 Err(e) => return Err((pg_err(&store.loc, e), f)),
             };
