@@ -290,8 +290,13 @@ pub fn key_path(db: &Path) -> PathBuf {
 
 /// Where `rotate-key` stages the new key until the re-encryption has committed.
 pub fn staged_key_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".key.new");
+    staged_beside(&key_path(db))
+}
+
+/// The staged copy of the key file `live`: `live.new`.
+pub fn staged_beside(live: &Path) -> PathBuf {
+    let mut s = live.as_os_str().to_owned();
+    s.push(".new");
     PathBuf::from(s)
 }
 

@@ -36,7 +36,7 @@ pub(super) fn bring_up_to_date(store: &Store, found: u64) -> Result<()> {
     }
     if store.key().audit().is_none() {
         // Read before step 1 (ours or another process's) wrote the audit key.
-        let fresh = load_key(store.path(), &store.key().fingerprint())?;
+        let fresh = load_key(&key_path(store.path()), &store.key().fingerprint())?;
         if let Ok(mut k) = store.shared.key.write() {
             *k = Arc::new(fresh);
         }

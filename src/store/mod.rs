@@ -36,7 +36,7 @@ use redb::{
 
 use lock::WriterLock;
 
-pub use crypto::{AuditKey, SecretKey, key_path, staged_key_path};
+pub use crypto::{AuditKey, SecretKey, key_path, staged_beside, staged_key_path};
 pub use pg::PgLocation;
 pub use records::*;
 use tx::RedbTx;
@@ -501,7 +501,7 @@ impl RedbStore {
             });
         }
         let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
-        let key = load_key(path, &key_id)?;
+        let key = load_key(&key_path(path), &key_id)?;
         let store = RedbStore::from_parts(path, reader, writer, key);
         migrate::bring_up_to_date(&store, version)?;
         Ok(store)
@@ -532,7 +532,7 @@ impl RedbStore {
         if id.is_empty() || id == current {
             return Ok(self.key());
         }
-        let key = Arc::new(load_key(self.path(), &id)?);
+        let key = Arc::new(load_key(&key_path(self.path()), &id)?);
         if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
             *k = Arc::clone(&key);
             *i = id;
@@ -902,11 +902,7 @@ impl Store {
         reseal: impl FnOnce(&dyn Tx, &SecretKey) -> Result<usize>,
     ) -> Result<usize> {
         let live = self.key_file();
-        let staged = {
-            let mut s = live.as_os_str().to_owned();
-            s.push(".new");
-            PathBuf::from(s)
-        };
+        let staged = staged_beside(&live);
         if staged.exists() {
             fs::remove_file(&staged).map_err(|e| StoreError::KeyFileIo {
                 path: staged.clone(),
@@ -1116,9 +1112,11 @@ pub(crate) fn io_err(path: &Path, e: std::io::Error) -> StoreError {
     }
 }
 
-fn load_key(db: &Path, key_id: &str) -> Result<SecretKey> {
-    let live = key_path(db);
-    let staged = staged_key_path(db);
+/// Reads the key file `live` and checks it is the one the database names (`key_id`);
+/// finishes a rotation that committed but did not get to rename its staged key file.
+fn load_key(live: &Path, key_id: &str) -> Result<SecretKey> {
+    let live = live.to_path_buf();
+    let staged = staged_beside(&live);
     match SecretKey::read(&live) {
         Ok(k) if k.fingerprint() == key_id => return Ok(k),
         Ok(_) | Err(StoreError::KeyFileMissing(_)) => {}

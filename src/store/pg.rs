@@ -385,7 +385,7 @@ impl PgStore {
             });
         }
         let key_id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
-        let key = load_key_file(&loc.key_file, &key_id)?;
+        let key = load_key(&loc.key_file, &key_id)?;
         let store = PgStore::new(loc.clone(), key);
         if layout < LAYOUT_VERSION {
             store.write_with(false, |tx| {
@@ -422,7 +422,7 @@ impl PgStore {
         if id.is_empty() || id == current {
             return Ok(self.key());
         }
-        let key = Arc::new(load_key_file(&self.loc.key_file, &id)?);
+        let key = Arc::new(load_key(&self.loc.key_file, &id)?);
         if let (Ok(mut k), Ok(mut i)) = (self.key.write(), self.key_id.write()) {
             *k = Arc::clone(&key);
             *i = id;
@@ -627,34 +627,6 @@ impl PgStore {
             }
             Err((e, _)) => Err(e.into()),
         }
-    }
-}
-
-/// Reads the key file and checks it is the one the database names (`key_id`); finishes a
-/// rotation that committed but did not get to rename its staged key file.
-pub(super) fn load_key_file(live: &Path, key_id: &str) -> Result<SecretKey> {
-    let staged = {
-        let mut s = live.as_os_str().to_owned();
-        s.push(".new");
-        PathBuf::from(s)
-    };
-    match SecretKey::read(live) {
-        Ok(k) if key_id.is_empty() || k.fingerprint() == key_id => return Ok(k),
-        Ok(_) | Err(StoreError::KeyFileMissing(_)) => {}
-        Err(e) => return Err(e),
-    }
-    if let Ok(k) = SecretKey::read(&staged)
-        && k.fingerprint() == key_id
-    {
-        std::fs::rename(&staged, live).map_err(|e| StoreError::KeyFileIo {
-            path: live.to_path_buf(),
-            source: e,
-        })?;
-        return Ok(k);
-    }
-    match SecretKey::read(live) {
-        Ok(_) => Err(StoreError::KeyMismatch(live.to_path_buf())),
-        Err(e) => Err(e),
     }
 }
 
