@@ -516,32 +516,16 @@ impl PgStore {
         probing: bool,
         f: impl FnOnce(&PgTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        self.attempt(f, |store, conn, f| {
-            let Conn {
-                client, statements, ..
-            } = conn;
-            let begun = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start();
-            let t = match begun {
-                Ok(t) => t,
-                Err(e) => return Err((pg_err(&store.loc, e), f)),
+        self.attempt(false, f, |store, tx, f| {
+            let key_id = if probing {
+                tx.meta_if_present("key_id")?
+            } else {
+                tx.meta("key_id")?
             };
-            let run = || {
-                let tx = PgTx::new(t, statements, store, false);
-                let key_id = if probing {
-                    tx.meta_if_present("key_id")?
-                } else {
-                    tx.meta("key_id")?
-                };
-                let _ = tx.key.set(store.key_for(key_id)?);
-                let v = f(&tx)?;
-                tx.finish()?;
-                Ok::<_, E>(v)
-            };
-            Ok(run())
+            let _ = tx.key.set(store.key_for(key_id)?);
+            let v = f(tx)?;
+            tx.finish()?;
+            Ok(v)
         })
     }
 
@@ -560,65 +544,46 @@ impl PgStore {
         creating: bool,
         f: impl FnOnce(&PgTx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        self.attempt(f, |store, conn, f| {
-            let Conn {
-                client, statements, ..
-            } = conn;
-            // Said explicitly: a server, database or role may default to another level,
-            // and under REPEATABLE READ a write that waited for the lock would read the
-            // snapshot from before the previous writer committed.
-            let begun = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::ReadCommitted)
-                .read_only(false)
-                .start();
-            let t = match begun {
-                Ok(t) => t,
-                Err(e) => return Err((pg_err(&store.loc, e), f)),
-            };
-            let run = || {
-                let tx = PgTx::new(t, statements, store, true);
-                tx.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-                    .map_err(|e| match e {
-                        StoreError::Busy { path, waited, .. } => StoreError::Busy {
-                            path,
-                            waited,
-                            holder: Some(
-                                "another mfa-console (on this or another host) is writing to it"
-                                    .into(),
-                            ),
-                        },
-                        other => other,
-                    })?;
-                if !creating {
-                    let key_id = tx.meta("key_id")?;
-                    let _ = tx.key.set(store.key_for(key_id)?);
-                }
-                let v = f(&tx)?;
-                tx.finish()?;
-                Ok::<_, E>(v)
-            };
-            Ok(run())
+        self.attempt(true, f, |store, tx, f| {
+            tx.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+                .map_err(|e| match e {
+                    StoreError::Busy { path, waited, .. } => StoreError::Busy {
+                        path,
+                        waited,
+                        holder: Some(
+                            "another mfa-console (on this or another host) is writing to it".into(),
+                        ),
+                    },
+                    other => other,
+                })?;
+            if !creating {
+                let key_id = tx.meta("key_id")?;
+                let _ = tx.key.set(store.key_for(key_id)?);
+            }
+            let v = f(tx)?;
+            tx.finish()?;
+            Ok::<_, E>(v)
         })
     }
 
-    /// Runs `once` on a connection, which begins the transaction and then calls `f`. A
-    /// pooled connection the server dropped (it restarted) fails at BEGIN, before anything
-    /// ran: it is replaced, once, by a new connection. Any other failure stands.
+    /// Begins a transaction on a connection and runs `body` in it. A pooled connection
+    /// the server dropped (it restarted) fails at BEGIN, before anything ran: it is
+    /// replaced, once, by a new connection. Any other failure stands.
     fn attempt<F, T, E: From<StoreError>>(
         &self,
+        write: bool,
         f: F,
-        once: impl Fn(&PgStore, &mut Conn, F) -> Begun<T, E, F>,
+        body: impl Fn(&PgStore, &PgTx, F) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut conn = self.take()?;
-        let first = once(self, &mut conn, f);
+        let first = self.begin_and_run(&mut conn, write, f, &body);
         self.give_back(conn);
         match first {
             Ok(done) => done,
             Err((StoreError::Unreachable { .. }, f)) => {
                 self.forget_idle();
                 let mut conn = self.connect()?;
-                let second = once(self, &mut conn, f);
+                let second = self.begin_and_run(&mut conn, write, f, &body);
                 self.give_back(conn);
                 match second {
                     Ok(done) => done,
@@ -626,6 +591,35 @@ impl PgStore {
                 }
             }
             Err((e, _)) => Err(e.into()),
+        }
+    }
+
+    fn begin_and_run<F, T, E: From<StoreError>>(
+        &self,
+        conn: &mut Conn,
+        write: bool,
+        f: F,
+        body: &impl Fn(&PgStore, &PgTx, F) -> std::result::Result<T, E>,
+    ) -> Begun<T, E, F> {
+        let Conn {
+            client, statements, ..
+        } = conn;
+        // The level is said explicitly: a server, database or role may default to another,
+        // and under REPEATABLE READ a write that waited for the lock would read the
+        // snapshot from before the previous writer committed.
+        let level = if write {
+            IsolationLevel::ReadCommitted
+        } else {
+            IsolationLevel::RepeatableRead
+        };
+        let begun = client
+            .build_transaction()
+            .isolation_level(level)
+            .read_only(!write)
+            .start();
+        match begun {
+            Ok(t) => Ok(body(self, &PgTx::new(t, statements, self, write), f)),
+            Err(e) => Err((pg_err(&self.loc, e), f)),
         }
     }
 }
@@ -854,12 +848,7 @@ impl<'c> PgTx<'c> {
     }
 
     fn exec(&self, sql: &'static str, params: Params<'_>) -> Result<u64> {
-        if !self.write {
-            return Err(self.corrupt(
-                "transaction",
-                "a change was attempted in a read-only unit of work".into(),
-            ));
-        }
+        self.refuse_in_read()?;
         let s = self.statement(sql)?;
         self.with_t(|t| t.execute(&s, params))
     }
@@ -1054,12 +1043,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn bump_generation(&self) -> Result<()> {
-        if !self.write {
-            return Err(self.corrupt(
-                "transaction",
-                "a change was attempted in a read-only unit of work".into(),
-            ));
-        }
+        self.refuse_in_read()?;
         self.changed.set(true);
         Ok(())
     }
@@ -1593,12 +1577,7 @@ impl Tx for PgTx<'_> {
             time,
             [actor, subject, kind, details],
         )?;
-        if !self.write {
-            return Err(self.corrupt(
-                "transaction",
-                "a change was attempted in a read-only unit of work".into(),
-            ));
-        }
+        self.refuse_in_read()?;
         let bytes = self.encode(&e)?;
         {
             let mut pending = self.pending_audit.borrow_mut();
