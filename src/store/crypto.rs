@@ -293,6 +293,57 @@ pub fn staged_key_path(db: &Path) -> PathBuf {
     staged_beside(&key_path(db))
 }
 
+/// The key a store holds in memory, with its fingerprint, shared by the store's clones.
+pub(crate) struct Keys {
+    key: std::sync::RwLock<std::sync::Arc<SecretKey>>,
+    id: std::sync::RwLock<String>,
+}
+
+impl Keys {
+    pub(crate) fn new(key: SecretKey) -> Keys {
+        Keys {
+            id: std::sync::RwLock::new(key.fingerprint()),
+            key: std::sync::RwLock::new(std::sync::Arc::new(key)),
+        }
+    }
+
+    pub(crate) fn get(&self) -> std::sync::Arc<SecretKey> {
+        self.key
+            .read()
+            .map(|k| std::sync::Arc::clone(&k))
+            .unwrap_or_else(|p| std::sync::Arc::clone(&p.into_inner()))
+    }
+
+    pub(crate) fn set(&self, key: SecretKey) {
+        self.set_arc(key.fingerprint(), std::sync::Arc::new(key));
+    }
+
+    fn set_arc(&self, id: String, key: std::sync::Arc<SecretKey>) {
+        if let (Ok(mut k), Ok(mut i)) = (self.key.write(), self.id.write()) {
+            *k = key;
+            *i = id;
+        }
+    }
+
+    /// The key for a transaction that sees `key_id` in the database: the one in memory,
+    /// or, after another process (or host) rotated it, the key file `live` read again.
+    pub(crate) fn for_id(
+        &self,
+        key_id: Option<Vec<u8>>,
+        live: &Path,
+        load: impl FnOnce(&Path, &str) -> Result<SecretKey, StoreError>,
+    ) -> Result<std::sync::Arc<SecretKey>, StoreError> {
+        let id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
+        let current = self.id.read().map(|k| k.clone()).unwrap_or_default();
+        if id.is_empty() || id == current {
+            return Ok(self.get());
+        }
+        let key = std::sync::Arc::new(load(live, &id)?);
+        self.set_arc(id, std::sync::Arc::clone(&key));
+        Ok(key)
+    }
+}
+
 /// The staged copy of the key file `live`: `live.new`.
 pub fn staged_beside(live: &Path) -> PathBuf {
     let mut s = live.as_os_str().to_owned();

@@ -15,8 +15,6 @@
 //! runs step 2. A broken old chain is not blessed: its events are kept as found, and the
 //! migration event says where the old chain broke, which `check` then reports.
 
-use std::sync::Arc;
-
 use super::chain::{self, GENESIS};
 use super::tx::{RedbTx, Tx};
 use super::{
@@ -37,9 +35,8 @@ pub(super) fn bring_up_to_date(store: &Store, found: u64) -> Result<()> {
     if store.key().audit().is_none() {
         // Read before step 1 (ours or another process's) wrote the audit key.
         let fresh = load_key(&key_path(store.path()), &store.key().fingerprint())?;
-        if let Ok(mut k) = store.shared.key.write() {
-            *k = Arc::new(fresh);
-        }
+        // The same sealing key (and fingerprint), now with its audit key.
+        store.shared.keys.set(fresh);
     }
     if store.key().audit().is_none() {
         return Err(chain::no_audit_key(store.path()));

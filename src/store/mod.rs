@@ -26,7 +26,7 @@ mod tx;
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{
@@ -277,9 +277,7 @@ struct Shared {
     /// The writable handle and our writer lock, opened at the first write. The mutex orders
     /// this process's writers; the lock file orders processes.
     writer: Mutex<Writer>,
-    key: RwLock<Arc<SecretKey>>,
-    /// The fingerprint of `key`, to notice a rotation done by another process.
-    key_id: RwLock<String>,
+    keys: crypto::Keys,
     /// Set when the engine panicked on this file: later writes are refused.
     damaged: Mutex<Option<String>>,
     /// The thread that begins read transactions, so that a read can stop waiting for the
@@ -439,8 +437,7 @@ impl RedbStore {
             path: path.to_path_buf(),
             reader,
             writer: Mutex::new(writer),
-            key_id: RwLock::new(key.fingerprint()),
-            key: RwLock::new(Arc::new(key)),
+            keys: crypto::Keys::new(key),
             damaged: Mutex::new(None),
             begins: Mutex::new(None),
         });
@@ -512,32 +509,14 @@ impl RedbStore {
     }
 
     fn key(&self) -> Arc<SecretKey> {
-        self.shared
-            .key
-            .read()
-            .map(|k| Arc::clone(&k))
-            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+        self.shared.keys.get()
     }
 
-    /// The key for a transaction that sees `key_id` in the database: the one in memory,
-    /// or, after another process rotated it, the new key file.
+    /// The key for a transaction that sees `key_id` in the database.
     fn key_for(&self, key_id: Option<Vec<u8>>) -> Result<Arc<SecretKey>> {
-        let id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
-        let current = self
-            .shared
-            .key_id
-            .read()
-            .map(|k| k.clone())
-            .unwrap_or_default();
-        if id.is_empty() || id == current {
-            return Ok(self.key());
-        }
-        let key = Arc::new(load_key(&key_path(self.path()), &id)?);
-        if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
-            *k = Arc::clone(&key);
-            *i = id;
-        }
-        Ok(key)
+        self.shared
+            .keys
+            .for_id(key_id, &key_path(self.path()), load_key)
     }
 
     fn mark_damaged(&self, e: &StoreError) {
@@ -770,10 +749,7 @@ impl RedbStore {
         Ok(())
     }
     fn set_key(&self, key: SecretKey) {
-        if let (Ok(mut k), Ok(mut i)) = (self.shared.key.write(), self.shared.key_id.write()) {
-            *i = key.fingerprint();
-            *k = Arc::new(key);
-        }
+        self.shared.keys.set(key);
     }
 }
 

@@ -32,7 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
@@ -261,8 +261,7 @@ pub(super) struct PgStore {
     /// The URL as shown, where errors name a path.
     shown_path: PathBuf,
     idle: Mutex<Vec<Conn>>,
-    key: RwLock<Arc<SecretKey>>,
-    key_id: RwLock<String>,
+    keys: super::crypto::Keys,
 }
 
 impl PgStore {
@@ -271,8 +270,7 @@ impl PgStore {
             shown_path: PathBuf::from(loc.shown()),
             loc,
             idle: Mutex::new(Vec::new()),
-            key_id: RwLock::new(key.fingerprint()),
-            key: RwLock::new(Arc::new(key)),
+            keys: super::crypto::Keys::new(key),
         }
     }
 
@@ -408,33 +406,17 @@ impl PgStore {
     }
 
     pub(super) fn key(&self) -> Arc<SecretKey> {
-        self.key
-            .read()
-            .map(|k| Arc::clone(&k))
-            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+        self.keys.get()
     }
 
-    /// The key for a transaction that sees `key_id`: the one in memory, or, after another
-    /// host rotated it and this host's key file was replaced, the new key file.
+    /// The key for a transaction that sees `key_id`: after another host rotated it and
+    /// this host's key file was replaced, the new key file.
     fn key_for(&self, key_id: Option<Vec<u8>>) -> Result<Arc<SecretKey>> {
-        let id = String::from_utf8(key_id.unwrap_or_default()).unwrap_or_default();
-        let current = self.key_id.read().map(|k| k.clone()).unwrap_or_default();
-        if id.is_empty() || id == current {
-            return Ok(self.key());
-        }
-        let key = Arc::new(load_key(&self.loc.key_file, &id)?);
-        if let (Ok(mut k), Ok(mut i)) = (self.key.write(), self.key_id.write()) {
-            *k = Arc::clone(&key);
-            *i = id;
-        }
-        Ok(key)
+        self.keys.for_id(key_id, &self.loc.key_file, load_key)
     }
 
     pub(super) fn set_key(&self, key: SecretKey) {
-        if let (Ok(mut k), Ok(mut i)) = (self.key.write(), self.key_id.write()) {
-            *i = key.fingerprint();
-            *k = Arc::new(key);
-        }
+        self.keys.set(key);
     }
 
     fn connect(&self) -> Result<Conn> {
